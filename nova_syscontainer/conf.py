@@ -1,0 +1,151 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Configuration options of the ``[syscontainer]`` group.
+
+``oslo-config-generator --namespace nova_syscontainer`` renders them (see
+``etc/nova-syscontainer-config-generator.conf``); the ``oslo.config.opts``
+entry point points at :func:`list_opts`.
+"""
+
+from oslo_config import cfg
+
+GROUP = cfg.OptGroup(
+    'syscontainer',
+    title='System container driver options',
+    help='Options for the nova-syscontainer compute driver, which runs '
+         'instances as LXD (or Incus) system containers.')
+
+daemon_opts = [
+    cfg.StrOpt(
+        'endpoint',
+        default='/var/lib/lxd/unix.socket',
+        help='Where the container daemon listens: the path of its local '
+             'unix socket (for example /var/lib/lxd/unix.socket or '
+             '/var/lib/incus/unix.socket), or an https:// URL of a remote '
+             'daemon (for example https://127.0.0.1:8443), which then needs '
+             'client_cert and client_key.'),
+    cfg.StrOpt(
+        'client_cert',
+        help='PEM client certificate presented to an https endpoint. The '
+             'daemon must trust it (lxc config trust add).'),
+    cfg.StrOpt(
+        'client_key',
+        help='PEM private key of client_cert.'),
+    cfg.StrOpt(
+        'server_cert',
+        help='PEM certificate of the daemon (its server.crt). When set, the '
+             'connection is accepted only from a daemon presenting exactly '
+             'this certificate (pinned by fingerprint). When unset, an https '
+             'endpoint is verified against the system CA store. Environment '
+             'variables such as REQUESTS_CA_BUNDLE never change this.'),
+    cfg.BoolOpt(
+        'insecure',
+        default=False,
+        help='Do not verify the https daemon\'s certificate at all. For '
+             'tests only.'),
+    cfg.StrOpt(
+        'project',
+        default='default',
+        help='Daemon project holding this compute node\'s containers and '
+             'images. A dedicated project keeps Nova\'s containers apart '
+             'from any other user of the daemon. It must exist.'),
+    cfg.IntOpt(
+        'api_timeout',
+        default=60,
+        min=1,
+        help='Seconds one HTTP request to the daemon may take before it is '
+             'abandoned and reported as a hypervisor failure.'),
+    cfg.IntOpt(
+        'operation_timeout',
+        default=600,
+        min=1,
+        help='Seconds to wait for one background operation of the daemon '
+             '(creating a container, importing an image, a stateful stop) '
+             'to finish. Nothing waits longer than this.'),
+    cfg.IntOpt(
+        'busy_retries',
+        default=5,
+        min=0,
+        help='How many times a call that the daemon refuses because the '
+             'instance is busy with another operation is retried (one '
+             'second apart).'),
+]
+
+instance_opts = [
+    cfg.StrOpt(
+        'storage_pool',
+        default='default',
+        help='Storage pool for root disks. Root disk sizes (flavor root_gb) '
+             'are enforced only on pools whose driver supports quotas '
+             '(btrfs, zfs, lvm, ceph); see root_disk_size_unenforceable.'),
+    cfg.StrOpt(
+        'root_disk_size_unenforceable',
+        default='refuse',
+        choices=[('refuse', 'fail the build with a clear fault'),
+                 ('warn', 'build the instance without a disk size limit '
+                          'and log a warning')],
+        help='What to do with a flavor whose root_gb is not 0 when '
+             'storage_pool cannot enforce a disk size (a dir pool).'),
+    cfg.ListOpt(
+        'profiles',
+        default=['default'],
+        help='Daemon profiles applied to every instance, in order. The '
+             'driver adds its own settings on top; the profiles must not '
+             'carry a root disk on another pool than storage_pool.'),
+    cfg.BoolOpt(
+        'enable_checkpoint',
+        default=True,
+        help='Prepare every container for CRIU checkpoint/restore, which '
+             'suspend/resume and live migration need. The host needs a CRIU '
+             'that works with its kernel.'),
+    cfg.ListOpt(
+        'checkpoint_raw_lxc',
+        default=['lxc.pty.max = 1', 'lxc.apparmor.profile ='],
+        bounds=False,
+        help='raw.lxc lines written into each container when '
+             'enable_checkpoint is set. CRIU cannot dump the extra ptys LXD '
+             'creates by default, and on a host without AppArmor the profile '
+             'must be empty. On an AppArmor host drop the second line.'),
+    cfg.IntOpt(
+        'console_log_max_bytes',
+        default=100 * 1024,
+        min=1024,
+        help='The most of a container\'s console log returned by '
+             'get_console_output (its newest bytes).'),
+]
+
+image_opts = [
+    cfg.StrOpt(
+        'image_spool_dir',
+        default='$state_path/syscontainer/spool',
+        help='Directory where Glance images are streamed and verified '
+             'before they are imported into the daemon. An image is '
+             'removed from it as soon as the daemon holds it.'),
+]
+
+
+ALL_OPTS = daemon_opts + instance_opts + image_opts
+
+
+def register_opts(conf):
+    """Register the ``[syscontainer]`` options on ``conf``."""
+    conf.register_group(GROUP)
+    conf.register_opts(ALL_OPTS, group=GROUP)
+
+
+def list_opts():
+    """Entry point of ``oslo.config.opts`` for the sample config."""
+    return [(GROUP, ALL_OPTS)]
+
+
+CONF = cfg.CONF
+register_opts(CONF)

@@ -1,0 +1,52 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Typed errors of nova-syscontainer.
+
+All of them are Nova exceptions, so that Nova records their message as the
+instance fault an operator sees in ``openstack server show``.
+"""
+
+from nova import exception
+from nova.i18n import _
+
+
+class DaemonUnavailable(exception.HypervisorUnavailable):
+    msg_fmt = _('The container daemon at %(endpoint)s cannot be reached: '
+                '%(reason)s')
+
+
+class DaemonError(exception.NovaException):
+    msg_fmt = _('The container daemon at %(endpoint)s failed to %(action)s: '
+                '%(reason)s')
+
+
+class DaemonOperationFailed(DaemonError):
+    """A background operation of the daemon ended in failure."""
+
+
+class DaemonTimeout(DaemonError):
+    msg_fmt = _('The container daemon at %(endpoint)s did not %(action)s '
+                'within %(timeout)s seconds')
+
+
+class DaemonIncompatible(exception.NovaException):
+    msg_fmt = _('The container daemon at %(endpoint)s cannot be used: '
+                '%(reason)s')
+
+
+class UnsupportedImage(exception.ImageUnacceptable):
+    """An image that cannot become a container root filesystem."""
+
+
+class InstanceBuildRefused(exception.NovaException):
+    """A request this driver refuses before creating anything."""
+    msg_fmt = _('Instance %(instance_uuid)s cannot be built here: %(reason)s')

@@ -1,0 +1,415 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""The one place where nova-syscontainer talks to the container daemon.
+
+Every request to LXD (or Incus) goes through :class:`DaemonClient`, which
+
+* owns the pylxd connection (unix socket or https with client certificates,
+  TLS verification that environment variables cannot silently change),
+* bounds every HTTP request (``api_timeout``) and every background operation
+  (``operation_timeout``) -- nothing waits forever,
+* retries only what is safe to retry: reads after a dropped connection and
+  calls the daemon refused because the instance was busy,
+* maps every daemon error to a Nova exception.
+
+It speaks the daemon's REST API through pylxd's API tree rather than
+pylxd's models, whose instance migration and image upload do not fit Nova
+(they read whole images into memory and mangle migration requests).
+"""
+
+import threading
+import time
+
+from nova import exception as nova_exception
+from oslo_log import log as logging
+import pylxd
+from pylxd import exceptions as lxd_exceptions
+import requests
+
+from nova_syscontainer import conf as sc_conf
+from nova_syscontainer import exception
+
+LOG = logging.getLogger(__name__)
+CONF = sc_conf.CONF
+
+# API extensions the driver cannot work without (all present in LXD 5.0
+# and Incus 6.0).
+REQUIRED_API_EXTENSIONS = ('instances', 'resources', 'projects')
+
+# Daemon status strings.
+RUNNING = 'Running'
+STOPPED = 'Stopped'
+FROZEN = 'Frozen'
+
+_BUSY_MARKERS = ('busy running', 'already running a', 'operation in progress')
+
+
+def _is_busy(reason):
+    text = reason.lower()
+    return any(marker in text for marker in _BUSY_MARKERS)
+
+
+class DaemonClient(object):
+    """A connection to one container daemon, shared by all threads.
+
+    :param endpoint: unix socket path or https URL.
+    :param project: daemon project all calls are scoped to.
+    The remaining parameters default to the ``[syscontainer]`` options.
+    """
+
+    def __init__(self, endpoint=None, project=None, client_cert=None,
+                 client_key=None, server_cert=None, insecure=None,
+                 api_timeout=None, operation_timeout=None):
+        group = CONF.syscontainer
+        self.endpoint = endpoint or group.endpoint
+        self.project = project or group.project
+        self._cert = client_cert or group.client_cert
+        self._key = client_key or group.client_key
+        self._server_cert = server_cert or group.server_cert
+        self._insecure = group.insecure if insecure is None else insecure
+        self.api_timeout = api_timeout or group.api_timeout
+        self.operation_timeout = operation_timeout or group.operation_timeout
+        self._lxd = None
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------
+    # Connection
+    # ------------------------------------------------------------------
+    def _session(self):
+        """A requests session whose TLS settings are exactly ours.
+
+        ``trust_env`` is off so that REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE and
+        proxy variables cannot override the verification chosen here.
+        """
+        if self.endpoint.startswith('https://'):
+            if self._insecure:
+                verify = False
+            elif self._server_cert:
+                verify = self._server_cert
+            else:
+                verify = True
+            cert = (self._cert, self._key) if self._cert else None
+            session = pylxd.client.get_session_for_url(
+                self.endpoint, verify=verify, cert=cert)
+        elif self.endpoint.startswith('/'):
+            session = pylxd.client.get_session_for_url(
+                pylxd.client.DEFAULT_SCHEME)
+        else:
+            raise exception.DaemonIncompatible(
+                endpoint=self.endpoint,
+                reason='the endpoint must be a unix socket path or an '
+                       'https:// URL')
+        session.trust_env = False
+        return session
+
+    def _connect(self):
+        with self._lock:
+            if self._lxd is None:
+                try:
+                    self._lxd = pylxd.Client(
+                        endpoint=self.endpoint, session=self._session(),
+                        timeout=self.api_timeout, project=self.project)
+                except (lxd_exceptions.ClientConnectionFailed,
+                        requests.RequestException, OSError) as e:
+                    raise exception.DaemonUnavailable(
+                        endpoint=self.endpoint, reason=str(e) or repr(e))
+            return self._lxd
+
+    @property
+    def api(self):
+        """The pylxd API tree, rooted at ``/1.0``."""
+        return self._connect().api
+
+    def reset(self):
+        """Forget the connection; the next call connects again."""
+        with self._lock:
+            self._lxd = None
+
+    # ------------------------------------------------------------------
+    # The call wrapper
+    # ------------------------------------------------------------------
+    def call(self, action, method, node, not_found=None, retry_busy=False,
+             read=False, **kwargs):
+        """Issue one request and return the decoded ``metadata``.
+
+        :param action: what is being done, for error messages.
+        :param method: 'get', 'post', 'put', 'patch' or 'delete'.
+        :param node: a callable taking the API root and returning the node,
+            so that a reconnect rebuilds the URL on the new session.
+        :param not_found: exception instance raised when the daemon says 404;
+            without it a 404 is a :class:`DaemonError`.
+        :param retry_busy: retry while the daemon says the object is busy.
+        :param read: the call changes nothing, so it is retried once after
+            a dropped connection.
+        Background operations are waited for, bounded by operation_timeout.
+        """
+        attempts = (CONF.syscontainer.busy_retries if retry_busy else 0) + 1
+        conn_attempts = 2 if read else 1
+        while True:
+            try:
+                response = getattr(node(self.api), method)(**kwargs)
+                return self._result(action, response)
+            except lxd_exceptions.NotFound as e:
+                if not_found is not None:
+                    raise not_found
+                raise exception.DaemonError(
+                    endpoint=self.endpoint, action=action, reason=str(e))
+            except lxd_exceptions.LXDAPIException as e:
+                reason = str(e)
+                attempts -= 1
+                if attempts > 0 and _is_busy(reason):
+                    LOG.debug('Daemon busy during %s (%s), retrying',
+                              action, reason)
+                    time.sleep(1)
+                    continue
+                raise exception.DaemonError(
+                    endpoint=self.endpoint, action=action, reason=reason)
+            except (requests.ConnectionError, requests.Timeout) as e:
+                self.reset()
+                conn_attempts -= 1
+                if conn_attempts > 0:
+                    continue
+                raise exception.DaemonUnavailable(
+                    endpoint=self.endpoint, reason='%s: %s' % (action, e))
+            except exception.DaemonOperationFailed as e:
+                attempts -= 1
+                if attempts > 0 and _is_busy(e.kwargs['reason']):
+                    LOG.debug('Daemon busy during %s (%s), retrying',
+                              action, e.kwargs['reason'])
+                    time.sleep(1)
+                    continue
+                raise
+
+    def _result(self, action, response):
+        try:
+            body = response.json()
+        except ValueError:
+            return response.content
+        if body.get('type') == 'async':
+            return self._wait(action, body['metadata']['id'])
+        return body.get('metadata')
+
+    def _wait(self, action, op_id):
+        """Wait for a background operation; its metadata or an error."""
+        deadline = time.monotonic() + self.operation_timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._cancel(op_id)
+                raise exception.DaemonTimeout(
+                    endpoint=self.endpoint, action=action,
+                    timeout=self.operation_timeout, reason='timed out')
+            step = int(max(1, min(remaining, 30)))
+            try:
+                op = self.api.operations[op_id].wait.get(
+                    params={'timeout': step},
+                    timeout=step + self.api_timeout).json()['metadata']
+            except (requests.ConnectionError, requests.Timeout) as e:
+                raise exception.DaemonUnavailable(
+                    endpoint=self.endpoint,
+                    reason='waiting to %s: %s' % (action, e))
+            except lxd_exceptions.LXDAPIException as e:
+                raise exception.DaemonError(
+                    endpoint=self.endpoint, action=action, reason=str(e))
+            status = op.get('status')
+            if status == 'Success':
+                return op.get('metadata') or {}
+            if status in ('Failure', 'Cancelled'):
+                raise exception.DaemonOperationFailed(
+                    endpoint=self.endpoint, action=action,
+                    reason=op.get('err') or status)
+
+    def _cancel(self, op_id):
+        try:
+            self.api.operations[op_id].delete()
+        except (lxd_exceptions.LXDAPIException, requests.RequestException):
+            LOG.debug('Operation %s could not be cancelled', op_id)
+
+    # ------------------------------------------------------------------
+    # Host
+    # ------------------------------------------------------------------
+    def server_info(self):
+        """``GET /1.0``: API version, extensions and environment."""
+        return self.call('read its server information', 'get',
+                         lambda api: api, read=True)
+
+    def host_resources(self):
+        return self.call('read host resources', 'get',
+                         lambda api: api.resources, read=True)
+
+    def pool(self, name):
+        return self.call('read storage pool %s' % name, 'get',
+                         lambda api: api.storage_pools[name], read=True)
+
+    def pool_resources(self, name):
+        return self.call('read storage pool %s resources' % name, 'get',
+                         lambda api: api.storage_pools[name].resources,
+                         read=True)
+
+    def check_compatible(self):
+        """Raise DaemonIncompatible unless the daemon has what we need."""
+        info = self.server_info()
+        missing = [ext for ext in REQUIRED_API_EXTENSIONS
+                   if ext not in info.get('api_extensions', [])]
+        if info.get('auth') != 'trusted':
+            raise exception.DaemonIncompatible(
+                endpoint=self.endpoint,
+                reason='the daemon does not trust this client; add its '
+                       'certificate with "lxc config trust add"')
+        if missing:
+            raise exception.DaemonIncompatible(
+                endpoint=self.endpoint,
+                reason='missing API extensions: %s' % ', '.join(missing))
+        return info
+
+    # ------------------------------------------------------------------
+    # Instances
+    # ------------------------------------------------------------------
+    def list_instances(self):
+        """All instances of the project with their config, in one call."""
+        return self.call('list instances', 'get', lambda api: api.instances,
+                         params={'recursion': 1}, read=True) or []
+
+    def get_instance(self, name, not_found=None):
+        return self.call('read instance %s' % name, 'get',
+                         lambda api: api.instances[name],
+                         not_found=not_found, read=True)
+
+    def instance_exists(self, name):
+        try:
+            self.get_instance(name, not_found=_Absent())
+        except _Absent:
+            return False
+        return True
+
+    def get_state(self, name, not_found=None):
+        return self.call('read the state of %s' % name, 'get',
+                         lambda api: api.instances[name].state,
+                         not_found=not_found, read=True)
+
+    def create_instance(self, body):
+        """Create a container and wait until it exists (stopped)."""
+        return self.call('create instance %s' % body['name'], 'post',
+                         lambda api: api.instances, json=body)
+
+    def update_instance(self, name, body):
+        """Replace the instance's writable config (``PUT``)."""
+        return self.call('update instance %s' % name, 'put',
+                         lambda api: api.instances[name], json=body,
+                         retry_busy=True)
+
+    def change_state(self, name, action, timeout=None, force=False,
+                     stateful=False, not_found=None):
+        """start, stop, restart, freeze or unfreeze an instance."""
+        body = {'action': action, 'force': force, 'stateful': stateful}
+        if timeout is not None:
+            body['timeout'] = int(timeout)
+        return self.call('%s instance %s' % (action, name), 'put',
+                         lambda api: api.instances[name].state, json=body,
+                         not_found=not_found, retry_busy=not stateful)
+
+    def delete_instance(self, name):
+        """Delete an instance; an absent one is not an error."""
+        try:
+            self.call('delete instance %s' % name, 'delete',
+                      lambda api: api.instances[name], not_found=_Absent(),
+                      retry_busy=True)
+        except _Absent:
+            LOG.debug('Instance %s was already gone', name)
+
+    def console_log(self, name, not_found=None):
+        """The raw console log of a container (bytes)."""
+        response = self._raw('read the console log of %s' % name,
+                             lambda api: api.instances[name].console,
+                             not_found)
+        return response.content
+
+    def _raw(self, action, node, not_found):
+        try:
+            return node(self.api).get(is_api=False)
+        except lxd_exceptions.NotFound as e:
+            if not_found is not None:
+                raise not_found
+            raise exception.DaemonError(endpoint=self.endpoint,
+                                        action=action, reason=str(e))
+        except lxd_exceptions.LXDAPIException as e:
+            raise exception.DaemonError(endpoint=self.endpoint,
+                                        action=action, reason=str(e))
+        except (requests.ConnectionError, requests.Timeout) as e:
+            self.reset()
+            raise exception.DaemonUnavailable(
+                endpoint=self.endpoint, reason='%s: %s' % (action, e))
+
+    # ------------------------------------------------------------------
+    # Images
+    # ------------------------------------------------------------------
+    def list_images(self):
+        return self.call('list images', 'get', lambda api: api.images,
+                         params={'recursion': 1}, read=True) or []
+
+    def get_image(self, fingerprint):
+        try:
+            return self.call('read image %s' % fingerprint, 'get',
+                             lambda api: api.images[fingerprint],
+                             not_found=_Absent(), read=True)
+        except _Absent:
+            return None
+
+    def get_alias(self, alias):
+        try:
+            return self.call('read image alias %s' % alias, 'get',
+                             lambda api: api.images.aliases[alias],
+                             not_found=_Absent(), read=True)
+        except _Absent:
+            return None
+
+    def upload_image(self, data, headers, description):
+        """Stream an image to the daemon; returns its fingerprint.
+
+        ``data`` is a file object or a streaming multipart encoder, never
+        the image in memory.
+        """
+        meta = self.call('import %s' % description, 'post',
+                         lambda api: api.images, data=data, headers=headers,
+                         timeout=self.operation_timeout)
+        return meta['fingerprint']
+
+    def create_alias(self, alias, fingerprint, description=''):
+        self.call('create image alias %s' % alias, 'post',
+                  lambda api: api.images.aliases,
+                  json={'name': alias, 'target': fingerprint,
+                        'description': description})
+
+    def delete_alias(self, alias):
+        try:
+            self.call('delete image alias %s' % alias, 'delete',
+                      lambda api: api.images.aliases[alias],
+                      not_found=_Absent())
+        except _Absent:
+            LOG.debug('Image alias %s was already gone', alias)
+
+    def delete_image(self, fingerprint):
+        try:
+            self.call('delete image %s' % fingerprint, 'delete',
+                      lambda api: api.images[fingerprint],
+                      not_found=_Absent(), retry_busy=True)
+        except _Absent:
+            LOG.debug('Image %s was already gone', fingerprint)
+
+
+class _Absent(Exception):
+    """Internal marker for a 404 that callers treat as 'not there'."""
+
+
+def instance_not_found(instance):
+    """The Nova exception for an instance the daemon does not have."""
+    return nova_exception.InstanceNotFound(instance_id=instance.uuid)

@@ -1,0 +1,109 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""What a Nova instance looks like as a daemon instance. Pure: no I/O.
+
+* the container's name and the ``user.*`` keys that mark it as ours,
+* the body of the create request,
+* the mapping of the daemon's status to Nova's power states.
+"""
+
+import re
+
+from nova.compute import power_state
+from nova.i18n import _
+
+from nova_syscontainer import exception
+
+#: Config keys that mark a container as created by this driver for Nova.
+#: Only containers carrying MANAGED_KEY are ever listed or touched.
+MANAGED_KEY = 'user.nova_syscontainer.managed'
+UUID_KEY = 'user.nova_syscontainer.instance_uuid'
+IMAGE_KEY = 'user.nova_syscontainer.image_id'
+FLAVOR_KEY = 'user.nova_syscontainer.flavor'
+
+_NAME_RE = re.compile(r'^[a-zA-Z][a-zA-Z0-9-]{0,62}$')
+
+_POWER_STATES = {
+    'Running': power_state.RUNNING,
+    'Frozen': power_state.PAUSED,
+    'Stopped': power_state.SHUTDOWN,
+    'Error': power_state.CRASHED,
+}
+
+
+def name(instance):
+    """The container's name: Nova's instance name (``instance_name``).
+
+    Operators find it as ``OS-EXT-SRV-ATTR:instance_name``, as they would a
+    libvirt domain. It must be a valid host name, which the default
+    ``instance_name_template`` (instance-%08x) always is.
+    """
+    value = instance.name
+    if not _NAME_RE.match(value) or value.endswith('-'):
+        raise exception.InstanceBuildRefused(
+            instance_uuid=instance.uuid,
+            reason=_('instance name %r is not a valid container name; set '
+                     'instance_name_template to produce host names') % value)
+    return value
+
+
+def is_managed(record):
+    """Whether a daemon instance record was created by this driver."""
+    return record.get('config', {}).get(MANAGED_KEY) == 'true'
+
+
+def instance_uuid(record):
+    return record.get('config', {}).get(UUID_KEY)
+
+
+def power_state_of(status, stateful=False):
+    """Nova power state of a daemon status string.
+
+    A container stopped with its state saved by CRIU is SUSPENDED.
+    """
+    if status == 'Stopped' and stateful:
+        return power_state.SUSPENDED
+    return _POWER_STATES.get(status, power_state.NOSTATE)
+
+
+def create_body(instance, fingerprint, limits, profiles, extra_config=None):
+    """The ``POST /1.0/instances`` body of a new, stopped container.
+
+    :param limits: :class:`flavor_limits.Limits` for the instance.
+    :param extra_config: further config keys (checkpoint settings), which
+        can never override a limit or marker.
+    """
+    config = dict(extra_config or {})
+    config.update(limits.config)
+    config.update({
+        MANAGED_KEY: 'true',
+        UUID_KEY: instance.uuid,
+        IMAGE_KEY: instance.image_ref or '',
+        FLAVOR_KEY: instance.flavor.name,
+        'boot.autostart': 'false',
+    })
+    return {
+        'name': name(instance),
+        'type': 'container',
+        'profiles': list(profiles),
+        'config': config,
+        'devices': dict(limits.devices),
+        'description': 'Nova instance %s' % instance.uuid,
+        'source': {'type': 'image', 'fingerprint': fingerprint},
+    }
+
+
+def checkpoint_config(raw_lxc_lines):
+    """Config that lets CRIU checkpoint the container."""
+    if not raw_lxc_lines:
+        return {}
+    return {'raw.lxc': '\n'.join(raw_lxc_lines)}

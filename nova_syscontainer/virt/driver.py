@@ -1,0 +1,437 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Nova compute driver that runs instances as LXD system containers.
+
+This module only orchestrates: translation lives in :mod:`flavor_limits`
+and :mod:`container` (pure), images in :mod:`image`, host figures in
+:mod:`host`, and every daemon call in :mod:`client`.
+"""
+
+from nova import conf as nova_conf
+from nova import exception as nova_exception
+from nova.i18n import _
+from nova.virt import driver
+from nova.virt import hardware
+from oslo_log import log as logging
+from oslo_utils import excutils
+
+from nova_syscontainer import conf as sc_conf  # noqa: F401 (options)
+from nova_syscontainer import exception
+from nova_syscontainer.virt import client as daemon_client
+from nova_syscontainer.virt import container
+from nova_syscontainer.virt import flavor_limits
+from nova_syscontainer.virt import host
+from nova_syscontainer.virt import image as images
+
+LOG = logging.getLogger(__name__)
+CONF = nova_conf.CONF
+
+
+class SysContainerDriver(driver.ComputeDriver):
+    """``nova.virt.driver.ComputeDriver`` for LXD/Incus system containers."""
+
+    capabilities = dict(
+        driver.ComputeDriver.capabilities,
+        has_imagecache=True,
+        supports_image_type_raw=True,
+    )
+
+    def __init__(self, virtapi, read_only=False):
+        super().__init__(virtapi)
+        self.client = daemon_client.DaemonClient()
+        self.images = images.ImageStore(self.client)
+        self._nodename = CONF.host
+        self._server_info = {}
+        self._limit_options = flavor_limits.Options(
+            storage_pool=CONF.syscontainer.storage_pool)
+
+    # ------------------------------------------------------------------
+    # Host
+    # ------------------------------------------------------------------
+    def init_host(self, host):
+        """ComputeDriver.init_host: check the daemon before serving.
+
+        Raises a clear error naming the endpoint when the daemon cannot be
+        reached, does not trust us, lacks an API extension or the storage
+        pool.
+        """
+        self._nodename = host
+        self._server_info = self.client.check_compatible()
+        pool = self.client.pool(CONF.syscontainer.storage_pool)
+        self._limit_options = flavor_limits.Options(
+            storage_pool=CONF.syscontainer.storage_pool,
+            pool_enforces_size=(pool.get('driver') in
+                                host.SIZE_ENFORCING_POOL_DRIVERS),
+            unenforceable_root_size=(
+                CONF.syscontainer.root_disk_size_unenforceable))
+        env = self._server_info.get('environment', {})
+        LOG.info('Using %(server)s %(version)s at %(endpoint)s (project '
+                 '%(project)s, pool %(pool)s with driver %(driver)s)',
+                 {'server': env.get('server', 'lxd'),
+                  'version': env.get('server_version'),
+                  'endpoint': self.client.endpoint,
+                  'project': self.client.project,
+                  'pool': CONF.syscontainer.storage_pool,
+                  'driver': pool.get('driver')})
+
+    def get_available_nodes(self, refresh=False):
+        """ComputeDriver.get_available_nodes: one node, this host."""
+        return [self._nodename]
+
+    def get_host_ip_addr(self):
+        """ComputeDriver.get_host_ip_addr."""
+        return CONF.my_ip
+
+    def _host_resources(self):
+        return host.from_daemon(
+            self._server_info or self.client.server_info(),
+            self.client.host_resources(),
+            self.client.pool_resources(CONF.syscontainer.storage_pool))
+
+    def get_available_resource(self, nodename):
+        """ComputeDriver.get_available_resource, from the daemon's figures."""
+        return host.resource_dict(self._host_resources(), nodename)
+
+    def update_provider_tree(self, provider_tree, nodename, allocations=None):
+        """ComputeDriver.update_provider_tree: VCPU, MEMORY_MB, DISK_GB.
+
+        Reserved amounts come from [DEFAULT] reserved_host_*, ratios from
+        [DEFAULT] *_allocation_ratio (initial_* for a new provider).
+        """
+        inv = provider_tree.data(nodename).inventory
+        provider_tree.update_inventory(nodename, host.inventory(
+            self._host_resources(),
+            self._get_allocation_ratios(inv),
+            reserved_cpus=CONF.reserved_host_cpus,
+            reserved_memory_mb=CONF.reserved_host_memory_mb,
+            reserved_disk_gb=self._get_reserved_host_disk_gb_from_config()))
+
+    # ------------------------------------------------------------------
+    # Inventory of instances
+    # ------------------------------------------------------------------
+    def _managed_records(self):
+        return [rec for rec in self.client.list_instances()
+                if container.is_managed(rec)]
+
+    def list_instances(self):
+        """ComputeDriver.list_instances: only containers we made for Nova.
+
+        One daemon call whatever the number of instances.
+        """
+        return [rec['name'] for rec in self._managed_records()]
+
+    def list_instance_uuids(self):
+        """ComputeDriver.list_instance_uuids, in one daemon call."""
+        return [container.instance_uuid(rec)
+                for rec in self._managed_records()]
+
+    def _record(self, instance):
+        """The daemon's record of ``instance``; InstanceNotFound if absent.
+
+        A container of the same name that is not this instance's (another
+        UUID) is treated as absent and never touched.
+        """
+        rec = self.client.get_instance(
+            container.name(instance),
+            not_found=daemon_client.instance_not_found(instance))
+        if container.instance_uuid(rec) != instance.uuid:
+            raise daemon_client.instance_not_found(instance)
+        return rec
+
+    def instance_exists(self, instance):
+        """ComputeDriver.instance_exists."""
+        try:
+            self._record(instance)
+        except nova_exception.InstanceNotFound:
+            return False
+        return True
+
+    def get_info(self, instance, use_cache=True):
+        """ComputeDriver.get_info: the power state, in one daemon call."""
+        rec = self._record(instance)
+        return hardware.InstanceInfo(
+            state=container.power_state_of(rec.get('status'),
+                                           rec.get('stateful', False)),
+            internal_id=rec['name'])
+
+    # ------------------------------------------------------------------
+    # Spawn and destroy
+    # ------------------------------------------------------------------
+    def spawn(self, context, instance, image_meta, injected_files,
+              admin_password, allocations, network_info=None,
+              block_device_info=None, power_on=True, accel_info=None):
+        """ComputeDriver.spawn: create (and start) the container.
+
+        A spawn that fails removes whatever it created; the image it
+        imported stays cached for the next spawn.
+        """
+        self._refuse_unsupported_build(instance, network_info,
+                                       block_device_info)
+        limits = flavor_limits.translate(
+            instance.flavor, _image_properties(image_meta),
+            self._limit_options)
+        for warning in limits.warnings:
+            LOG.warning(warning, instance=instance)
+        name = container.name(instance)
+        if self.client.instance_exists(name):
+            raise nova_exception.InstanceExists(name=name)
+
+        extra = {}
+        if CONF.syscontainer.enable_checkpoint:
+            extra = container.checkpoint_config(
+                CONF.syscontainer.checkpoint_raw_lxc)
+        image_id = instance.image_ref
+        with images.image_lock(image_id):
+            fingerprint, _new = self.images.ensure(
+                context, image_id, instance.trusted_certs)
+            body = container.create_body(
+                instance, fingerprint, limits, CONF.syscontainer.profiles,
+                extra_config=extra)
+            try:
+                self.client.create_instance(body)
+            except Exception:
+                with excutils.save_and_reraise_exception():
+                    self._remove_if_ours(instance)
+        try:
+            if power_on:
+                self.client.change_state(name, 'start')
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                LOG.error('Starting the new container failed; removing it',
+                          instance=instance)
+                self._remove_if_ours(instance)
+        LOG.info('Container %s created%s', name,
+                 ' and started' if power_on else '', instance=instance)
+
+    def _refuse_unsupported_build(self, instance, network_info,
+                                  block_device_info):
+        def refuse(reason):
+            raise exception.InstanceBuildRefused(instance_uuid=instance.uuid,
+                                                 reason=reason)
+
+        if not instance.image_ref:
+            refuse(_('booting from a volume is not supported; boot from a '
+                     'Glance image'))
+        if network_info:
+            refuse(_('network ports are not supported yet; create the '
+                     'server with no network (--nic none)'))
+        if driver.block_device_info_get_mapping(block_device_info):
+            refuse(_('volumes are not supported yet'))
+
+    def _remove_if_ours(self, instance):
+        """Stop and delete the instance's container if it exists.
+
+        Never raises: it runs on error paths and in destroy, where a missing
+        container is the desired outcome.
+        """
+        try:
+            rec = self._record(instance)
+        except nova_exception.InstanceNotFound:
+            return
+        name = rec['name']
+        if rec.get('status') in (daemon_client.RUNNING,
+                                 daemon_client.FROZEN):
+            self.client.change_state(name, 'stop', force=True)
+        self.client.delete_instance(name)
+
+    def destroy(self, context, instance, network_info, block_device_info=None,
+                destroy_disks=True, destroy_secrets=True):
+        """ComputeDriver.destroy: stop and remove the container.
+
+        Idempotent: an instance the daemon does not have is already
+        destroyed. With destroy_disks=False the container (which is the
+        instance's disk) is stopped and kept.
+        """
+        if destroy_disks:
+            self._remove_if_ours(instance)
+        else:
+            self._stop(instance, force=True)
+        self.cleanup(context, instance, network_info, block_device_info,
+                     destroy_disks=destroy_disks)
+
+    def cleanup(self, context, instance, network_info, block_device_info=None,
+                destroy_disks=True, migrate_data=None, destroy_vifs=True,
+                destroy_secrets=True):
+        """ComputeDriver.cleanup: remove what is left of the instance.
+
+        The container is the instance's only resource on the host, so this
+        removes it when destroy_disks is set and it is still there.
+        """
+        if destroy_disks:
+            self._remove_if_ours(instance)
+
+    # ------------------------------------------------------------------
+    # Power
+    # ------------------------------------------------------------------
+    def _status(self, instance):
+        rec = self._record(instance)
+        return rec['name'], rec.get('status'), rec.get('stateful', False)
+
+    def _stop(self, instance, force, timeout=None):
+        try:
+            name, status, _stateful = self._status(instance)
+        except nova_exception.InstanceNotFound:
+            return
+        if status == daemon_client.STOPPED:
+            return
+        if status == daemon_client.FROZEN:
+            force = True
+        self.client.change_state(name, 'stop', force=force, timeout=timeout)
+
+    def power_off(self, instance, timeout=0, retry_interval=0):
+        """ComputeDriver.power_off: clean shutdown, then forced.
+
+        With a timeout, init is asked to shut down (the daemon sends the
+        container's halt signal) and given ``timeout`` seconds; after that,
+        or with no timeout, the container is stopped by force.
+        """
+        if timeout:
+            try:
+                self._stop(instance, force=False, timeout=timeout)
+                return
+            except exception.DaemonError as e:
+                LOG.warning('Clean shutdown did not finish in %(t)s s '
+                            '(%(e)s); stopping by force',
+                            {'t': timeout, 'e': e}, instance=instance)
+        self._stop(instance, force=True)
+
+    def power_on(self, context, instance, network_info,
+                 block_device_info=None, accel_info=None, share_info=None):
+        """ComputeDriver.power_on: start (or thaw) the container."""
+        name, status, _stateful = self._status(instance)
+        if status == daemon_client.RUNNING:
+            return
+        if status == daemon_client.FROZEN:
+            self.client.change_state(name, 'unfreeze')
+            return
+        self.client.change_state(name, 'start')
+
+    def reboot(self, context, instance, network_info, reboot_type,
+               block_device_info=None, bad_volumes_callback=None,
+               accel_info=None, share_info=None):
+        """ComputeDriver.reboot: SOFT asks init, HARD stops by force.
+
+        A soft reboot that does not finish within [DEFAULT] reboot_timeout
+        (or 60 s) falls back to a hard one. A stopped or frozen container
+        ends up running either way.
+        """
+        name, status, _stateful = self._status(instance)
+        if reboot_type == 'SOFT' and status == daemon_client.RUNNING:
+            try:
+                self.client.change_state(
+                    name, 'restart',
+                    timeout=CONF.reboot_timeout or 60)
+                return
+            except exception.DaemonError as e:
+                LOG.warning('Soft reboot failed (%s); rebooting hard', e,
+                            instance=instance)
+        self._stop(instance, force=True)
+        self.client.change_state(name, 'start')
+
+    def pause(self, instance):
+        """ComputeDriver.pause: freeze every task of the container."""
+        name, _status, _stateful = self._status(instance)
+        self.client.change_state(name, 'freeze')
+
+    def unpause(self, instance):
+        """ComputeDriver.unpause: thaw the container."""
+        name, _status, _stateful = self._status(instance)
+        self.client.change_state(name, 'unfreeze')
+
+    def suspend(self, context, instance):
+        """ComputeDriver.suspend: CRIU checkpoint, then stop.
+
+        Memory and process state are written to disk and the container
+        stops using CPU and memory. If the checkpoint fails the container
+        is left running.
+        """
+        if not CONF.syscontainer.enable_checkpoint:
+            raise nova_exception.InstanceSuspendFailure(
+                reason=_('checkpointing is disabled ([syscontainer] '
+                         'enable_checkpoint)'))
+        name, status, _stateful = self._status(instance)
+        if status == daemon_client.FROZEN:
+            self.client.change_state(name, 'unfreeze')
+        try:
+            self.client.change_state(name, 'stop', stateful=True)
+        except exception.DaemonError as e:
+            self._ensure_running(instance)
+            raise nova_exception.InstanceSuspendFailure(reason=str(e))
+
+    def _ensure_running(self, instance):
+        try:
+            name, status, _stateful = self._status(instance)
+            if status == daemon_client.STOPPED:
+                self.client.change_state(name, 'start')
+        except Exception:
+            LOG.exception('Could not restart the container after a failed '
+                          'operation', instance=instance)
+
+    def resume(self, context, instance, network_info, block_device_info=None,
+               share_info=None):
+        """ComputeDriver.resume: restore the CRIU checkpoint."""
+        name, status, stateful = self._status(instance)
+        if status == daemon_client.RUNNING:
+            return
+        if not stateful:
+            LOG.warning('No saved state: the container boots afresh',
+                        instance=instance)
+        try:
+            self.client.change_state(name, 'start')
+        except exception.DaemonError as e:
+            raise nova_exception.InstanceResumeFailure(reason=str(e))
+
+    def resume_state_on_host_boot(self, context, instance, network_info,
+                                  share_info, block_device_info=None):
+        """ComputeDriver.resume_state_on_host_boot: bring it back up."""
+        name, status, _stateful = self._status(instance)
+        if status == daemon_client.FROZEN:
+            self.client.change_state(name, 'unfreeze')
+        elif status != daemon_client.RUNNING:
+            self.client.change_state(name, 'start')
+
+    # ------------------------------------------------------------------
+    # Console
+    # ------------------------------------------------------------------
+    def get_console_output(self, context, instance):
+        """ComputeDriver.get_console_output: newest bytes of the log."""
+        rec = self._record(instance)
+        log = self.client.console_log(
+            rec['name'], not_found=daemon_client.instance_not_found(instance))
+        return log[-CONF.syscontainer.console_log_max_bytes:]
+
+    # ------------------------------------------------------------------
+    # Image cache
+    # ------------------------------------------------------------------
+    def manage_image_cache(self, context, all_instances):
+        """ComputeDriver.manage_image_cache: drop images nobody uses.
+
+        Honours [image_cache] remove_unused_base_images and
+        remove_unused_original_minimum_age_seconds.
+        """
+        if not CONF.image_cache.remove_unused_base_images:
+            return
+        self.images.remove_unused(
+            all_instances,
+            CONF.image_cache.remove_unused_original_minimum_age_seconds)
+
+    def cache_image(self, context, image_id):
+        """ComputeDriver.cache_image: pre-load an image into the daemon."""
+        with images.image_lock(image_id):
+            _fingerprint, new = self.images.ensure(context, image_id)
+        return new
+
+
+def _image_properties(image_meta):
+    props = image_meta.properties
+    return {key: getattr(props, key) for key in props.fields
+            if props.obj_attr_is_set(key)}

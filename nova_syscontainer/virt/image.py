@@ -1,0 +1,295 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Glance images in the container daemon's image store.
+
+An image is streamed from Glance to a spool file (never held in memory),
+verified against Glance's hash, checked to be an LXD image, streamed into
+the daemon once and named by the alias ``nova-image-<glance id>``. Later
+spawns reuse it. Spawns and the cache manager take a per-image lock, so
+concurrent spawns of one uncached image import it once and the cache manager
+never removes an image a spawn is about to use.
+
+Accepted Glance formats (anything else is refused before the daemon is
+touched):
+
+=================  ===========  =========================================
+container_format   disk_format  content
+=================  ===========  =========================================
+bare               raw          LXD unified image: a tarball (plain,
+                                gzip, bzip2 or xz) holding metadata.yaml
+                                and rootfs/
+=================  ===========  =========================================
+"""
+
+import hashlib
+import os
+import tarfile
+import time
+import urllib.parse
+import uuid
+
+from nova.i18n import _
+from nova.image import glance
+from oslo_concurrency import lockutils
+from oslo_log import log as logging
+from oslo_utils import timeutils
+
+from nova_syscontainer import conf as sc_conf
+from nova_syscontainer import exception
+
+LOG = logging.getLogger(__name__)
+CONF = sc_conf.CONF
+
+ALIAS_PREFIX = 'nova-image-'
+ACCEPTED_FORMATS = {('bare', 'raw')}
+_CHUNK = 1024 * 1024
+
+
+def alias_for(image_id):
+    return ALIAS_PREFIX + image_id
+
+
+def image_lock(image_id):
+    """The lock that serialises importing, using and removing one image."""
+    return lockutils.lock('syscontainer-image-%s' % image_id)
+
+
+class _HashingWriter(object):
+    """File-like sink that hashes what Glance streams into the spool file."""
+
+    def __init__(self, fileobj, algorithm):
+        self._file = fileobj
+        self.sha256 = hashlib.sha256()
+        self.glance_hash = hashlib.new(algorithm) if algorithm else None
+        self.size = 0
+
+    def write(self, chunk):
+        self._file.write(chunk)
+        self.sha256.update(chunk)
+        if self.glance_hash is not None:
+            self.glance_hash.update(chunk)
+        self.size += len(chunk)
+
+    def flush(self):
+        self._file.flush()
+
+    def fileno(self):
+        return self._file.fileno()
+
+    def truncate(self, size=None):
+        self._file.truncate(size)
+
+
+def _expected_hash(meta):
+    """(algorithm, hex digest) Glance promises for the image data."""
+    algo, value = meta.get('os_hash_algo'), meta.get('os_hash_value')
+    if algo and value:
+        return algo, value
+    if meta.get('checksum'):
+        return 'md5', meta['checksum']
+    return None, None
+
+
+def check_format(image_id, meta):
+    """Refuse a Glance image whose formats this driver cannot run."""
+    formats = (meta.get('container_format'), meta.get('disk_format'))
+    if formats not in ACCEPTED_FORMATS:
+        raise exception.UnsupportedImage(
+            image_id=image_id,
+            reason=_('container_format %(c)s with disk_format %(d)s is not '
+                     'a system container image; upload an LXD unified '
+                     'image tarball with --container-format bare '
+                     '--disk-format raw') % {'c': formats[0],
+                                             'd': formats[1]})
+
+
+def check_lxd_tarball(image_id, path):
+    """Check that ``path`` is an LXD unified image, reading it as a stream.
+
+    Only the member names are read; nothing is extracted.
+    """
+    found_metadata = found_rootfs = False
+    try:
+        with tarfile.open(path, mode='r|*') as tar:
+            for member in tar:
+                member_name = member.name.lstrip('./')
+                if member_name == 'metadata.yaml' and member.isfile():
+                    found_metadata = True
+                elif member_name.startswith('rootfs/') or (
+                        member_name == 'rootfs' and member.isdir()):
+                    found_rootfs = True
+                if found_metadata and found_rootfs:
+                    return
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise exception.UnsupportedImage(
+            image_id=image_id,
+            reason=_('the data is not a readable tarball (%s)') % e)
+    missing = [part for part, ok in (('metadata.yaml', found_metadata),
+                                     ('rootfs/', found_rootfs)) if not ok]
+    raise exception.UnsupportedImage(
+        image_id=image_id,
+        reason=_('the tarball lacks %s, so it is not an LXD unified '
+                 'image') % ' and '.join(missing))
+
+
+class ImageStore(object):
+    """Glance images cached in the daemon for one compute node."""
+
+    def __init__(self, client, image_api=None):
+        self._client = client
+        self._image_api = image_api or glance.API()
+
+    def cached_fingerprint(self, image_id):
+        """Fingerprint of the daemon image for ``image_id``, or None."""
+        alias = self._client.get_alias(alias_for(image_id))
+        if alias and self._client.get_image(alias['target']):
+            return alias['target']
+        return None
+
+    def ensure(self, context, image_id, trusted_certs=None):
+        """Make the daemon hold ``image_id``; return (fingerprint, new).
+
+        The caller must hold :func:`image_lock` for ``image_id`` until the
+        container using it exists.
+        """
+        fingerprint = self.cached_fingerprint(image_id)
+        if fingerprint:
+            return fingerprint, False
+        return self._import(context, image_id, trusted_certs), True
+
+    def _import(self, context, image_id, trusted_certs):
+        meta = self._image_api.get(context, image_id)
+        check_format(image_id, meta)
+        spool_dir = CONF.syscontainer.image_spool_dir
+        os.makedirs(spool_dir, mode=0o700, exist_ok=True)
+        path = os.path.join(
+            spool_dir, '%s.%s.part' % (image_id, uuid.uuid4().hex))
+        start = time.monotonic()
+        try:
+            sha256 = self._download(context, image_id, meta, path,
+                                    trusted_certs)
+            check_lxd_tarball(image_id, path)
+            fingerprint = sha256
+            if not self._client.get_image(fingerprint):
+                fingerprint = self._upload(image_id, meta, path)
+            self._set_alias(image_id, fingerprint)
+        finally:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        LOG.info('Imported image %(id)s as %(fp)s in %(s).1f s',
+                 {'id': image_id, 'fp': fingerprint,
+                  's': time.monotonic() - start})
+        return fingerprint
+
+    def _download(self, context, image_id, meta, path, trusted_certs):
+        algo, expected = _expected_hash(meta)
+        try:
+            hashlib.new(algo) if algo else None
+        except ValueError:
+            raise exception.UnsupportedImage(
+                image_id=image_id,
+                reason=_('Glance hash algorithm %s is unknown') % algo)
+        with open(path, 'wb') as f:
+            writer = _HashingWriter(f, algo)
+            self._image_api.download(context, image_id, data=writer,
+                                     trusted_certs=trusted_certs)
+            f.flush()
+            os.fsync(f.fileno())
+        if meta.get('size') and writer.size != meta['size']:
+            raise exception.UnsupportedImage(
+                image_id=image_id,
+                reason=_('received %(got)d bytes, Glance says %(want)d') %
+                {'got': writer.size, 'want': meta['size']})
+        if expected is None:
+            LOG.warning('Image %s has no hash in Glance; its data cannot be '
+                        'verified', image_id)
+        elif writer.glance_hash.hexdigest() != expected:
+            raise exception.UnsupportedImage(
+                image_id=image_id,
+                reason=_('its %s hash does not match Glance\'s') % algo)
+        return writer.sha256.hexdigest()
+
+    def _upload(self, image_id, meta, path):
+        properties = {'nova.image_id': image_id,
+                      'description': meta.get('name') or image_id}
+        headers = {
+            'Content-Type': 'application/octet-stream',
+            'X-LXD-public': '0',
+            'X-LXD-filename': os.path.basename(path),
+            'X-LXD-properties': urllib.parse.urlencode(properties),
+        }
+        with open(path, 'rb') as data:
+            return self._client.upload_image(
+                data, headers, description='image %s' % image_id)
+
+    def _set_alias(self, image_id, fingerprint):
+        alias = alias_for(image_id)
+        current = self._client.get_alias(alias)
+        if current and current.get('target') == fingerprint:
+            return
+        if current:
+            self._client.delete_alias(alias)
+        self._client.create_alias(alias, fingerprint,
+                                  description='Glance image %s' % image_id)
+
+    # ------------------------------------------------------------------
+    # Cache management (ComputeDriver.manage_image_cache)
+    # ------------------------------------------------------------------
+    def remove_unused(self, instances, min_age_seconds):
+        """Remove our images that no instance uses; return their ids.
+
+        An image is in use when a Nova instance on this host refers to it or
+        a container of the project was created from it.
+        """
+        in_use_ids = {inst.image_ref for inst in instances if inst.image_ref}
+        now = timeutils.utcnow(with_timezone=True)
+        removed = []
+        for image in self._client.list_images():
+            image_id = _glance_id(image)
+            if image_id is None or image_id in in_use_ids:
+                continue
+            with image_lock(image_id):
+                if _in_use_now(self._client, image['fingerprint']):
+                    continue
+                if _age_seconds(image, now) < min_age_seconds:
+                    continue
+                LOG.info('Removing unused image %(id)s (%(fp)s)',
+                         {'id': image_id, 'fp': image['fingerprint']})
+                self._client.delete_image(image['fingerprint'])
+                removed.append(image_id)
+        return removed
+
+
+def _glance_id(image):
+    for alias in image.get('aliases') or []:
+        if alias.get('name', '').startswith(ALIAS_PREFIX):
+            return alias['name'][len(ALIAS_PREFIX):]
+    return None
+
+
+def _in_use_now(client, fingerprint):
+    """Re-read under the lock: a spawn may just have used the image."""
+    return any(rec['config'].get('volatile.base_image') == fingerprint
+               for rec in client.list_instances())
+
+
+def _age_seconds(image, now):
+    stamp = image.get('last_used_at') or image.get('uploaded_at')
+    try:
+        when = timeutils.parse_isotime(stamp)
+    except (ValueError, TypeError):
+        return float('inf')
+    if when.year < 2000:  # never used: LXD reports year 1
+        when = timeutils.parse_isotime(image.get('uploaded_at'))
+    return (now - when).total_seconds()

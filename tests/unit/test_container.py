@@ -1,0 +1,85 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+import types
+import unittest
+
+from nova.compute import power_state
+
+from nova_syscontainer import exception
+from nova_syscontainer.virt import container
+from nova_syscontainer.virt import flavor_limits
+
+
+def instance(name='instance-0000000a', uuid='3c4b7a8e-0000-4000-8000-1'):
+    return types.SimpleNamespace(
+        name=name, uuid=uuid, image_ref='img-1',
+        flavor=types.SimpleNamespace(name='small'))
+
+
+class NameTest(unittest.TestCase):
+
+    def test_instance_name_is_container_name(self):
+        self.assertEqual('instance-0000000a',
+                         container.name(instance()))
+
+    def test_invalid_names_refused(self):
+        for bad in ('0abc', 'a_b', 'x' * 64, 'abc-', 'a.b'):
+            with self.subTest(name=bad):
+                self.assertRaises(exception.InstanceBuildRefused,
+                                  container.name, instance(name=bad))
+
+
+class PowerStateTest(unittest.TestCase):
+
+    def test_mapping(self):
+        cases = [('Running', False, power_state.RUNNING),
+                 ('Frozen', False, power_state.PAUSED),
+                 ('Stopped', False, power_state.SHUTDOWN),
+                 ('Stopped', True, power_state.SUSPENDED),
+                 ('Error', False, power_state.CRASHED),
+                 ('Starting', False, power_state.NOSTATE)]
+        for status, stateful, expected in cases:
+            with self.subTest(status=status, stateful=stateful):
+                self.assertEqual(
+                    expected, container.power_state_of(status, stateful))
+
+
+class CreateBodyTest(unittest.TestCase):
+
+    def test_markers_cannot_be_overridden(self):
+        limits = flavor_limits.Limits(
+            config={'limits.cpu': '1'},
+            devices={'root': {'type': 'disk', 'path': '/',
+                              'pool': 'default'}})
+        body = container.create_body(
+            instance(), 'f' * 64, limits, ['default'],
+            extra_config={container.MANAGED_KEY: 'false',
+                          'limits.cpu': '99', 'raw.lxc': 'x'})
+        cfg = body['config']
+        self.assertEqual('true', cfg[container.MANAGED_KEY])
+        self.assertEqual('1', cfg['limits.cpu'])
+        self.assertEqual('x', cfg['raw.lxc'])
+        self.assertEqual(instance().uuid, cfg[container.UUID_KEY])
+        self.assertEqual({'type': 'image', 'fingerprint': 'f' * 64},
+                         body['source'])
+        self.assertTrue(container.is_managed(body))
+        self.assertEqual(instance().uuid, container.instance_uuid(body))
+
+    def test_unmanaged_record(self):
+        self.assertFalse(container.is_managed({'config': {}}))
+        self.assertFalse(container.is_managed({}))
+
+    def test_checkpoint_config(self):
+        self.assertEqual({}, container.checkpoint_config([]))
+        self.assertEqual({'raw.lxc': 'a = 1\nb ='},
+                         container.checkpoint_config(['a = 1', 'b =']))

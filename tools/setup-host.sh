@@ -1,0 +1,651 @@
+#!/bin/bash
+# setup-host.sh - turn a Debian 12 machine (root, no systemd as PID 1) into an
+# LXD host for nova-syscontainer.  Idempotent: a second run is a fast no-op, and
+# it starts cleanly over the leftovers of a daemon killed with SIGKILL.
+#
+# What it sets up:
+#   - apt packages (lxd, lxd-client, iptables, busybox-static, rsync, btrfs-progs,
+#     squashfs-tools, openssl, curl), installing only the missing ones;
+#   - CRIU 4.x from Debian trixie, unpacked privately under /opt/nova-syscontainer/criu
+#     and run through the wrapper /usr/local/sbin/criu (bookworm's criu 3.17 fails
+#     on kernel 6.x); trixie is never added to the system's apt sources;
+#   - the default LXD daemon (LXD_DIR=/var/lib/lxd, https 127.0.0.1:8443), started
+#     with setsid (no systemd), pid file and logs in /var/log/nova-syscontainer/;
+#   - storage pools "default" (dir) and "quota" (btrfs on a 3GiB loop file, enforces
+#     root disk sizes), a default profile with only a root disk and NO network;
+#   - a TLS client certificate for Nova (/etc/nova-syscontainer/client.{crt,key})
+#     trusted by the daemon, and the daemon's server certificate in
+#     /etc/nova-syscontainer/lxd-server.crt;
+#   - a busybox test image (/var/cache/nova-syscontainer/images/busybox-counter.tar.gz),
+#     imported into the daemon(s) under the alias "busybox-counter";
+#   - optionally (--second-daemon) a second daemon (LXD_DIR=/var/lib/nova-syscontainer/lxd-b,
+#     https 127.0.0.1:8444) that trusts the first one and vice versa.
+# It never creates a managed network and never gives an interface an address.
+set -Eeuo pipefail
+
+usage() {
+    cat <<'EOF'
+Usage: tools/setup-host.sh [--second-daemon] [--verify] [-h|--help]
+
+Prepare this machine as an LXD host for nova-syscontainer (idempotent; run as root).
+
+  --second-daemon  also run a second LXD daemon (LXD_DIR=/var/lib/nova-syscontainer/lxd-b,
+                   https://127.0.0.1:8444) trusting the first one and vice versa
+                   (or set SYSCONTAINER_SECOND_DAEMON=1)
+  --verify         finish with a self-check on every daemon: boot the test image,
+                   stateful stop + start (process state must survive), restart,
+                   graceful stop, delete (or set SYSCONTAINER_VERIFY=1)
+  -h, --help       show this help
+
+Logs: /var/log/nova-syscontainer/ (setup-host.log, lxd.log, lxd-b.log).
+Last line on success: "setup-host: OK ..." with the endpoints.
+EOF
+}
+
+# ---------------------------------------------------------------------------
+# Settings
+# ---------------------------------------------------------------------------
+readonly STATE_DIR=/var/lib/nova-syscontainer
+readonly LOG_DIR=/var/log/nova-syscontainer
+readonly CONF_DIR=/etc/nova-syscontainer
+readonly CACHE_DIR=/var/cache/nova-syscontainer
+readonly LOG=$LOG_DIR/setup-host.log
+readonly LOCK_FILE=/run/lock/nova-syscontainer-setup-host.lock
+
+readonly APT_PACKAGES=(lxd lxd-client iptables busybox-static rsync btrfs-progs
+                       squashfs-tools openssl curl)
+
+readonly CRIU_ROOT=/opt/nova-syscontainer/criu
+readonly CRIU_WRAPPER=/usr/local/sbin/criu
+readonly CRIU_CACHE=$CACHE_DIR/criu-trixie
+readonly CRIU_MIRROR=http://deb.debian.org/debian
+# criu and the shared libraries it needs, all from trixie (trixie's own libc too).
+readonly CRIU_PACKAGES=(criu libcompel1 libc6 libbsd0 libgnutls30t64 libnet1 libnftables1
+    libnl-3-200 libprotobuf-c1 libuuid1 libmd0 libidn2-0 libunistring5 libtasn1-6
+    libnettle8t64 libhogweed6t64 libgmp10 libp11-kit0 libffi8 libmnl0 libnftnl11
+    libjansson4 libxtables12 libedit2 libtinfo6)
+
+# The daemons must find the criu wrapper first.
+readonly DAEMON_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+readonly LXD_A_NAME=lxd LXD_A_DIR=/var/lib/lxd LXD_A_ADDR=127.0.0.1:8443
+readonly LXD_B_NAME=lxd-b LXD_B_DIR=$STATE_DIR/lxd-b LXD_B_ADDR=127.0.0.1:8444
+readonly QUOTA_POOL_SIZE=3GiB
+
+readonly CLIENT_CRT=$CONF_DIR/client.crt
+readonly CLIENT_KEY=$CONF_DIR/client.key
+readonly CLIENT_CERT_NAME=nova-syscontainer
+
+readonly IMAGE_DIR=$CACHE_DIR/images
+readonly IMAGE=$IMAGE_DIR/busybox-counter.tar.gz
+readonly IMAGE_ALIAS=busybox-counter
+# Bump when the image recipe below changes: a cached tarball of another version is rebuilt.
+readonly IMAGE_VERSION=1
+readonly BOOT_MESSAGE="nova-syscontainer test image booted"
+
+readonly RAW_LXC_CR=$'lxc.pty.max = 1\nlxc.apparmor.profile ='
+
+SECOND_DAEMON=${SYSCONTAINER_SECOND_DAEMON:-0}
+VERIFY=${SYSCONTAINER_VERIFY:-0}
+VERIFY_CONTAINER=""     # set while a self-check container exists (cleaned up on exit)
+VERIFY_DIR=""
+SUMMARY=()
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+say() { printf 'setup-host: %s\n' "$*"; printf '=== %s %s\n' "$(date '+%F %T')" "$*" >>"$LOG"; }
+
+die() {
+    printf 'setup-host: FAILED: %s\n' "$*" >&2
+    printf 'setup-host: see %s\n' "$LOG" >&2
+    printf '!!! FAILED: %s\n' "$*" >>"$LOG" 2>/dev/null || true
+    exit 1
+}
+
+on_error() {
+    local rc=$? line=$1 cmd=$2
+    die "line $line: '$cmd' exited with status $rc"
+}
+
+cleanup() {
+    if [[ -n $VERIFY_CONTAINER ]]; then
+        LXD_DIR=$VERIFY_DIR timeout 60 lxc delete --force "$VERIFY_CONTAINER" >>"$LOG" 2>&1 || true
+    fi
+}
+
+# run CMD...: run a command with its output going to the log; on failure show
+# the end of the log and stop.
+run() {
+    printf '+ %s\n' "$*" >>"$LOG"
+    if ! "$@" >>"$LOG" 2>&1; then
+        tail -n 15 "$LOG" | sed 's/^/  | /' >&2
+        die "command failed: $*"
+    fi
+}
+
+# at DIR lxc ARGS...: talk to the daemon of LXD_DIR=DIR (bounded in time).
+at() {
+    local dir=$1
+    shift
+    LXD_DIR=$dir timeout 120 "$@"
+}
+
+# cert_fingerprint FILE: lower-case hex SHA-256 of a PEM certificate, as LXD prints it.
+cert_fingerprint() {
+    openssl x509 -noout -fingerprint -sha256 -in "$1" | cut -d= -f2 | tr -d : | tr 'A-F' 'a-f'
+}
+
+# install_if_changed SRC DST MODE: copy only when the content differs.
+install_if_changed() {
+    cmp -s "$1" "$2" || install -m "$3" "$1" "$2"
+}
+
+# ---------------------------------------------------------------------------
+# 1. apt packages
+# ---------------------------------------------------------------------------
+ensure_packages() {
+    local missing=() pkg status
+    for pkg in "${APT_PACKAGES[@]}"; do
+        status=$(dpkg-query -W -f '${db:Status-Status}' "$pkg" 2>/dev/null || true)
+        [[ $status == installed ]] || missing+=("$pkg")
+    done
+    if ((${#missing[@]} == 0)); then
+        return 0
+    fi
+    say "installing packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    run apt-get update -q
+    run apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# ---------------------------------------------------------------------------
+# 2. CRIU 4.x from trixie, private
+# ---------------------------------------------------------------------------
+criu_works() {
+    [[ -x $CRIU_WRAPPER && -x $CRIU_ROOT/usr/sbin/criu ]] || return 1
+    "$CRIU_WRAPPER" --version 2>/dev/null | grep -q '^Version: 4\.' || return 1
+    "$CRIU_WRAPPER" check 2>&1 | grep -q 'Looks good'
+}
+
+ensure_criu() {
+    if criu_works; then
+        return 0
+    fi
+    say "installing CRIU 4.x from Debian trixie privately into $CRIU_ROOT"
+    local t=$CRIU_CACHE
+    mkdir -p "$t/lists/partial" "$t/archives/partial" "$t/cache" "$t/sources.list.d"
+    printf 'deb %s trixie main\n' "$CRIU_MIRROR" >"$t/sources.list"
+    local apt_opts=(
+        -o "Dir::Etc::SourceList=$t/sources.list"
+        -o "Dir::Etc::SourceParts=$t/sources.list.d"
+        -o "Dir::State::Lists=$t/lists"
+        -o "Dir::Cache=$t/cache"
+        -o "Dir::Cache::Archives=$t/archives"
+        -o "Dir::Cache::pkgcache="
+        -o "Dir::Cache::srcpkgcache="
+        -o "APT::Get::List-Cleanup=0"
+    )
+    run apt-get "${apt_opts[@]}" update -q
+    rm -f "$t/archives/"*.deb
+    # apt-get download writes into the current directory.
+    (cd "$t/archives" && run apt-get "${apt_opts[@]}" download "${CRIU_PACKAGES[@]}")
+
+    local staging=$CRIU_ROOT.new deb
+    rm -rf "$staging"
+    mkdir -p "$staging"
+    for deb in "$t/archives/"*.deb; do
+        run dpkg-deb -x "$deb" "$staging"
+    done
+    if [[ ! -e $staging/usr/lib64/ld-linux-x86-64.so.2 ]]; then
+        mkdir -p "$staging/usr/lib64"
+        ln -sf ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$staging/usr/lib64/ld-linux-x86-64.so.2"
+    fi
+    rm -rf "$CRIU_ROOT"
+    mv "$staging" "$CRIU_ROOT"
+
+    mkdir -p "$(dirname "$CRIU_WRAPPER")"
+    cat >"$CRIU_WRAPPER.new" <<EOF
+#!/bin/sh
+# Installed by nova-syscontainer tools/setup-host.sh: CRIU from Debian trixie, run
+# with trixie's own dynamic loader and libraries (bookworm's criu 3.17 fails on kernel 6.x).
+R=$CRIU_ROOT
+exec "\$R/usr/lib64/ld-linux-x86-64.so.2" --library-path "\$R/usr/lib/x86_64-linux-gnu:\$R/lib/x86_64-linux-gnu" "\$R/usr/sbin/criu" "\$@"
+EOF
+    chmod 755 "$CRIU_WRAPPER.new"
+    mv "$CRIU_WRAPPER.new" "$CRIU_WRAPPER"
+
+    if ! criu_works; then
+        "$CRIU_WRAPPER" check >>"$LOG" 2>&1 || true
+        tail -n 15 "$LOG" | sed 's/^/  | /' >&2
+        die "'$CRIU_WRAPPER check' does not say 'Looks good'"
+    fi
+}
+
+# ---------------------------------------------------------------------------
+# 3. LXD daemons (no systemd: setsid, pid file, bounded liveness checks)
+# ---------------------------------------------------------------------------
+daemon_answers() { # DIR
+    LXD_DIR=$1 timeout 10 lxc query /1.0 >/dev/null 2>&1
+}
+
+# daemon_pids DIR: ids of running "lxd" daemon processes (not sub-commands such as
+# forkstart or waitready) serving LXD_DIR=DIR.
+daemon_pids() {
+    local dir=$1 proc exe pid env_dir prev arg is_daemon
+    local -a argv
+    for proc in /proc/[0-9]*; do
+        exe=$(readlink "$proc/exe" 2>/dev/null) || continue
+        [[ ${exe% (deleted)} == */lxd ]] || continue
+        mapfile -d '' -t argv 2>/dev/null <"$proc/cmdline" || continue
+        is_daemon=1 prev=""
+        for arg in "${argv[@]:1}"; do
+            if [[ $arg != -* && $prev != --group && $prev != --logfile && $prev != --syslog ]]; then
+                is_daemon=0
+                break
+            fi
+            prev=$arg
+        done
+        ((is_daemon)) || continue
+        env_dir=$(tr '\0' '\n' 2>/dev/null <"$proc/environ" | sed -n 's/^LXD_DIR=//p' | tail -n 1)
+        [[ ${env_dir:-/var/lib/lxd} == "$dir" ]] || continue
+        pid=${proc#/proc/}
+        printf '%s\n' "$pid"
+    done
+}
+
+# server_pid DIR: the daemon's pid as it reports it.
+server_pid() {
+    LXD_DIR=$1 timeout 10 lxc query /1.0 2>/dev/null | grep -o '"server_pid": *[0-9]*' | grep -o '[0-9]*$'
+}
+
+stop_stale_daemon() { # NAME DIR PIDS...
+    local name=$1 dir=$2
+    shift 2
+    say "$name: daemon (pid $*) is not answering; ending it"
+    kill -TERM "$@" 2>/dev/null || true
+    local i pid alive
+    for i in $(seq 1 20); do
+        alive=()
+        for pid in "$@"; do
+            [[ -d /proc/$pid ]] && alive+=("$pid")
+        done
+        ((${#alive[@]} == 0)) && return 0
+        if ((i == 10)); then
+            kill -KILL "${alive[@]}" 2>/dev/null || true
+        fi
+        sleep 0.5
+    done
+    die "$name: could not end the unresponsive daemon (pid ${alive[*]}) for $dir"
+}
+
+ensure_daemon() { # NAME DIR
+    local name=$1 dir=$2
+    local pidfile=$LOG_DIR/$name.pid daemon_log=$LOG_DIR/$name.log
+    local pids pid
+
+    if daemon_answers "$dir"; then
+        pid=$(server_pid "$dir") || pid=""
+        if [[ -n $pid ]]; then
+            echo "$pid" >"$pidfile"
+            if ! tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -q '^PATH=\(.*:\)\?/usr/local/sbin\(:\|$\)'; then
+                say "$name: WARNING: running daemon (pid $pid) was not started by this script and" \
+                    "may not find $CRIU_WRAPPER (stateful stop/migration may fail)"
+            fi
+        fi
+        return 0
+    fi
+
+    mapfile -t pids < <(daemon_pids "$dir")
+    if ((${#pids[@]} > 0)); then
+        # Maybe still starting up: give it a bounded chance first.
+        if LXD_DIR=$dir timeout 35 lxd waitready --timeout 30 >>"$LOG" 2>&1 && daemon_answers "$dir"; then
+            server_pid "$dir" >"$pidfile" || true
+            return 0
+        fi
+        stop_stale_daemon "$name" "$dir" "${pids[@]}"
+    fi
+
+    # No daemon serves $dir now: whatever a killed daemon left is stale.
+    rm -f "$dir/unix.socket" "$pidfile"
+    mkdir -p "$dir"
+    [[ $dir == "$LXD_A_DIR" ]] || chmod 711 "$dir"
+
+    say "$name: starting LXD daemon (LXD_DIR=$dir, log $daemon_log)"
+    printf '\n=== %s starting lxd for %s\n' "$(date '+%F %T')" "$dir" >>"$LOG_DIR/$name.out"
+    # Clean environment; fds 0-2 redirected and every other fd (e.g. the lock) closed.
+    (
+        cd /
+        exec 9>&-
+        exec env -i PATH="$DAEMON_PATH" HOME=/root LANG=C.UTF-8 LXD_DIR="$dir" \
+            setsid lxd --group root --logfile "$daemon_log" \
+            </dev/null >>"$LOG_DIR/$name.out" 2>&1
+    ) &
+    echo $! >"$pidfile"
+    if ! LXD_DIR=$dir timeout 70 lxd waitready --timeout 60 >>"$LOG" 2>&1; then
+        tail -n 20 "$daemon_log" "$LOG_DIR/$name.out" 2>/dev/null | sed 's/^/  | /' >&2
+        die "$name: daemon did not become ready within 60 s (see $daemon_log)"
+    fi
+    daemon_answers "$dir" || die "$name: daemon is ready but does not answer 'lxc query /1.0'"
+    server_pid "$dir" >"$pidfile" || true
+}
+
+# ---------------------------------------------------------------------------
+# 4. Daemon configuration: https address, pools, default profile (no NIC)
+# ---------------------------------------------------------------------------
+ensure_config() { # NAME DIR ADDR
+    local name=$1 dir=$2 addr=$3
+    local pools have_default=0 have_quota=0 cur_addr
+    pools=$(at "$dir" lxc query /1.0/storage-pools) || die "$name: cannot list storage pools"
+    grep -q '"/1.0/storage-pools/default"' <<<"$pools" && have_default=1
+    grep -q '"/1.0/storage-pools/quota"' <<<"$pools" && have_quota=1
+
+    if ((have_default && have_quota)); then
+        cur_addr=$(at "$dir" lxc config get core.https_address)
+        if [[ $cur_addr != "$addr" ]]; then
+            say "$name: setting core.https_address=$addr (was '$cur_addr')"
+            run at "$dir" lxc config set core.https_address "$addr"
+        fi
+        return 0
+    fi
+
+    say "$name: preseeding (https $addr; pools default=dir, quota=btrfs $QUOTA_POOL_SIZE loop file; no network)"
+    local preseed
+    preseed=$(
+        printf 'config:\n  core.https_address: "%s"\n' "$addr"
+        printf 'networks: []\n'
+        printf 'storage_pools:\n'
+        ((have_default)) || printf -- '- name: default\n  driver: dir\n'
+        ((have_quota)) || printf -- '- name: quota\n  driver: btrfs\n  config:\n    size: %s\n' "$QUOTA_POOL_SIZE"
+        printf 'profiles:\n- name: default\n  description: nova-syscontainer default profile (root disk only, no network)\n'
+        printf '  config: {}\n  devices:\n    root:\n      path: /\n      pool: default\n      type: disk\n'
+    )
+    printf '%s\n' "$preseed" >>"$LOG"
+    if ! LXD_DIR=$dir timeout 300 lxd init --preseed <<<"$preseed" >>"$LOG" 2>&1; then
+        tail -n 15 "$LOG" | sed 's/^/  | /' >&2
+        die "$name: 'lxd init --preseed' failed"
+    fi
+}
+
+# ---------------------------------------------------------------------------
+# 5. TLS: client certificate for Nova, trust, server certificates
+# ---------------------------------------------------------------------------
+ensure_client_cert() {
+    mkdir -p "$CONF_DIR"
+    chmod 755 "$CONF_DIR"
+    if [[ -s $CLIENT_CRT && -s $CLIENT_KEY ]] &&
+        openssl x509 -noout -checkend 2592000 -in "$CLIENT_CRT" >/dev/null 2>&1 &&
+        [[ $(openssl x509 -noout -pubkey -in "$CLIENT_CRT" 2>/dev/null) == \
+            "$(openssl pkey -pubout -in "$CLIENT_KEY" 2>/dev/null)" ]]; then
+        chmod 600 "$CLIENT_KEY"
+        return 0
+    fi
+    say "generating the Nova client certificate $CLIENT_CRT (EC P-384, 10 years)"
+    (
+        umask 077
+        run openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:secp384r1 -sha384 -nodes \
+            -days 3650 -subj "/O=nova-syscontainer/CN=nova-compute@$(hostname)" \
+            -addext "extendedKeyUsage=clientAuth" \
+            -keyout "$CLIENT_KEY.new" -out "$CLIENT_CRT.new"
+    )
+    chmod 600 "$CLIENT_KEY.new"
+    chmod 644 "$CLIENT_CRT.new"
+    mv "$CLIENT_KEY.new" "$CLIENT_KEY"
+    mv "$CLIENT_CRT.new" "$CLIENT_CRT"
+}
+
+ensure_trusted() { # NAME DIR CERT_FILE CERT_NAME
+    local name=$1 dir=$2 cert=$3 cert_name=$4 fp
+    fp=$(cert_fingerprint "$cert")
+    if at "$dir" lxc query "/1.0/certificates/$fp" >/dev/null 2>&1; then
+        return 0
+    fi
+    say "$name: trusting $cert_name (${fp:0:12})"
+    run at "$dir" lxc config trust add "$cert" --name "$cert_name"
+}
+
+export_server_cert() { # DIR DEST
+    [[ -s $1/server.crt ]] || die "no server certificate at $1/server.crt"
+    install_if_changed "$1/server.crt" "$2" 644
+}
+
+# check_https NAME ADDR SERVER_CRT: the https endpoint verifies against the exported
+# server certificate and accepts the client certificate as trusted.
+check_https() {
+    local name=$1 addr=$2 server_crt=$3 out
+    out=$(curl -sS --max-time 10 --noproxy '*' --cacert "$server_crt" \
+        --cert "$CLIENT_CRT" --key "$CLIENT_KEY" "https://$addr/1.0" 2>&1) ||
+        die "$name: https://$addr/1.0 with the client certificate failed: $out"
+    grep -q '"auth": *"trusted"' <<<"$out" ||
+        die "$name: https://$addr does not treat $CLIENT_CRT as trusted"
+}
+
+# ---------------------------------------------------------------------------
+# 7. Test image: busybox, counter, clean shutdown on SIGPWR
+# ---------------------------------------------------------------------------
+image_valid() {
+    [[ -s $IMAGE && -s $IMAGE.sha256 ]] || return 1
+    (cd "$IMAGE_DIR" && sha256sum --status -c "$(basename "$IMAGE").sha256") || return 1
+    tar -xzOf "$IMAGE" metadata.yaml 2>/dev/null |
+        grep -q "^  nova_syscontainer_image_version: \"$IMAGE_VERSION\"\$"
+}
+
+build_image() {
+    say "building the test image $IMAGE"
+    mkdir -p "$IMAGE_DIR"
+    local work
+    work=$(mktemp -d "$IMAGE_DIR/build.XXXXXX")
+    local root=$work/rootfs
+    mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,run,root,var/log}
+    chmod 1777 "$root/tmp"
+    chmod 700 "$root/root"
+    # A copy, not a symlink: the image must carry the binary itself.
+    cp --dereference /bin/busybox "$root/bin/busybox"
+    chmod 755 "$root/bin/busybox"
+    local applet
+    while read -r applet; do
+        [[ -e $root$applet || -L $root$applet ]] || ln -s /bin/busybox "$root$applet"
+    done < <(/bin/busybox --list-full | sed 's|^|/|')
+    ln -sf /bin/busybox "$root/sbin/init"
+
+    # busybox init: SIGPWR (LXD's default halt signal) -> shutdown actions, SIGTERM
+    # and SIGKILL to all processes, then power off: a clean exit of the container.
+    cat >"$root/etc/inittab" <<EOF
+::sysinit:/bin/mount -t tmpfs -o mode=1777 tmpfs /tmp
+::sysinit:/bin/sh -c 'echo "$BOOT_MESSAGE" >/dev/console'
+::respawn:/bin/sh /etc/counter.sh
+::shutdown:/bin/sh -c 'echo "nova-syscontainer test image stopping" >/dev/console'
+::ctrlaltdel:/sbin/reboot
+EOF
+    cat >"$root/etc/counter.sh" <<'EOF'
+#!/bin/sh
+# Writes "<random token> <pid> <count>" to /tmp/counter every second: a process
+# whose state (token, pid, count) shows whether a checkpoint/restore kept it.
+t=$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
+i=0
+while true; do
+    i=$((i + 1))
+    echo "$t $$ $i" >/tmp/counter
+    sleep 1
+done
+EOF
+    chmod 755 "$root/etc/counter.sh"
+    printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
+    printf 'root:x:0:\n' >"$root/etc/group"
+    printf 'busybox-counter\n' >"$root/etc/hostname"
+
+    cat >"$work/metadata.yaml" <<EOF
+architecture: x86_64
+creation_date: $(date +%s)
+properties:
+  description: nova-syscontainer busybox counter test image
+  os: busybox
+  release: "$(dpkg-query -W -f '${Version}' busybox-static)"
+  nova_syscontainer_image_version: "$IMAGE_VERSION"
+EOF
+    run tar -C "$work" --numeric-owner --owner=0 --group=0 --sort=name \
+        -czf "$work/image.tar.gz" metadata.yaml rootfs
+    mv "$work/image.tar.gz" "$IMAGE"
+    (cd "$IMAGE_DIR" && sha256sum "$(basename "$IMAGE")" >"$(basename "$IMAGE").sha256")
+    rm -rf "$work"
+}
+
+ensure_image() {
+    image_valid || build_image
+    image_valid || die "the freshly built image $IMAGE does not validate"
+}
+
+image_fingerprint() { cut -d' ' -f1 "$IMAGE.sha256"; }
+
+# ensure_image_imported NAME DIR: the daemon has the image and the alias points at it.
+ensure_image_imported() {
+    local name=$1 dir=$2 fp target
+    fp=$(image_fingerprint)
+    if ! at "$dir" lxc query "/1.0/images/$fp" >/dev/null 2>&1; then
+        say "$name: importing the test image (${fp:0:12})"
+        run at "$dir" lxc image import "$IMAGE" -q
+    fi
+    target=$(at "$dir" lxc query "/1.0/images/aliases/$IMAGE_ALIAS" 2>/dev/null |
+        grep -o '"target": *"[0-9a-f]*"' | grep -o '[0-9a-f]\{64\}') || target=""
+    if [[ $target != "$fp" ]]; then
+        [[ -z $target ]] || run at "$dir" lxc image alias delete "$IMAGE_ALIAS"
+        run at "$dir" lxc image alias create "$IMAGE_ALIAS" "$fp"
+    fi
+}
+
+# ---------------------------------------------------------------------------
+# 8. Self-check (--verify)
+# ---------------------------------------------------------------------------
+# now_ms: milliseconds since the epoch.
+now_ms() { date +%s%3N; }
+
+read_counter() { # DIR CONTAINER
+    at "$1" lxc exec "$2" -- cat /tmp/counter 2>/dev/null
+}
+
+wait_counter() { # DIR CONTAINER MIN_COUNT -> prints "token pid count"
+    local dir=$1 c=$2 min=$3 i line
+    for i in $(seq 1 60); do
+        line=$(read_counter "$dir" "$c") || line=""
+        if [[ $line =~ ^[0-9a-f]+\ [0-9]+\ ([0-9]+)$ ]] && ((BASH_REMATCH[1] >= min)); then
+            printf '%s\n' "$line"
+            return 0
+        fi
+        sleep 0.5
+    done
+    return 1
+}
+
+self_check() { # NAME DIR
+    local name=$1 dir=$2 c=nova-syscontainer-selfcheck t0 before after
+    local t_stop t_start t_restart t_graceful tok1 pid1 n1 tok2 pid2 n2
+    say "$name: self-check (boot, stateful stop/start, restart, graceful stop)"
+    VERIFY_DIR=$dir
+    at "$dir" lxc delete --force "$c" >>"$LOG" 2>&1 || true
+    VERIFY_CONTAINER=$c
+    run at "$dir" lxc init "$IMAGE_ALIAS" "$c" -c "raw.lxc=$RAW_LXC_CR"
+    run at "$dir" lxc start "$c"
+    before=$(wait_counter "$dir" "$c" 2) || die "$name: test container wrote no /tmp/counter"
+    at "$dir" lxc console --show-log "$c" 2>/dev/null | grep -q "$BOOT_MESSAGE" ||
+        die "$name: console log lacks '$BOOT_MESSAGE'"
+    if at "$dir" lxc network list --format csv 2>/dev/null | grep -q ',YES,'; then
+        die "$name: a managed network exists; this host must have none"
+    fi
+
+    t0=$(now_ms)
+    run at "$dir" lxc stop --stateful "$c"
+    t_stop=$(($(now_ms) - t0))
+    t0=$(now_ms)
+    run at "$dir" lxc start "$c"
+    t_start=$(($(now_ms) - t0))
+    read -r tok1 pid1 n1 <<<"$before"
+    after=$(wait_counter "$dir" "$c" $((n1 + 2))) || die "$name: counter did not continue after restore"
+    read -r tok2 pid2 n2 <<<"$after"
+    [[ $tok1 == "$tok2" && $pid1 == "$pid2" ]] ||
+        die "$name: process state lost by stateful stop/start ('$before' -> '$after')"
+
+    t0=$(now_ms)
+    run at "$dir" lxc restart "$c"
+    t_restart=$(($(now_ms) - t0))
+    after=$(wait_counter "$dir" "$c" 1) || die "$name: counter missing after lxc restart"
+    [[ ${after%% *} != "$tok1" ]] || die "$name: lxc restart did not reboot the container"
+
+    t0=$(now_ms)
+    run at "$dir" lxc stop "$c"
+    t_graceful=$(($(now_ms) - t0))
+    ((t_graceful < 20000)) || die "$name: graceful stop took ${t_graceful} ms (halt signal ignored?)"
+    run at "$dir" lxc delete "$c"
+    VERIFY_CONTAINER=""
+
+    SUMMARY+=("$name self-check passed: counter '$before' -> '$tok2 $pid2 $n2';" \
+        "stateful stop ${t_stop} ms, start ${t_start} ms, restart ${t_restart} ms, graceful stop ${t_graceful} ms")
+}
+
+# ---------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------
+main() {
+    while (($# > 0)); do
+        case $1 in
+            --second-daemon) SECOND_DAEMON=1 ;;
+            --verify) VERIFY=1 ;;
+            -h | --help) usage; exit 0 ;;
+            *) usage >&2; exit 2 ;;
+        esac
+        shift
+    done
+    [[ $(id -u) == 0 ]] || { echo "setup-host: must run as root" >&2; exit 1; }
+    [[ -n ${HOME:-} ]] || export HOME=/root
+
+    mkdir -p "$LOG_DIR" "$STATE_DIR" "$CACHE_DIR" "$(dirname "$LOCK_FILE")"
+    trap 'on_error "$LINENO" "$BASH_COMMAND"' ERR
+    trap cleanup EXIT
+    exec 9>"$LOCK_FILE"
+    flock -w 600 9 || die "another setup-host.sh is running (lock $LOCK_FILE)"
+    printf '\n=== %s setup-host.sh %s\n' "$(date '+%F %T')" "$*" >>"$LOG"
+
+    ensure_packages
+    ensure_criu
+    ensure_image
+    ensure_client_cert
+
+    local daemons=("$LXD_A_NAME|$LXD_A_DIR|$LXD_A_ADDR")
+    ((SECOND_DAEMON)) && daemons+=("$LXD_B_NAME|$LXD_B_DIR|$LXD_B_ADDR")
+    local entry name dir addr
+    for entry in "${daemons[@]}"; do
+        IFS='|' read -r name dir addr <<<"$entry"
+        ensure_daemon "$name" "$dir"
+        ensure_config "$name" "$dir" "$addr"
+        ensure_trusted "$name" "$dir" "$CLIENT_CRT" "$CLIENT_CERT_NAME"
+        export_server_cert "$dir" "$CONF_DIR/$name-server.crt"
+        ensure_image_imported "$name" "$dir"
+    done
+    if ((SECOND_DAEMON)); then
+        # Each daemon trusts the other's server certificate (migrations between them).
+        ensure_trusted "$LXD_A_NAME" "$LXD_A_DIR" "$LXD_B_DIR/server.crt" "$LXD_B_NAME-server"
+        ensure_trusted "$LXD_B_NAME" "$LXD_B_DIR" "$LXD_A_DIR/server.crt" "$LXD_A_NAME-server"
+    fi
+    for entry in "${daemons[@]}"; do
+        IFS='|' read -r name dir addr <<<"$entry"
+        daemon_answers "$dir" || die "$name: not answering on $dir/unix.socket"
+        check_https "$name" "$addr" "$CONF_DIR/$name-server.crt"
+    done
+
+    if ((VERIFY)); then
+        for entry in "${daemons[@]}"; do
+            IFS='|' read -r name dir addr <<<"$entry"
+            self_check "$name" "$dir"
+        done
+        local line
+        for line in "${SUMMARY[@]}"; do
+            say "$line"
+        done
+    fi
+
+    local endpoints="$LXD_A_NAME=unix:$LXD_A_DIR/unix.socket,https://$LXD_A_ADDR"
+    ((SECOND_DAEMON)) && endpoints+=" $LXD_B_NAME=unix:$LXD_B_DIR/unix.socket,https://$LXD_B_ADDR"
+    printf '=== %s OK\n' "$(date '+%F %T')" >>"$LOG"
+    echo "setup-host: OK $endpoints client-cert=$CLIENT_CRT image=$IMAGE_ALIAS($IMAGE) criu=$CRIU_WRAPPER"
+}
+
+main "$@"
