@@ -56,8 +56,10 @@ daemon_opts = [
         'project',
         default='default',
         help='Daemon project holding this compute node\'s containers and '
-             'images. A dedicated project keeps Nova\'s containers apart '
-             'from any other user of the daemon. It must exist.'),
+             'images. It must exist. On LXD 5.0 a CRIU restore (resume, '
+             'live migration) fails in any project but "default": the '
+             'restored container stops again at once (measured with LXD '
+             '5.0.2), so keep "default" where enable_checkpoint is set.'),
     cfg.IntOpt(
         'api_timeout',
         default=60,

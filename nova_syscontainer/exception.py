@@ -47,6 +47,10 @@ class UnsupportedImage(exception.ImageUnacceptable):
     """An image that cannot become a container root filesystem."""
 
 
-class InstanceBuildRefused(exception.NovaException):
-    """A request this driver refuses before creating anything."""
+class InstanceBuildRefused(exception.InvalidInput):
+    """A request this driver refuses before creating anything.
+
+    A subclass of InvalidInput, so that Nova aborts the build with this
+    message as the fault instead of rescheduling it.
+    """
     msg_fmt = _('Instance %(instance_uuid)s cannot be built here: %(reason)s')

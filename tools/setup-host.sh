@@ -65,8 +65,20 @@ readonly CRIU_PACKAGES=(criu libcompel1 libc6 libbsd0 libgnutls30t64 libnet1 lib
     libnettle8t64 libhogweed6t64 libgmp10 libp11-kit0 libffi8 libmnl0 libnftnl11
     libjansson4 libxtables12 libedit2 libtinfo6)
 
-# The daemons must find the criu wrapper first.
-readonly DAEMON_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# The daemon's whole environment (env -i): PATH finds the criu wrapper first, and a
+# proxy on a closed loopback port makes every non-loopback HTTP(S) request of LXD
+# (e.g. its daily instance-types download from images.linuxcontainers.org) fail
+# at once without even a DNS lookup; LXD never proxies loopback addresses, so the
+# daemons still reach each other on 127.0.0.1.
+readonly NO_EGRESS_PROXY=http://127.0.0.1:9
+readonly DAEMON_ENV=(
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+    HOME=/root
+    LANG=C.UTF-8
+    "https_proxy=$NO_EGRESS_PROXY"
+    "http_proxy=$NO_EGRESS_PROXY"
+    "no_proxy=127.0.0.1,localhost,::1"
+)
 
 readonly LXD_A_NAME=lxd LXD_A_DIR=/var/lib/lxd LXD_A_ADDR=127.0.0.1:8443
 readonly LXD_B_NAME=lxd-b LXD_B_DIR=$STATE_DIR/lxd-b LXD_B_ADDR=127.0.0.1:8444
@@ -162,16 +174,39 @@ ensure_packages() {
 # ---------------------------------------------------------------------------
 # 2. CRIU 4.x from trixie, private
 # ---------------------------------------------------------------------------
+# criu_wrapper_text: the content of $CRIU_WRAPPER.
+criu_wrapper_text() {
+    cat <<EOF
+#!/bin/sh
+# Installed by nova-syscontainer tools/setup-host.sh: CRIU from Debian trixie, run with
+# trixie's own dynamic loader and libraries (bookworm's criu 3.17 fails on kernel 6.x).
+R=$CRIU_ROOT
+if [ "\${1:-}" = restore ]; then
+    # Workaround (CRIU 4.1.1 + LXD unprivileged containers): the restored init reads
+    # timens-<id>.img right after clone(CLONE_NEWUSER), sometimes before its uid map
+    # is written, i.e. as the overflow uid; the images directory (mode 0700) then
+    # refuses it ("Unable to open timens-0.img: Permission denied"). Let everyone
+    # search that directory: its parent (LXD's container dir) is root-only anyway.
+    prev=
+    for arg in "\$@"; do
+        case \$prev in -D | --images-dir) chmod o+x "\$arg" 2>/dev/null || : ;; esac
+        case \$arg in --images-dir=*) chmod o+x "\${arg#--images-dir=}" 2>/dev/null || : ;; esac
+        prev=\$arg
+    done
+fi
+exec "\$R/usr/lib64/ld-linux-x86-64.so.2" --library-path "\$R/usr/lib/x86_64-linux-gnu" "\$R/usr/sbin/criu" "\$@"
+EOF
+}
+
 criu_works() {
     [[ -x $CRIU_WRAPPER && -x $CRIU_ROOT/usr/sbin/criu ]] || return 1
     "$CRIU_WRAPPER" --version 2>/dev/null | grep -q '^Version: 4\.' || return 1
     "$CRIU_WRAPPER" check 2>&1 | grep -q 'Looks good'
 }
 
-ensure_criu() {
-    if criu_works; then
-        return 0
-    fi
+# install_criu_payload: download trixie's criu and its libraries (trixie's libc too)
+# with a private apt configuration and unpack them into $CRIU_ROOT.
+install_criu_payload() {
     say "installing CRIU 4.x from Debian trixie privately into $CRIU_ROOT"
     local t=$CRIU_CACHE
     mkdir -p "$t/lists/partial" "$t/archives/partial" "$t/cache" "$t/sources.list.d"
@@ -203,18 +238,21 @@ ensure_criu() {
     fi
     rm -rf "$CRIU_ROOT"
     mv "$staging" "$CRIU_ROOT"
+}
 
-    mkdir -p "$(dirname "$CRIU_WRAPPER")"
-    cat >"$CRIU_WRAPPER.new" <<EOF
-#!/bin/sh
-# Installed by nova-syscontainer tools/setup-host.sh: CRIU from Debian trixie, run
-# with trixie's own dynamic loader and libraries (bookworm's criu 3.17 fails on kernel 6.x).
-R=$CRIU_ROOT
-exec "\$R/usr/lib64/ld-linux-x86-64.so.2" --library-path "\$R/usr/lib/x86_64-linux-gnu:\$R/lib/x86_64-linux-gnu" "\$R/usr/sbin/criu" "\$@"
-EOF
-    chmod 755 "$CRIU_WRAPPER.new"
-    mv "$CRIU_WRAPPER.new" "$CRIU_WRAPPER"
-
+ensure_criu() {
+    local wrapper
+    wrapper=$(criu_wrapper_text)
+    if [[ ! -f $CRIU_WRAPPER || $(<"$CRIU_WRAPPER") != "$wrapper" ]]; then
+        mkdir -p "$(dirname "$CRIU_WRAPPER")"
+        printf '%s\n' "$wrapper" >"$CRIU_WRAPPER.new"
+        chmod 755 "$CRIU_WRAPPER.new"
+        mv "$CRIU_WRAPPER.new" "$CRIU_WRAPPER"
+    fi
+    if criu_works; then
+        return 0
+    fi
+    install_criu_payload
     if ! criu_works; then
         "$CRIU_WRAPPER" check >>"$LOG" 2>&1 || true
         tail -n 15 "$LOG" | sed 's/^/  | /' >&2
@@ -238,6 +276,9 @@ daemon_pids() {
         exe=$(readlink "$proc/exe" 2>/dev/null) || continue
         [[ ${exe% (deleted)} == */lxd ]] || continue
         mapfile -d '' -t argv 2>/dev/null <"$proc/cmdline" || continue
+        # argv[0] must be lxd itself: container monitors are forks of lxd too, but
+        # they rename themselves "[lxc monitor] <dir> <name>".
+        [[ ${#argv[@]} -gt 0 && ${argv[0]##*/} == lxd ]] || continue
         is_daemon=1 prev=""
         for arg in "${argv[@]:1}"; do
             if [[ $arg != -* && $prev != --group && $prev != --logfile && $prev != --syslog ]]; then
@@ -254,6 +295,23 @@ daemon_pids() {
     done
 }
 
+# alive PID: the process exists and is not a zombie (PID 1 here may be slow to reap).
+alive() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [[ -n $stat && ${stat:0:1} != Z ]]
+}
+
+# daemon_env_ok PID: the daemon runs with the environment this script gives it.
+daemon_env_ok() {
+    local environ var
+    environ=$(tr '\0' '\n' 2>/dev/null <"/proc/$1/environ") || return 1
+    for var in "${DAEMON_ENV[@]}"; do
+        grep -qxF -- "$var" <<<"$environ" || return 1
+    done
+}
+
 # server_pid DIR: the daemon's pid as it reports it.
 server_pid() {
     LXD_DIR=$1 timeout 10 lxc query /1.0 2>/dev/null | grep -o '"server_pid": *[0-9]*' | grep -o '[0-9]*$'
@@ -264,19 +322,21 @@ stop_stale_daemon() { # NAME DIR PIDS...
     shift 2
     say "$name: daemon (pid $*) is not answering; ending it"
     kill -TERM "$@" 2>/dev/null || true
-    local i pid alive
+    local i pid alive_pids
     for i in $(seq 1 20); do
-        alive=()
+        alive_pids=()
         for pid in "$@"; do
-            [[ -d /proc/$pid ]] && alive+=("$pid")
+            if alive "$pid"; then
+                alive_pids+=("$pid")
+            fi
         done
-        ((${#alive[@]} == 0)) && return 0
+        ((${#alive_pids[@]} == 0)) && return 0
         if ((i == 10)); then
-            kill -KILL "${alive[@]}" 2>/dev/null || true
+            kill -KILL "${alive_pids[@]}" 2>/dev/null || true
         fi
         sleep 0.5
     done
-    die "$name: could not end the unresponsive daemon (pid ${alive[*]}) for $dir"
+    die "$name: could not end the unresponsive daemon (pid ${alive_pids[*]}) for $dir"
 }
 
 ensure_daemon() { # NAME DIR
@@ -288,9 +348,10 @@ ensure_daemon() { # NAME DIR
         pid=$(server_pid "$dir") || pid=""
         if [[ -n $pid ]]; then
             echo "$pid" >"$pidfile"
-            if ! tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -q '^PATH=\(.*:\)\?/usr/local/sbin\(:\|$\)'; then
-                say "$name: WARNING: running daemon (pid $pid) was not started by this script and" \
-                    "may not find $CRIU_WRAPPER (stateful stop/migration may fail)"
+            if ! daemon_env_ok "$pid"; then
+                say "$name: WARNING: the running daemon (pid $pid) was not started by this script:" \
+                    "it may not find $CRIU_WRAPPER and may try to reach the internet; end it" \
+                    "(kill $pid; its containers keep running) and run this script again"
             fi
         fi
         return 0
@@ -317,15 +378,24 @@ ensure_daemon() { # NAME DIR
     (
         cd /
         exec 9>&-
-        exec env -i PATH="$DAEMON_PATH" HOME=/root LANG=C.UTF-8 LXD_DIR="$dir" \
+        exec env -i "${DAEMON_ENV[@]}" LXD_DIR="$dir" \
             setsid lxd --group root --logfile "$daemon_log" \
             </dev/null >>"$LOG_DIR/$name.out" 2>&1
     ) &
-    echo $! >"$pidfile"
-    if ! LXD_DIR=$dir timeout 70 lxd waitready --timeout 60 >>"$LOG" 2>&1; then
-        tail -n 20 "$daemon_log" "$LOG_DIR/$name.out" 2>/dev/null | sed 's/^/  | /' >&2
-        die "$name: daemon did not become ready within 60 s (see $daemon_log)"
-    fi
+    local started=$! i
+    echo "$started" >"$pidfile"
+    # lxd waitready --timeout 60, in slices, so that a daemon that dies at once
+    # (e.g. its port is taken) is reported at once.
+    for i in $(seq 1 30); do
+        if LXD_DIR=$dir timeout 5 lxd waitready --timeout 2 >>"$LOG" 2>&1; then
+            break
+        fi
+        if ! alive "$started" || ((i == 30)); then
+            tail -n 20 "$daemon_log" "$LOG_DIR/$name.out" 2>/dev/null | sed 's/^/  | /' >&2
+            alive "$started" || die "$name: the daemon exited during start-up (see $daemon_log)"
+            die "$name: daemon did not become ready within 60 s (see $daemon_log)"
+        fi
+    done
     daemon_answers "$dir" || die "$name: daemon is ready but does not answer 'lxc query /1.0'"
     server_pid "$dir" >"$pidfile" || true
 }
@@ -425,7 +495,7 @@ check_https() {
 # ---------------------------------------------------------------------------
 image_valid() {
     [[ -s $IMAGE && -s $IMAGE.sha256 ]] || return 1
-    (cd "$IMAGE_DIR" && sha256sum --status -c "$(basename "$IMAGE").sha256") || return 1
+    (cd "$IMAGE_DIR" && sha256sum --status -c "$(basename "$IMAGE").sha256" 2>/dev/null) || return 1
     tar -xzOf "$IMAGE" metadata.yaml 2>/dev/null |
         grep -q "^  nova_syscontainer_image_version: \"$IMAGE_VERSION\"\$"
 }
@@ -508,7 +578,11 @@ ensure_image_imported() {
     target=$(at "$dir" lxc query "/1.0/images/aliases/$IMAGE_ALIAS" 2>/dev/null |
         grep -o '"target": *"[0-9a-f]*"' | grep -o '[0-9a-f]\{64\}') || target=""
     if [[ $target != "$fp" ]]; then
-        [[ -z $target ]] || run at "$dir" lxc image alias delete "$IMAGE_ALIAS"
+        if [[ -n $target ]]; then
+            run at "$dir" lxc image alias delete "$IMAGE_ALIAS"
+            # The previous build of the test image is of no further use.
+            run at "$dir" lxc image delete "$target"
+        fi
         run at "$dir" lxc image alias create "$IMAGE_ALIAS" "$fp"
     fi
 }
@@ -577,8 +651,8 @@ self_check() { # NAME DIR
     run at "$dir" lxc delete "$c"
     VERIFY_CONTAINER=""
 
-    SUMMARY+=("$name self-check passed: counter '$before' -> '$tok2 $pid2 $n2';" \
-        "stateful stop ${t_stop} ms, start ${t_start} ms, restart ${t_restart} ms, graceful stop ${t_graceful} ms")
+    SUMMARY+=("$name self-check passed: counter '$before' -> '$tok2 $pid2 $n2' (same process);\
+ stateful stop ${t_stop} ms, start ${t_start} ms, restart ${t_restart} ms, graceful stop ${t_graceful} ms")
 }
 
 # ---------------------------------------------------------------------------

@@ -27,6 +27,8 @@ from nova_syscontainer import exception
 #: Only containers carrying MANAGED_KEY are ever listed or touched.
 MANAGED_KEY = 'user.nova_syscontainer.managed'
 UUID_KEY = 'user.nova_syscontainer.instance_uuid'
+#: The Nova compute node the container belongs to; a node lists only its own.
+HOST_KEY = 'user.nova_syscontainer.host'
 IMAGE_KEY = 'user.nova_syscontainer.image_id'
 FLAVOR_KEY = 'user.nova_syscontainer.flavor'
 
@@ -56,9 +58,12 @@ def name(instance):
     return value
 
 
-def is_managed(record):
-    """Whether a daemon instance record was created by this driver."""
-    return record.get('config', {}).get(MANAGED_KEY) == 'true'
+def is_managed(record, nodename=None):
+    """Whether a daemon record was created by this driver (for nodename)."""
+    config = record.get('config', {})
+    if config.get(MANAGED_KEY) != 'true':
+        return False
+    return nodename is None or config.get(HOST_KEY) == nodename
 
 
 def instance_uuid(record):
@@ -75,7 +80,8 @@ def power_state_of(status, stateful=False):
     return _POWER_STATES.get(status, power_state.NOSTATE)
 
 
-def create_body(instance, fingerprint, limits, profiles, extra_config=None):
+def create_body(instance, nodename, fingerprint, limits, profiles,
+                extra_config=None):
     """The ``POST /1.0/instances`` body of a new, stopped container.
 
     :param limits: :class:`flavor_limits.Limits` for the instance.
@@ -87,6 +93,7 @@ def create_body(instance, fingerprint, limits, profiles, extra_config=None):
     config.update({
         MANAGED_KEY: 'true',
         UUID_KEY: instance.uuid,
+        HOST_KEY: nodename,
         IMAGE_KEY: instance.image_ref or '',
         FLAVOR_KEY: instance.flavor.name,
         'boot.autostart': 'false',

@@ -16,11 +16,14 @@ and :mod:`container` (pure), images in :mod:`image`, host figures in
 :mod:`host`, and every daemon call in :mod:`client`.
 """
 
+import os
+
 from nova import conf as nova_conf
 from nova import exception as nova_exception
 from nova.i18n import _
 from nova.virt import driver
 from nova.virt import hardware
+from nova.virt import node
 from oslo_log import log as logging
 from oslo_utils import excutils
 
@@ -29,7 +32,7 @@ from nova_syscontainer import exception
 from nova_syscontainer.virt import client as daemon_client
 from nova_syscontainer.virt import container
 from nova_syscontainer.virt import flavor_limits
-from nova_syscontainer.virt import host
+from nova_syscontainer.virt import host as hostinfo
 from nova_syscontainer.virt import image as images
 
 LOG = logging.getLogger(__name__)
@@ -50,6 +53,7 @@ class SysContainerDriver(driver.ComputeDriver):
         self.client = daemon_client.DaemonClient()
         self.images = images.ImageStore(self.client)
         self._nodename = CONF.host
+        self._node_uuid = None
         self._server_info = {}
         self._limit_options = flavor_limits.Options(
             storage_pool=CONF.syscontainer.storage_pool)
@@ -65,12 +69,16 @@ class SysContainerDriver(driver.ComputeDriver):
         pool.
         """
         self._nodename = host
+        # Nova keeps one node UUID per process; with several compute
+        # services in one process (functional tests) each driver must keep
+        # the one it was started with.
+        self._node_uuid = node.get_local_node_uuid()
         self._server_info = self.client.check_compatible()
         pool = self.client.pool(CONF.syscontainer.storage_pool)
         self._limit_options = flavor_limits.Options(
             storage_pool=CONF.syscontainer.storage_pool,
             pool_enforces_size=(pool.get('driver') in
-                                host.SIZE_ENFORCING_POOL_DRIVERS),
+                                hostinfo.SIZE_ENFORCING_POOL_DRIVERS),
             unenforceable_root_size=(
                 CONF.syscontainer.root_disk_size_unenforceable))
         env = self._server_info.get('environment', {})
@@ -87,19 +95,34 @@ class SysContainerDriver(driver.ComputeDriver):
         """ComputeDriver.get_available_nodes: one node, this host."""
         return [self._nodename]
 
+    def get_nodenames_by_uuid(self, refresh=False):
+        """ComputeDriver.get_nodenames_by_uuid."""
+        return {self._node_uuid: self._nodename}
+
+    def get_host_uptime(self):
+        """ComputeDriver.get_host_uptime, like uptime(1) prints it."""
+        with open('/proc/uptime') as f:
+            seconds = int(float(f.read().split()[0]))
+        load = ', '.join('%.2f' % x for x in os.getloadavg())
+        return 'up %d days, %02d:%02d, load average: %s' % (
+            seconds // 86400, seconds % 86400 // 3600, seconds % 3600 // 60,
+            load)
+
     def get_host_ip_addr(self):
         """ComputeDriver.get_host_ip_addr."""
         return CONF.my_ip
 
     def _host_resources(self):
-        return host.from_daemon(
+        return hostinfo.from_daemon(
             self._server_info or self.client.server_info(),
             self.client.host_resources(),
             self.client.pool_resources(CONF.syscontainer.storage_pool))
 
     def get_available_resource(self, nodename):
         """ComputeDriver.get_available_resource, from the daemon's figures."""
-        return host.resource_dict(self._host_resources(), nodename)
+        resources = hostinfo.resource_dict(self._host_resources(), nodename)
+        resources['uuid'] = self._node_uuid
+        return resources
 
     def update_provider_tree(self, provider_tree, nodename, allocations=None):
         """ComputeDriver.update_provider_tree: VCPU, MEMORY_MB, DISK_GB.
@@ -108,7 +131,7 @@ class SysContainerDriver(driver.ComputeDriver):
         [DEFAULT] *_allocation_ratio (initial_* for a new provider).
         """
         inv = provider_tree.data(nodename).inventory
-        provider_tree.update_inventory(nodename, host.inventory(
+        provider_tree.update_inventory(nodename, hostinfo.inventory(
             self._host_resources(),
             self._get_allocation_ratios(inv),
             reserved_cpus=CONF.reserved_host_cpus,
@@ -120,10 +143,10 @@ class SysContainerDriver(driver.ComputeDriver):
     # ------------------------------------------------------------------
     def _managed_records(self):
         return [rec for rec in self.client.list_instances()
-                if container.is_managed(rec)]
+                if container.is_managed(rec, self._nodename)]
 
     def list_instances(self):
-        """ComputeDriver.list_instances: only containers we made for Nova.
+        """ComputeDriver.list_instances: containers we made for this node.
 
         One daemon call whatever the number of instances.
         """
@@ -194,8 +217,8 @@ class SysContainerDriver(driver.ComputeDriver):
             fingerprint, _new = self.images.ensure(
                 context, image_id, instance.trusted_certs)
             body = container.create_body(
-                instance, fingerprint, limits, CONF.syscontainer.profiles,
-                extra_config=extra)
+                instance, self._nodename, fingerprint, limits,
+                CONF.syscontainer.profiles, extra_config=extra)
             try:
                 self.client.create_instance(body)
             except Exception:
@@ -306,14 +329,18 @@ class SysContainerDriver(driver.ComputeDriver):
 
     def power_on(self, context, instance, network_info,
                  block_device_info=None, accel_info=None, share_info=None):
-        """ComputeDriver.power_on: start (or thaw) the container."""
-        name, status, _stateful = self._status(instance)
-        if status == daemon_client.RUNNING:
-            return
+        """ComputeDriver.power_on: start (or thaw) the container.
+
+        A container with a saved checkpoint is restored from it.
+        """
+        self._bring_up(instance)
+
+    def _bring_up(self, instance):
+        name, status, stateful = self._status(instance)
         if status == daemon_client.FROZEN:
             self.client.change_state(name, 'unfreeze')
-            return
-        self.client.change_state(name, 'start')
+        elif status != daemon_client.RUNNING:
+            self.client.change_state(name, 'start', stateful=stateful)
 
     def reboot(self, context, instance, network_info, reboot_type,
                block_device_info=None, bad_volumes_callback=None,
@@ -386,18 +413,14 @@ class SysContainerDriver(driver.ComputeDriver):
             LOG.warning('No saved state: the container boots afresh',
                         instance=instance)
         try:
-            self.client.change_state(name, 'start')
+            self.client.change_state(name, 'start', stateful=stateful)
         except exception.DaemonError as e:
             raise nova_exception.InstanceResumeFailure(reason=str(e))
 
     def resume_state_on_host_boot(self, context, instance, network_info,
                                   share_info, block_device_info=None):
         """ComputeDriver.resume_state_on_host_boot: bring it back up."""
-        name, status, _stateful = self._status(instance)
-        if status == daemon_client.FROZEN:
-            self.client.change_state(name, 'unfreeze')
-        elif status != daemon_client.RUNNING:
-            self.client.change_state(name, 'start')
+        self._bring_up(instance)
 
     # ------------------------------------------------------------------
     # Console

@@ -33,8 +33,12 @@ REFUSE = 'refuse'
 WARN = 'warn'
 
 
-class LimitError(exception.Invalid):
-    """A flavor or image asks for something the driver cannot honour."""
+class LimitError(exception.InvalidInput):
+    """A flavor or image asks for something the driver cannot honour.
+
+    InvalidInput makes Nova abort the build with this message as the
+    instance fault rather than reschedule it.
+    """
     msg_fmt = _('%(what)s cannot be honoured: %(reason)s')
 
 

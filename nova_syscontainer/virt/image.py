@@ -50,6 +50,8 @@ LOG = logging.getLogger(__name__)
 CONF = sc_conf.CONF
 
 ALIAS_PREFIX = 'nova-image-'
+#: Image property marking a daemon image this driver imported.
+OWNER_PROPERTY = 'nova.image_id'
 ACCEPTED_FORMATS = {('bare', 'raw')}
 _CHUNK = 1024 * 1024
 
@@ -221,7 +223,7 @@ class ImageStore(object):
         return writer.sha256.hexdigest()
 
     def _upload(self, image_id, meta, path):
-        properties = {'nova.image_id': image_id,
+        properties = {OWNER_PROPERTY: image_id,
                       'description': meta.get('name') or image_id}
         headers = {
             'Content-Type': 'application/octet-stream',
@@ -250,7 +252,9 @@ class ImageStore(object):
         """Remove our images that no instance uses; return their ids.
 
         An image is in use when a Nova instance on this host refers to it or
-        a container of the project was created from it.
+        a container of the project was created from it. An image the driver
+        imported is deleted; one that was already in the daemon (imported
+        by the operator) only loses the driver's alias.
         """
         in_use_ids = {inst.image_ref for inst in instances if inst.image_ref}
         now = timeutils.utcnow(with_timezone=True)
@@ -264,9 +268,15 @@ class ImageStore(object):
                     continue
                 if _age_seconds(image, now) < min_age_seconds:
                     continue
-                LOG.info('Removing unused image %(id)s (%(fp)s)',
-                         {'id': image_id, 'fp': image['fingerprint']})
-                self._client.delete_image(image['fingerprint'])
+                if (image.get('properties') or {}).get(OWNER_PROPERTY):
+                    LOG.info('Removing unused image %(id)s (%(fp)s)',
+                             {'id': image_id, 'fp': image['fingerprint']})
+                    self._client.delete_image(image['fingerprint'])
+                else:
+                    LOG.info('Forgetting unused image %(id)s; the daemon '
+                             'image %(fp)s is not ours and stays',
+                             {'id': image_id, 'fp': image['fingerprint']})
+                    self._client.delete_alias(alias_for(image_id))
                 removed.append(image_id)
         return removed
 

@@ -62,7 +62,7 @@ class CreateBodyTest(unittest.TestCase):
             devices={'root': {'type': 'disk', 'path': '/',
                               'pool': 'default'}})
         body = container.create_body(
-            instance(), 'f' * 64, limits, ['default'],
+            instance(), 'node1', 'f' * 64, limits, ['default'],
             extra_config={container.MANAGED_KEY: 'false',
                           'limits.cpu': '99', 'raw.lxc': 'x'})
         cfg = body['config']
@@ -73,6 +73,8 @@ class CreateBodyTest(unittest.TestCase):
         self.assertEqual({'type': 'image', 'fingerprint': 'f' * 64},
                          body['source'])
         self.assertTrue(container.is_managed(body))
+        self.assertTrue(container.is_managed(body, 'node1'))
+        self.assertFalse(container.is_managed(body, 'node2'))
         self.assertEqual(instance().uuid, container.instance_uuid(body))
 
     def test_unmanaged_record(self):

@@ -22,8 +22,8 @@ SERVER = {'environment': {'server_version': '5.0.2',
 RESOURCES = {
     'cpu': {'total': 4, 'architecture': 'x86_64',
             'sockets': [{'name': 'Xeon', 'vendor': 'GenuineIntel',
-                         'cores': [{'threads': [{}, {}]}, {'threads': [{},
-                                                                      {}]}]}]},
+                         'cores': [{'threads': [{}, {}]},
+                                   {'threads': [{}, {}]}]}]},
     'memory': {'total': 8 * units.Gi, 'used': 2 * units.Gi},
 }
 POOL = {'space': {'total': 100 * units.Gi + 5, 'used': 30 * units.Gi}}

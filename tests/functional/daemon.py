@@ -1,0 +1,229 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""The real daemon the functional tests run against, and the kernel's view.
+
+Nothing here is a test double: :class:`DaemonFixture` talks to the LXD
+daemon that ``tools/setup-host.sh`` started, in a project of its own so that
+tests never see or touch any other container on the host, and the helpers
+read what the kernel enforces from cgroup files and ``/proc``.
+"""
+
+import os
+import time
+
+import fixtures
+import pylxd
+from pylxd import exceptions as lxd_exceptions
+
+#: Where tools/setup-host.sh puts things. Override with the environment.
+ENDPOINT = os.environ.get('SYSCONTAINER_TEST_ENDPOINT',
+                          '/var/lib/lxd/unix.socket')
+HTTPS_ENDPOINT = os.environ.get('SYSCONTAINER_TEST_HTTPS_ENDPOINT',
+                                'https://127.0.0.1:8443')
+CONF_DIR = os.environ.get('SYSCONTAINER_CONF_DIR', '/etc/nova-syscontainer')
+CLIENT_CERT = os.path.join(CONF_DIR, 'client.crt')
+CLIENT_KEY = os.path.join(CONF_DIR, 'client.key')
+SERVER_CERT = os.path.join(CONF_DIR, 'lxd-server.crt')
+IMAGE_PATH = os.environ.get(
+    'SYSCONTAINER_TEST_IMAGE',
+    '/var/cache/nova-syscontainer/images/busybox-counter.tar.gz')
+# The default project: LXD 5.0 cannot restore a CRIU checkpoint in another.
+PROJECT = os.environ.get('SYSCONTAINER_TEST_PROJECT', 'default')
+#: Tests name their containers with this prefix (instance_name_template)
+#: and only ever sweep containers that carry it.
+NAME_PREFIX = 'nsc-ft-'
+NAME_TEMPLATE = NAME_PREFIX + '%08x'
+POOL = os.environ.get('SYSCONTAINER_TEST_POOL', 'default')
+
+_SETUP_HINT = 'run tools/setup-host.sh first (as root)'
+
+
+def _session():
+    session = pylxd.client.get_session_for_url(pylxd.client.DEFAULT_SCHEME)
+    session.trust_env = False
+    return session
+
+
+def connect(project=PROJECT, endpoint=ENDPOINT):
+    """A plain pylxd client for the tests' own checks of the daemon."""
+    if not os.path.exists(endpoint):
+        raise RuntimeError(
+            'No daemon socket at %s: %s' % (endpoint, _SETUP_HINT))
+    return pylxd.Client(endpoint=endpoint, session=_session(),
+                        project=project, timeout=60)
+
+
+def wait_operation(lxd, response):
+    body = response.json()
+    if body.get('type') == 'async':
+        op = lxd.api.operations[body['metadata']['id']].wait.get(
+            params={'timeout': 120}).json()['metadata']
+        if op['status'] != 'Success':
+            raise RuntimeError('daemon operation failed: %s' % op.get('err'))
+        return op
+    return body.get('metadata')
+
+
+def ensure_project(project=PROJECT, pool=POOL, endpoint=ENDPOINT):
+    """Create the tests' project (own images and profiles) if missing."""
+    lxd = connect('default', endpoint)
+    if project == 'default':
+        return lxd
+    try:
+        lxd.api.projects[project].get()
+    except lxd_exceptions.NotFound:
+        wait_operation(lxd, lxd.api.projects.post(json={
+            'name': project,
+            'description': 'nova-syscontainer functional tests',
+            'config': {'features.images': 'true',
+                       'features.profiles': 'true',
+                       'features.storage.volumes': 'false',
+                       'features.networks': 'false'}}))
+    lxd = connect(project, endpoint)
+    profile = lxd.api.profiles['default'].get().json()['metadata']
+    root = {'type': 'disk', 'path': '/', 'pool': pool}
+    if profile['devices'].get('root') != root:
+        lxd.api.profiles['default'].put(json={
+            'config': profile['config'], 'description': profile['description'],
+            'devices': {'root': root}})
+    return lxd
+
+
+def sweep(lxd):
+    """Remove the tests' containers (leftovers of a crash), and only those."""
+    for rec in lxd.api.instances.get(
+            params={'recursion': 1}).json()['metadata']:
+        if not rec['name'].startswith(NAME_PREFIX):
+            continue
+        if rec['status'] in ('Running', 'Frozen'):
+            wait_operation(lxd, lxd.api.instances[rec['name']].state.put(
+                json={'action': 'stop', 'force': True}))
+        delete_instance(lxd, rec['name'])
+
+
+def delete_instance(lxd, name):
+    for attempt in range(10):
+        try:
+            wait_operation(lxd, lxd.api.instances[name].delete())
+            return
+        except lxd_exceptions.NotFound:
+            return
+        except (lxd_exceptions.LXDAPIException, RuntimeError):
+            if attempt == 9:
+                raise
+            time.sleep(1)
+
+
+def delete_nova_images(lxd):
+    """Remove the images the driver imported (its alias prefix)."""
+    for rec in lxd.api.images.get(params={'recursion': 1}).json()['metadata']:
+        ours = [a['name'] for a in rec.get('aliases') or []
+                if a['name'].startswith('nova-image-')]
+        if not ours:
+            continue
+        if rec.get('properties', {}).get('nova.image_id'):
+            wait_operation(lxd, lxd.api.images[rec['fingerprint']].delete())
+        else:
+            for alias in ours:
+                lxd.api.images.aliases[alias].delete()
+
+
+class DaemonFixture(fixtures.Fixture):
+    """The real daemon, its tests' project emptied before and after."""
+
+    def __init__(self, project=PROJECT, pool=POOL, endpoint=ENDPOINT,
+                 keep_images=True):
+        super().__init__()
+        self.project = project
+        self.pool = pool
+        self.endpoint = endpoint
+        self.keep_images = keep_images
+
+    def _setUp(self):
+        self.lxd = ensure_project(self.project, self.pool, self.endpoint)
+        sweep(self.lxd)
+        if not self.keep_images:
+            delete_nova_images(self.lxd)
+        self.addCleanup(sweep, self.lxd)
+
+    # -- the daemon's view -------------------------------------------------
+    def instance(self, name):
+        return self.lxd.api.instances[name].get().json()['metadata']
+
+    def state(self, name):
+        return self.lxd.api.instances[name].state.get().json()['metadata']
+
+    def names(self):
+        return [rec['name'] for rec in self.lxd.api.instances.get(
+            params={'recursion': 1}).json()['metadata']]
+
+    def images(self):
+        return self.lxd.api.images.get(
+            params={'recursion': 1}).json()['metadata']
+
+    def create_raw(self, name, fingerprint, start=True, config=None):
+        """A container made without Nova, as an operator might."""
+        wait_operation(self.lxd, self.lxd.api.instances.post(json={
+            'name': name, 'type': 'container', 'profiles': ['default'],
+            'config': config or {},
+            'source': {'type': 'image', 'fingerprint': fingerprint}}))
+        if start:
+            self.change_state(name, 'start')
+
+    def change_state(self, name, action, force=False):
+        wait_operation(self.lxd, self.lxd.api.instances[name].state.put(
+            json={'action': action, 'force': force}))
+
+    def import_image(self, path=IMAGE_PATH):
+        with open(path, 'rb') as f:
+            op = wait_operation(self.lxd, self.lxd.api.images.post(
+                data=f, headers={'Content-Type': 'application/octet-stream'}))
+        return op['metadata']['fingerprint']
+
+    # -- the kernel's view -------------------------------------------------
+    def init_pid(self, name):
+        return self.state(name)['pid']
+
+    def cgroup_dir(self, name, controller):
+        """Host path of the cgroup (v1 controller or v2) of the container."""
+        pid = self.init_pid(name)
+        with open('/proc/%d/cgroup' % pid) as f:
+            for line in f:
+                _hid, controllers, path = line.rstrip('\n').split(':', 2)
+                if controller in controllers.split(','):
+                    return '/sys/fs/cgroup/%s%s' % (controllers, path)
+                if controllers == '' and controller == 'unified':
+                    return '/sys/fs/cgroup/unified%s' % path
+        raise AssertionError('no %s cgroup for pid %d' % (controller, pid))
+
+    def cgroup_value(self, name, controller, filename):
+        with open(os.path.join(self.cgroup_dir(name, controller),
+                               filename)) as f:
+            return f.read().strip()
+
+    def read_file(self, name, path):
+        """A file inside the running container, through its init's root."""
+        with open('/proc/%d/root%s' % (self.init_pid(name), path)) as f:
+            return f.read()
+
+    def counter(self, name, timeout=20):
+        """(token, pid, count) that the test image's counter writes."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                token, pid, count = self.read_file(
+                    name, '/tmp/counter').split()
+                return token, int(pid), int(count)
+            except (OSError, ValueError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
