@@ -117,7 +117,8 @@ class SysContainerTestCase(integrated_helpers.ProviderUsageBaseTestCase):
         # One process, several computes: each driver must see its own node
         # UUID (nova.virt.node caches one per process).
         nova.virt.node.LOCAL_NODE_UUID = None
-        return self._start_compute(host)
+        self._start_compute(host)
+        return self.computes[host]
 
     def driver(self, host='host1'):
         return self.computes[host].driver

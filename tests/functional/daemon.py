@@ -17,6 +17,7 @@ tests never see or touch any other container on the host, and the helpers
 read what the kernel enforces from cgroup files and ``/proc``.
 """
 
+import hashlib
 import os
 import time
 
@@ -184,6 +185,14 @@ class DaemonFixture(fixtures.Fixture):
             json={'action': action, 'force': force}))
 
     def import_image(self, path=IMAGE_PATH):
+        """The daemon's fingerprint of an image file, imported if new."""
+        with open(path, 'rb') as f:
+            fingerprint = hashlib.sha256(f.read()).hexdigest()
+        try:
+            self.lxd.api.images[fingerprint].get()
+            return fingerprint
+        except lxd_exceptions.NotFound:
+            pass
         with open(path, 'rb') as f:
             op = wait_operation(self.lxd, self.lxd.api.images.post(
                 data=f, headers={'Content-Type': 'application/octet-stream'}))
