@@ -22,17 +22,17 @@ GROUP = cfg.OptGroup(
     'syscontainer',
     title='System container driver options',
     help='Options for the nova-syscontainer compute driver, which runs '
-         'instances as LXD (or Incus) system containers.')
+         'instances as LXD system containers.')
 
 daemon_opts = [
     cfg.StrOpt(
         'endpoint',
         default='/var/lib/lxd/unix.socket',
         help='Where the container daemon listens: the path of its local '
-             'unix socket (for example /var/lib/lxd/unix.socket or '
-             '/var/lib/incus/unix.socket), or an https:// URL of a remote '
-             'daemon (for example https://127.0.0.1:8443), which then needs '
-             'client_cert and client_key.'),
+             'unix socket (for example /var/lib/lxd/unix.socket), or an '
+             'https:// URL of a remote daemon (for example '
+             'https://127.0.0.1:8443), which then needs client_cert and '
+             'client_key. Tested with LXD 5.0.'),
     cfg.StrOpt(
         'client_cert',
         help='PEM client certificate presented to an https endpoint. The '

@@ -34,6 +34,7 @@ from nova_syscontainer.virt import container
 from nova_syscontainer.virt import flavor_limits
 from nova_syscontainer.virt import host as hostinfo
 from nova_syscontainer.virt import image as images
+from nova_syscontainer.virt import migrate
 
 LOG = logging.getLogger(__name__)
 CONF = nova_conf.CONF
@@ -385,8 +386,17 @@ class SysContainerDriver(driver.ComputeDriver):
             raise nova_exception.InstanceSuspendFailure(
                 reason=_('checkpointing is disabled ([syscontainer] '
                          'enable_checkpoint)'))
-        name, status, _stateful = self._status(instance)
-        if status == daemon_client.FROZEN:
+        rec = self._record(instance)
+        name = rec['name']
+        missing = migrate.missing_checkpoint_config(
+            rec, CONF.syscontainer.checkpoint_raw_lxc)
+        if missing:
+            raise nova_exception.InstanceSuspendFailure(
+                reason=_('the container was created without the raw.lxc '
+                         'lines CRIU needs (%s); rebuild it with '
+                         '[syscontainer] enable_checkpoint set') %
+                '; '.join(missing))
+        if rec.get('status') == daemon_client.FROZEN:
             self.client.change_state(name, 'unfreeze')
         try:
             self.client.change_state(name, 'stop', stateful=True)

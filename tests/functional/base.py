@@ -18,6 +18,7 @@ Nova's own tests use it) and one or more nova-compute services whose
 the installed ``nova.virt.syscontainer`` shim, talking to the real daemon.
 """
 
+import builtins
 import glob
 import hashlib
 import os
@@ -25,7 +26,6 @@ import sys
 import time
 import uuid
 
-import builtins
 import fixtures
 import urllib3
 

@@ -1,0 +1,61 @@
+#!/bin/bash
+# run-tests.sh - the whole test suite on a fresh Debian 12 machine (as root).
+#
+# Sets up the host (tools/setup-host.sh: LXD, CRIU, storage pools, test
+# image), installs tox in a private virtualenv, then runs the style checks,
+# the unit tests and the functional tests (Nova's own services driving the
+# driver against the real daemon). .ci/run calls exactly this.
+set -Eeuo pipefail
+
+cd "$(dirname "$0")/.."
+readonly REPO=$PWD
+readonly BOOTSTRAP=$REPO/.tox/.bootstrap
+readonly LOG_DIR=/var/log/nova-syscontainer
+readonly ENVS=${SYSCONTAINER_TOX_ENVS:-pep8,py3,functional}
+
+say() { printf 'run-tests: %s\n' "$*"; }
+
+if [ "$(id -u)" != 0 ]; then
+    echo "run-tests: must run as root (it starts the LXD daemon)" >&2
+    exit 1
+fi
+
+say "preparing the host"
+tools/setup-host.sh
+
+if ! command -v shellcheck >/dev/null; then
+    say "installing shellcheck"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q shellcheck \
+        >>"$LOG_DIR/setup-host.log" 2>&1 || {
+        apt-get update -q >>"$LOG_DIR/setup-host.log" 2>&1
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q shellcheck \
+            >>"$LOG_DIR/setup-host.log" 2>&1
+    }
+fi
+
+if [ ! -x "$BOOTSTRAP/bin/tox" ]; then
+    say "installing tox"
+    python3 -m venv "$BOOTSTRAP"
+    "$BOOTSTRAP/bin/pip" install -q 'tox>=4.6,<5'
+fi
+
+say "running tox -e $ENVS"
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+status=0
+# pipefail: the status is tox's, not tee's.
+"$BOOTSTRAP/bin/tox" -e "$ENVS" 2>&1 | tee "$out" || status=$?
+
+# stestr prints " - Passed: N" and " - Failed: N" per run; add them up into
+# one closing line.
+passed=$(awk '/^ - Passed: /{s+=$3} END{print s+0}' "$out")
+failed=$(awk '/^ - Failed: /{s+=$3} END{print s+0}' "$out")
+echo "tests: ${passed} passed, ${failed} failed"
+if [ "$status" = 0 ] && [ "$failed" != 0 ]; then
+    status=1
+fi
+if [ "$status" = 0 ] && [ "$passed" = 0 ]; then
+    say "no test ran"
+    status=1
+fi
+exit "$status"
