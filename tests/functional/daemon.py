@@ -180,6 +180,18 @@ class DaemonFixture(fixtures.Fixture):
         if start:
             self.change_state(name, 'start')
 
+    def ensure_profile(self, name, body):
+        """Create or overwrite a profile (one may be left by a past run)."""
+        body = {'config': body.get('config', {}),
+                'devices': body.get('devices', {}),
+                'description': 'nova-syscontainer functional tests'}
+        try:
+            self.lxd.api.profiles[name].get()
+        except lxd_exceptions.NotFound:
+            self.lxd.api.profiles.post(json=dict(body, name=name))
+        else:
+            self.lxd.api.profiles[name].put(json=body)
+
     def change_state(self, name, action, force=False):
         wait_operation(self.lxd, self.lxd.api.instances[name].state.put(
             json={'action': action, 'force': force}))

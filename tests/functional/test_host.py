@@ -13,7 +13,6 @@
 
 from nova import conf
 from nova import exception as nova_exception
-from pylxd import exceptions as lxd_exceptions
 
 from nova_syscontainer import exception
 from nova_syscontainer.virt import client as daemon_client
@@ -164,10 +163,7 @@ class NodeTest(base.SysContainerTestCase):
         self.wait_for(server, 'ACTIVE')
 
     def _use_profile(self, name, body):
-        try:
-            self.daemon.lxd.api.profiles.post(json=dict(body, name=name))
-        except lxd_exceptions.Conflict:
-            pass  # made by an earlier run
+        self.daemon.ensure_profile(name, body)
         self.flags(profiles=['default', name], group='syscontainer')
         self.flags(max_attempts=1, group='scheduler')
 

@@ -77,6 +77,16 @@ class LifecycleTest(base.SysContainerTestCase):
             self.assertNotEqual(before, self.daemon.counter(name)[0],
                                 '%s reboot restarted init' % kind)
 
+    def test_stop_forces_after_shutdown_timeout(self):
+        # busybox init needs about 2 s to halt; give it 1 s.
+        self.flags(shutdown_timeout=1)
+        server = self.boot()
+        name = self.container_name(server)
+        server = self.action(server, {'os-stop': None}, 'SHUTOFF')
+        self.assertEqual('Stopped', self.daemon.state(name)['status'])
+        self.assertIn('Clean shutdown did not finish in 1 s',
+                      self.stdlog.logger.output)
+
     def test_pause_freezes_every_task(self):
         server = self.boot()
         name = self.container_name(server)
@@ -113,6 +123,19 @@ class LifecycleTest(base.SysContainerTestCase):
         self.wait_until(lambda: self.daemon.counter(name)[2] > count2,
                         what='the restored counter to go on counting')
         self.assertFalse(self.daemon.instance(name)['stateful'])
+
+    def test_suspend_refused_without_checkpoint_config(self):
+        self.flags(enable_checkpoint=False, group='syscontainer')
+        server = self.boot()
+        name = self.container_name(server)
+        self.assertNotIn('raw.lxc', self.daemon.instance(name)['config'])
+        self.flags(enable_checkpoint=True, group='syscontainer')
+        self.api.post_server_action(server['id'], {'suspend': None})
+        event = self._wait_for_instance_action_event(
+            server, 'suspend', 'compute_suspend_instance', 'Error')
+        self.assertIn('without the raw.lxc lines CRIU needs',
+                      event['details'])
+        self.assertEqual('Running', self.daemon.state(name)['status'])
 
     def test_spawn_stopped_when_power_on_false(self):
         server = self.boot()
