@@ -17,13 +17,13 @@ tests never see or touch any other container on the host, and the helpers
 read what the kernel enforces from cgroup files and ``/proc``.
 """
 
-import hashlib
 import os
 import time
 
 import fixtures
-import pylxd
 from pylxd import exceptions as lxd_exceptions
+
+from tests import rawlxd
 
 #: Where tools/setup-host.sh puts things. Override with the environment.
 ENDPOINT = os.environ.get('SYSCONTAINER_TEST_ENDPOINT',
@@ -43,35 +43,17 @@ PROJECT = os.environ.get('SYSCONTAINER_TEST_PROJECT', 'default')
 #: and only ever sweep containers that carry it.
 NAME_PREFIX = 'nsc-ft-'
 NAME_TEMPLATE = NAME_PREFIX + '%08x'
+
 POOL = os.environ.get('SYSCONTAINER_TEST_POOL', 'default')
-
-_SETUP_HINT = 'run tools/setup-host.sh first (as root)'
-
-
-def _session():
-    session = pylxd.client.get_session_for_url(pylxd.client.DEFAULT_SCHEME)
-    session.trust_env = False
-    return session
 
 
 def connect(project=PROJECT, endpoint=ENDPOINT):
     """A plain pylxd client for the tests' own checks of the daemon."""
-    if not os.path.exists(endpoint):
-        raise RuntimeError(
-            'No daemon socket at %s: %s' % (endpoint, _SETUP_HINT))
-    return pylxd.Client(endpoint=endpoint, session=_session(),
-                        project=project, timeout=60)
+    return rawlxd.connect(endpoint, project)
 
 
-def wait_operation(lxd, response):
-    body = response.json()
-    if body.get('type') == 'async':
-        op = lxd.api.operations[body['metadata']['id']].wait.get(
-            params={'timeout': 120}).json()['metadata']
-        if op['status'] != 'Success':
-            raise RuntimeError('daemon operation failed: %s' % op.get('err'))
-        return op
-    return body.get('metadata')
+wait_operation = rawlxd.wait_operation
+delete_instance = rawlxd.remove
 
 
 def ensure_project(project=PROJECT, pool=POOL, endpoint=ENDPOINT):
@@ -101,27 +83,7 @@ def ensure_project(project=PROJECT, pool=POOL, endpoint=ENDPOINT):
 
 def sweep(lxd):
     """Remove the tests' containers (leftovers of a crash), and only those."""
-    for rec in lxd.api.instances.get(
-            params={'recursion': 1}).json()['metadata']:
-        if not rec['name'].startswith(NAME_PREFIX):
-            continue
-        if rec['status'] in ('Running', 'Frozen'):
-            wait_operation(lxd, lxd.api.instances[rec['name']].state.put(
-                json={'action': 'stop', 'force': True}))
-        delete_instance(lxd, rec['name'])
-
-
-def delete_instance(lxd, name):
-    for attempt in range(10):
-        try:
-            wait_operation(lxd, lxd.api.instances[name].delete())
-            return
-        except lxd_exceptions.NotFound:
-            return
-        except (lxd_exceptions.LXDAPIException, RuntimeError):
-            if attempt == 9:
-                raise
-            time.sleep(1)
+    rawlxd.sweep(lxd, NAME_PREFIX)
 
 
 def delete_nova_images(lxd):
@@ -198,17 +160,7 @@ class DaemonFixture(fixtures.Fixture):
 
     def import_image(self, path=IMAGE_PATH):
         """The daemon's fingerprint of an image file, imported if new."""
-        with open(path, 'rb') as f:
-            fingerprint = hashlib.sha256(f.read()).hexdigest()
-        try:
-            self.lxd.api.images[fingerprint].get()
-            return fingerprint
-        except lxd_exceptions.NotFound:
-            pass
-        with open(path, 'rb') as f:
-            op = wait_operation(self.lxd, self.lxd.api.images.post(
-                data=f, headers={'Content-Type': 'application/octet-stream'}))
-        return op['metadata']['fingerprint']
+        return rawlxd.import_image(self.lxd, path)[0]
 
     # -- the kernel's view -------------------------------------------------
     def init_pid(self, name):

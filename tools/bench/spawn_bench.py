@@ -64,7 +64,6 @@ printed); reinstall the package after changing it.
 
 import argparse
 import contextlib
-import hashlib
 import math
 import os
 import platform
@@ -81,7 +80,6 @@ from nova import context as nova_context
 from nova.network import model as network_model
 from nova import objects
 from nova.virt import virtapi
-import pylxd
 from pylxd import exceptions as lxd_exceptions
 
 import nova_syscontainer
@@ -89,6 +87,11 @@ from nova_syscontainer.virt import container
 from nova_syscontainer.virt import driver as sc_driver
 from nova_syscontainer.virt import flavor_limits
 from nova_syscontainer.virt import image as sc_image
+
+# The raw side shares the tests' plain pylxd helpers (tests/rawlxd.py).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
+from tests import rawlxd  # noqa: E402
 
 CONF = nova_conf.CONF
 
@@ -106,7 +109,6 @@ DEFAULT_ENDPOINT = '/var/lib/lxd/unix.socket'
 TARGET_RATIO = 1.10
 #: Upper bound of one daemon operation waited for by the raw side and by
 #: the clean-up (seconds).
-OP_TIMEOUT = 120
 
 
 def say(text=''):
@@ -116,92 +118,16 @@ def say(text=''):
 # ----------------------------------------------------------------------
 # Raw pylxd
 # ----------------------------------------------------------------------
-def connect(endpoint, project):
-    """A pylxd client on the daemon, blind to proxy/CA variables."""
-    session = pylxd.client.get_session_for_url(pylxd.client.DEFAULT_SCHEME)
-    session.trust_env = False
-    return pylxd.Client(endpoint=endpoint, session=session,
-                        project=project, timeout=60)
-
-
-def wait(lxd, response):
-    """Wait for the background operation a response started, if any."""
-    body = response.json()
-    if body.get('type') != 'async':
-        return body.get('metadata')
-    op_id = body['metadata']['id']
-    deadline = time.monotonic() + OP_TIMEOUT
-    while True:
-        # The same 30 s long-poll the driver's client uses.
-        op = lxd.api.operations[op_id].wait.get(
-            params={'timeout': 30}, timeout=60).json()['metadata']
-        if op['status'] not in ('Pending', 'Running'):
-            break
-        if time.monotonic() > deadline:
-            raise RuntimeError('daemon operation %s timed out' %
-                               op.get('description'))
-    if op['status'] != 'Success':
-        raise RuntimeError('daemon operation %s failed: %s' % (
-            op.get('description'), op.get('err') or op['status']))
-    return op
-
-
 def raw_spawn(lxd, body):
     """Create and start a container, waiting for both operations."""
-    wait(lxd, lxd.api.instances.post(json=body))
-    wait(lxd, lxd.api.instances[body['name']].state.put(
+    rawlxd.wait_operation(lxd, lxd.api.instances.post(json=body))
+    rawlxd.wait_operation(lxd, lxd.api.instances[body['name']].state.put(
         json={'action': 'start', 'force': False, 'stateful': False}))
 
 
-def remove(lxd, name):
-    """Stop (by force) and delete one container; absent is fine."""
-    for attempt in range(10):
-        try:
-            rec = lxd.api.instances[name].get().json()['metadata']
-            if rec['status'] in ('Running', 'Frozen'):
-                wait(lxd, lxd.api.instances[name].state.put(
-                    json={'action': 'stop', 'force': True}))
-            wait(lxd, lxd.api.instances[name].delete())
-            return
-        except lxd_exceptions.NotFound:
-            return
-        except (lxd_exceptions.LXDAPIException, RuntimeError):
-            if attempt == 9:
-                raise
-            time.sleep(1)
-
-
-def _ours(op):
-    urls = []
-    for key in ('instances', 'containers'):
-        urls.extend((op.get('resources') or {}).get(key) or [])
-    return any(urllib.parse.urlparse(url).path.rsplit('/', 1)[-1]
-               .startswith(PREFIX) for url in urls)
-
-
 def sweep(lxd):
-    """Remove every container with the benchmark's prefix; their names.
-
-    Operations still running on such containers (a create interrupted by
-    Ctrl-C) are waited for first, so that no container appears after the
-    sweep.
-    """
-    ops = lxd.api.operations.get(
-        params={'recursion': 1}).json()['metadata'] or {}
-    for op in ops.get('running') or []:
-        if _ours(op):
-            try:
-                lxd.api.operations[op['id']].wait.get(
-                    params={'timeout': OP_TIMEOUT}, timeout=OP_TIMEOUT + 30)
-            except lxd_exceptions.LXDAPIException:
-                pass
-    removed = []
-    for rec in lxd.api.instances.get(
-            params={'recursion': 1}).json()['metadata'] or []:
-        if rec['name'].startswith(PREFIX):
-            remove(lxd, rec['name'])
-            removed.append(rec['name'])
-    return removed
+    """Remove every container with the benchmark's prefix; their names."""
+    return rawlxd.sweep(lxd, PREFIX)
 
 
 def ensure_cached_image(lxd, path, image_id):
@@ -209,24 +135,9 @@ def ensure_cached_image(lxd, path, image_id):
 
     :returns: (fingerprint, what was done, for the report).
     """
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1024 * 1024), b''):
-            digest.update(chunk)
-    fingerprint = digest.hexdigest()
-    done = []
-    try:
-        lxd.api.images[fingerprint].get()
-        done.append('image already in the daemon')
-    except lxd_exceptions.NotFound:
-        with open(path, 'rb') as f:
-            op = wait(lxd, lxd.api.images.post(data=f, headers={
-                'Content-Type': 'application/octet-stream',
-                'X-LXD-public': '0'}))
-        if op['metadata']['fingerprint'] != fingerprint:
-            raise RuntimeError('the daemon imported %s as %s, not %s' % (
-                path, op['metadata']['fingerprint'], fingerprint))
-        done.append('image imported from %s' % path)
+    fingerprint, imported = rawlxd.import_image(lxd, path)
+    done = ['image imported from %s' % path if imported
+            else 'image already in the daemon']
     alias = sc_image.alias_for(image_id)
     try:
         current = lxd.api.images.aliases[alias].get().json()['metadata']
@@ -378,7 +289,7 @@ class Bench(object):
         if rec['status'] != 'Running':
             raise RuntimeError('%s is %s after start' % (name, rec['status']))
         if not keep:
-            remove(self.lxd, name)
+            rawlxd.remove(self.lxd, name)
         return elapsed, rec
 
     def warm_up(self):
@@ -545,7 +456,7 @@ def main(argv=None):
     status = 0
     try:
         configure(args, state_path)
-        lxd = connect(args.endpoint, args.project)
+        lxd = rawlxd.connect(args.endpoint, args.project)
         leftovers = sweep(lxd)
         if leftovers:
             say('Removed leftovers of an earlier run: %s' %
