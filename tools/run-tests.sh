@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 readonly REPO=$PWD
 readonly BOOTSTRAP=$REPO/.tox/.bootstrap
 readonly LOG_DIR=/var/log/nova-syscontainer
-readonly ENVS=${SYSCONTAINER_TOX_ENVS:-pep8,py3,functional}
+readonly ENVS=${SYSCONTAINER_TOX_ENVS:-pep8,py3,functional,functional-eventlet}
 
 say() { printf 'run-tests: %s\n' "$*"; }
 

@@ -11,6 +11,7 @@
 # under the License.
 """The instance lifecycle through Nova's API on the real daemon."""
 
+import os
 import sys
 
 from nova.compute import power_state
@@ -26,9 +27,18 @@ BOOT_LINE = 'nova-syscontainer test image booted'
 
 class LifecycleTest(base.SysContainerTestCase):
 
-    def test_native_threads_like_production(self):
-        self.assertTrue(utils.concurrency_mode_threading())
-        self.assertNotIn('eventlet', sys.modules)
+    def test_runs_in_the_concurrency_mode_asked_for(self):
+        # tox -e functional runs native threads, as production does;
+        # tox -e functional-eventlet runs Nova's (deprecated) eventlet mode.
+        threading_asked = os.environ.get(
+            'OS_NOVA_DISABLE_EVENTLET_PATCHING', '').lower() in (
+                '1', 'true', 'yes')
+        self.assertEqual(threading_asked, utils.concurrency_mode_threading())
+        if threading_asked:
+            self.assertNotIn('eventlet', sys.modules)
+        else:
+            import eventlet.patcher
+            self.assertTrue(eventlet.patcher.is_monkey_patched('thread'))
 
     def test_boot_runs_a_limited_container(self):
         server = self.boot()
