@@ -50,7 +50,8 @@ RUNNING = 'Running'
 STOPPED = 'Stopped'
 FROZEN = 'Frozen'
 
-_BUSY_MARKERS = ('busy running', 'already running a', 'operation in progress')
+_BUSY_MARKERS = ('busy running', 'already running a', 'operation in progress',
+                 'in use')
 
 
 def _is_busy(reason):
@@ -325,6 +326,13 @@ class DaemonClient(object):
                       retry_busy=True)
         except _Absent:
             LOG.debug('Instance %s was already gone', name)
+
+    def get_writable(self, name, not_found=None):
+        """The fields of an instance that ``PUT`` replaces."""
+        rec = self.get_instance(name, not_found=not_found)
+        return {key: rec.get(key) for key in (
+            'architecture', 'config', 'devices', 'ephemeral', 'profiles',
+            'stateful', 'description')}
 
     def console_log(self, name, not_found=None):
         """The raw console log of a container (bytes)."""

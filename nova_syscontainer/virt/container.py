@@ -80,14 +80,11 @@ def power_state_of(status, stateful=False):
     return _POWER_STATES.get(status, power_state.NOSTATE)
 
 
-def create_body(instance, nodename, fingerprint, limits, profiles,
-                extra_config=None):
-    """The ``POST /1.0/instances`` body of a new, stopped container.
+#: Config keys derived from the flavor: a resize replaces all of them.
+FLAVOR_CONFIG_PREFIXES = ('limits.', 'security.', 'raw.lxc')
 
-    :param limits: :class:`flavor_limits.Limits` for the instance.
-    :param extra_config: further config keys (checkpoint settings), which
-        can never override a limit or marker.
-    """
+
+def _instance_config(instance, nodename, limits, extra_config):
     config = dict(extra_config or {})
     config.update(limits.config)
     config.update({
@@ -98,6 +95,18 @@ def create_body(instance, nodename, fingerprint, limits, profiles,
         FLAVOR_KEY: instance.flavor.name,
         'boot.autostart': 'false',
     })
+    return config
+
+
+def create_body(instance, nodename, fingerprint, limits, profiles,
+                extra_config=None):
+    """The ``POST /1.0/instances`` body of a new, stopped container.
+
+    :param limits: :class:`flavor_limits.Limits` for the instance.
+    :param extra_config: further config keys (checkpoint settings), which
+        can never override a limit or marker.
+    """
+    config = _instance_config(instance, nodename, limits, extra_config)
     return {
         'name': name(instance),
         'type': 'container',
@@ -107,6 +116,21 @@ def create_body(instance, nodename, fingerprint, limits, profiles,
         'description': 'Nova instance %s' % instance.uuid,
         'source': {'type': 'image', 'fingerprint': fingerprint},
     }
+
+
+def reconfigured(writable, instance, nodename, limits, extra_config=None):
+    """The ``PUT`` body giving an existing container a new flavor's limits.
+
+    Every key derived from a flavor is replaced, so no limit of the old
+    flavor survives; the root disk device is replaced the same way, other
+    devices and keys (volatile state) are kept.
+    """
+    config = {key: value for key, value in writable['config'].items()
+              if not key.startswith(FLAVOR_CONFIG_PREFIXES)}
+    config.update(_instance_config(instance, nodename, limits, extra_config))
+    devices = dict(writable['devices'])
+    devices.update(limits.devices)
+    return dict(writable, config=config, devices=devices)
 
 
 def checkpoint_config(raw_lxc_lines):

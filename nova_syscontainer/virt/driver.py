@@ -18,9 +18,11 @@ and :mod:`container` (pure), images in :mod:`image`, host figures in
 
 import os
 
+from nova.compute import task_states
 from nova import conf as nova_conf
 from nova import exception as nova_exception
 from nova.i18n import _
+from nova import objects
 from nova.virt import driver
 from nova.virt import hardware
 from nova.virt import node
@@ -200,19 +202,12 @@ class SysContainerDriver(driver.ComputeDriver):
         """
         self._refuse_unsupported_build(instance, network_info,
                                        block_device_info)
-        limits = flavor_limits.translate(
-            instance.flavor, _image_properties(image_meta),
-            self._limit_options)
-        for warning in limits.warnings:
-            LOG.warning(warning, instance=instance)
+        limits = self._limits(instance, image_meta=image_meta)
         name = container.name(instance)
         if self.client.instance_exists(name):
             raise nova_exception.InstanceExists(name=name)
 
-        extra = {}
-        if CONF.syscontainer.enable_checkpoint:
-            extra = container.checkpoint_config(
-                CONF.syscontainer.checkpoint_raw_lxc)
+        extra = self._checkpoint_config()
         image_id = instance.image_ref
         with images.image_lock(image_id):
             fingerprint, _new = self.images.ensure(
@@ -235,6 +230,23 @@ class SysContainerDriver(driver.ComputeDriver):
                 self._remove_if_ours(instance)
         LOG.info('Container %s created%s', name,
                  ' and started' if power_on else '', instance=instance)
+
+    @staticmethod
+    def _checkpoint_config():
+        if not CONF.syscontainer.enable_checkpoint:
+            return {}
+        return container.checkpoint_config(
+            CONF.syscontainer.checkpoint_raw_lxc)
+
+    def _limits(self, instance, flavor=None, image_meta=None):
+        if image_meta is None:
+            image_meta = objects.ImageMeta.from_instance(instance)
+        limits = flavor_limits.translate(
+            flavor or instance.flavor, _image_properties(image_meta),
+            self._limit_options)
+        for warning in limits.warnings:
+            LOG.warning(warning, instance=instance)
+        return limits
 
     def _refuse_unsupported_build(self, instance, network_info,
                                   block_device_info):
@@ -273,8 +285,14 @@ class SysContainerDriver(driver.ComputeDriver):
 
         Idempotent: an instance the daemon does not have is already
         destroyed. With destroy_disks=False the container (which is the
-        instance's disk) is stopped and kept.
+        instance's disk) is stopped and kept. Reverting a resize on the same
+        host destroys the "new" instance, which is the same container: it is
+        only stopped, for finish_revert_migration to give back its old
+        limits.
         """
+        if self._reverting_on_this_host(context, instance):
+            self._stop(instance, force=True)
+            return
         if destroy_disks:
             self._remove_if_ours(instance)
         else:
@@ -431,6 +449,94 @@ class SysContainerDriver(driver.ComputeDriver):
                                   share_info, block_device_info=None):
         """ComputeDriver.resume_state_on_host_boot: bring it back up."""
         self._bring_up(instance)
+
+    # ------------------------------------------------------------------
+    # Resize on this host
+    # ------------------------------------------------------------------
+    @staticmethod
+    def _same_host_migration(context, instance):
+        """The instance's migration if it stays on this host, else None."""
+        mig_ctx = instance.migration_context
+        if mig_ctx is None:
+            return None
+        migration = objects.Migration.get_by_id(context,
+                                                mig_ctx.migration_id)
+        if migration.source_compute != migration.dest_compute:
+            return None
+        return migration
+
+    def _reverting_on_this_host(self, context, instance):
+        return (instance.task_state == task_states.RESIZE_REVERTING and
+                self._same_host_migration(context, instance) is not None)
+
+    def migrate_disk_and_power_off(self, context, instance, dest, flavor,
+                                   network_info, block_device_info=None,
+                                   timeout=0, retry_interval=0):
+        """ComputeDriver.migrate_disk_and_power_off: first half of a resize.
+
+        Only a resize on this host is supported. The new flavor is checked
+        before anything changes, so a flavor that cannot be honoured leaves
+        the instance running and untouched; then the container is stopped
+        cleanly. Its root file system stays where it is.
+        """
+        def rollback(error):
+            raise nova_exception.InstanceFaultRollback(inner_exception=error)
+
+        if self._same_host_migration(context, instance) is None:
+            rollback(nova_exception.MigrationPreCheckError(
+                reason=_('moving a container to another host is not '
+                         'supported yet; resize on the same host '
+                         '([DEFAULT] allow_resize_to_same_host)')))
+        if flavor.root_gb < instance.flavor.root_gb:
+            rollback(nova_exception.ResizeError(
+                reason=_('a root disk cannot shrink (%(old)d GiB to '
+                         '%(new)d GiB)') % {'old': instance.flavor.root_gb,
+                                            'new': flavor.root_gb}))
+        try:
+            self._limits(instance, flavor=flavor)
+        except flavor_limits.LimitError as e:
+            rollback(e)
+        self.power_off(instance, timeout, retry_interval)
+        return '{}'
+
+    def finish_migration(self, context, migration, instance, disk_info,
+                         network_info, image_meta, resize_instance,
+                         allocations, block_device_info=None, power_on=True,
+                         share_info=None):
+        """ComputeDriver.finish_migration: apply the new flavor's limits."""
+        self._apply_flavor(instance, image_meta)
+        if power_on:
+            self._bring_up(instance)
+
+    def _apply_flavor(self, instance, image_meta=None):
+        """Replace every flavor-derived key with instance.flavor's."""
+        name = self._record(instance)['name']
+        limits = self._limits(instance, image_meta=image_meta)
+        body = container.reconfigured(
+            self.client.get_writable(name), instance, self._nodename, limits,
+            extra_config=self._checkpoint_config())
+        self.client.update_instance(name, body)
+
+    def confirm_migration(self, context, migration, instance, network_info):
+        """ComputeDriver.confirm_migration: nothing is left to remove.
+
+        On one host the resized container is the only copy.
+        """
+
+    def finish_revert_migration(self, context, instance, network_info,
+                                migration, block_device_info=None,
+                                power_on=True, share_info=None):
+        """ComputeDriver.finish_revert_migration: back to the old flavor.
+
+        Nova has put the old flavor back on the instance; its limits replace
+        the new flavor's. What was written to the disk meanwhile is kept.
+        (A snapshot restore is not used: LXD 5.0.2 refuses one, "In use",
+        on any container that was ever restored from a CRIU checkpoint.)
+        """
+        self._stop(instance, force=True)
+        self._apply_flavor(instance)
+        if power_on:
+            self._bring_up(instance)
 
     # ------------------------------------------------------------------
     # Console

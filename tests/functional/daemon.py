@@ -40,9 +40,11 @@ IMAGE_PATH = os.environ.get(
 # The default project: LXD 5.0 cannot restore a CRIU checkpoint in another.
 PROJECT = os.environ.get('SYSCONTAINER_TEST_PROJECT', 'default')
 #: Tests name their containers with this prefix (instance_name_template)
-#: and only ever sweep containers that carry it.
+#: and only ever sweep containers that carry it. Names include the
+#: instance UUID: each test has a fresh Nova database, and a name reused
+#: across tests would inherit what LXD remembers of the previous container.
 NAME_PREFIX = 'nsc-ft-'
-NAME_TEMPLATE = NAME_PREFIX + '%08x'
+NAME_TEMPLATE = NAME_PREFIX + '%(uuid)s'
 
 POOL = os.environ.get('SYSCONTAINER_TEST_POOL', 'default')
 

@@ -186,7 +186,8 @@ class NodeTest(base.SysContainerTestCase):
     def test_name_taken_by_another_container_is_not_touched(self):
         self.flags(max_attempts=1, group='scheduler')
         fingerprint = self.daemon.import_image()
-        taken = daemon.NAME_TEMPLATE % 1
+        self.flags(instance_name_template=daemon.NAME_PREFIX + 'id-%08x')
+        taken = daemon.NAME_PREFIX + 'id-%08x' % 1
         self.daemon.create_raw(taken, fingerprint, start=True)
         server = self.boot(expected_state='ERROR')
         self.assertEqual(taken, self.container_name(server))

@@ -85,3 +85,40 @@ class CreateBodyTest(unittest.TestCase):
         self.assertEqual({}, container.checkpoint_config([]))
         self.assertEqual({'raw.lxc': 'a = 1\nb ='},
                          container.checkpoint_config(['a = 1', 'b =']))
+
+
+class ReconfiguredTest(unittest.TestCase):
+
+    def test_flavor_keys_replaced_others_kept(self):
+        writable = {
+            'config': {'limits.cpu': '1', 'limits.memory': '128MiB',
+                       'limits.processes': '50', 'security.nesting': 'true',
+                       'raw.lxc': 'old', 'volatile.base_image': 'abc',
+                       'user.other': 'x', container.FLAVOR_KEY: 'small'},
+            'devices': {'root': {'type': 'disk', 'path': '/',
+                                 'pool': 'default', 'size': '1GiB'},
+                        'data': {'type': 'disk', 'path': '/mnt'}},
+            'profiles': ['default'], 'description': 'd',
+        }
+        limits = flavor_limits.Limits(
+            config={'limits.cpu': '2', 'limits.memory': '256MiB'},
+            devices={'root': {'type': 'disk', 'path': '/',
+                              'pool': 'default', 'size': '2GiB'}})
+        inst = instance()
+        inst.flavor.name = 'big'
+        body = container.reconfigured(writable, inst, 'node1', limits,
+                                      extra_config={'raw.lxc': 'new'})
+        cfg = body['config']
+        self.assertEqual('2', cfg['limits.cpu'])
+        self.assertEqual('256MiB', cfg['limits.memory'])
+        self.assertNotIn('limits.processes', cfg)
+        self.assertNotIn('security.nesting', cfg)
+        self.assertEqual('new', cfg['raw.lxc'])
+        self.assertEqual('abc', cfg['volatile.base_image'])
+        self.assertEqual('x', cfg['user.other'])
+        self.assertEqual('big', cfg[container.FLAVOR_KEY])
+        self.assertEqual('2GiB', body['devices']['root']['size'])
+        self.assertIn('data', body['devices'])
+        self.assertEqual(['default'], body['profiles'])
+        # The caller's record is not modified.
+        self.assertEqual('1', writable['config']['limits.cpu'])
