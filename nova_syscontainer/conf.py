@@ -97,6 +97,30 @@ instance_opts = [
                           'and log a warning')],
         help='What to do with a flavor whose root_gb is not 0 when '
              'storage_pool cannot enforce a disk size (a dir pool).'),
+    cfg.BoolOpt(
+        'allow_privileged',
+        default=False,
+        help='Honour the flavor extra spec syscontainer:privileged=true, '
+             'which runs a container with host root as its root. Without '
+             'this option such a flavor fails to build with a clear fault. '
+             'Containers are unprivileged by default.'),
+    cfg.BoolOpt(
+        'allow_nesting',
+        default=False,
+        help='Honour the flavor extra spec syscontainer:nesting=true '
+             '(containers inside the container). Without this option such '
+             'a flavor fails to build with a clear fault.'),
+    cfg.StrOpt(
+        'cgroup_version',
+        default='auto',
+        choices=[('auto', 'read it from this host\'s /sys/fs/cgroup (right '
+                          'when the daemon is local)'),
+                 ('1', 'legacy hierarchies, one per controller'),
+                 ('2', 'the unified hierarchy')],
+        help='cgroup version of the daemon\'s host. Exact CPU weights and '
+             'CFS quotas (quota:cpu_shares, quota:cpu_period, '
+             'quota:cpu_quota) are written as raw cgroup keys, which differ '
+             'between versions.'),
     cfg.ListOpt(
         'profiles',
         default=['default'],

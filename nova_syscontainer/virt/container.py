@@ -84,9 +84,11 @@ def power_state_of(status, stateful=False):
 FLAVOR_CONFIG_PREFIXES = ('limits.', 'security.', 'raw.lxc')
 
 
-def _instance_config(instance, nodename, limits, extra_config):
-    config = dict(extra_config or {})
-    config.update(limits.config)
+def _instance_config(instance, nodename, limits, raw_lxc):
+    config = dict(limits.config)
+    lines = list(raw_lxc) + list(limits.raw_lxc)
+    if lines:
+        config['raw.lxc'] = '\n'.join(lines)
     config.update({
         MANAGED_KEY: 'true',
         UUID_KEY: instance.uuid,
@@ -99,14 +101,14 @@ def _instance_config(instance, nodename, limits, extra_config):
 
 
 def create_body(instance, nodename, fingerprint, limits, profiles,
-                extra_config=None):
+                raw_lxc=()):
     """The ``POST /1.0/instances`` body of a new, stopped container.
 
     :param limits: :class:`flavor_limits.Limits` for the instance.
-    :param extra_config: further config keys (checkpoint settings), which
-        can never override a limit or marker.
+    :param raw_lxc: raw.lxc lines of the driver's own (for CRIU), put
+        before the limits' lines.
     """
-    config = _instance_config(instance, nodename, limits, extra_config)
+    config = _instance_config(instance, nodename, limits, raw_lxc)
     return {
         'name': name(instance),
         'type': 'container',
@@ -118,7 +120,7 @@ def create_body(instance, nodename, fingerprint, limits, profiles,
     }
 
 
-def reconfigured(writable, instance, nodename, limits, extra_config=None):
+def reconfigured(writable, instance, nodename, limits, raw_lxc=()):
     """The ``PUT`` body giving an existing container a new flavor's limits.
 
     Every key derived from a flavor is replaced, so no limit of the old
@@ -127,14 +129,7 @@ def reconfigured(writable, instance, nodename, limits, extra_config=None):
     """
     config = {key: value for key, value in writable['config'].items()
               if not key.startswith(FLAVOR_CONFIG_PREFIXES)}
-    config.update(_instance_config(instance, nodename, limits, extra_config))
+    config.update(_instance_config(instance, nodename, limits, raw_lxc))
     devices = dict(writable['devices'])
     devices.update(limits.devices)
     return dict(writable, config=config, devices=devices)
-
-
-def checkpoint_config(raw_lxc_lines):
-    """Config that lets CRIU checkpoint the container."""
-    if not raw_lxc_lines:
-        return {}
-    return {'raw.lxc': '\n'.join(raw_lxc_lines)}

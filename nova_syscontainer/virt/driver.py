@@ -83,7 +83,11 @@ class SysContainerDriver(driver.ComputeDriver):
             pool_enforces_size=(pool.get('driver') in
                                 hostinfo.SIZE_ENFORCING_POOL_DRIVERS),
             unenforceable_root_size=(
-                CONF.syscontainer.root_disk_size_unenforceable))
+                CONF.syscontainer.root_disk_size_unenforceable),
+            allow_privileged=CONF.syscontainer.allow_privileged,
+            allow_nesting=CONF.syscontainer.allow_nesting,
+            cgroup_version=hostinfo.cgroup_version(
+                CONF.syscontainer.cgroup_version))
         env = self._server_info.get('environment', {})
         LOG.info('Using %(server)s %(version)s at %(endpoint)s (project '
                  '%(project)s, pool %(pool)s with driver %(driver)s)',
@@ -207,14 +211,13 @@ class SysContainerDriver(driver.ComputeDriver):
         if self.client.instance_exists(name):
             raise nova_exception.InstanceExists(name=name)
 
-        extra = self._checkpoint_config()
         image_id = instance.image_ref
         with images.image_lock(image_id):
             fingerprint, _new = self.images.ensure(
                 context, image_id, instance.trusted_certs)
             body = container.create_body(
                 instance, self._nodename, fingerprint, limits,
-                CONF.syscontainer.profiles, extra_config=extra)
+                CONF.syscontainer.profiles, raw_lxc=self._checkpoint_lines())
             try:
                 self.client.create_instance(body)
             except Exception:
@@ -232,11 +235,11 @@ class SysContainerDriver(driver.ComputeDriver):
                  ' and started' if power_on else '', instance=instance)
 
     @staticmethod
-    def _checkpoint_config():
+    def _checkpoint_lines():
+        """raw.lxc lines CRIU needs, when checkpointing is enabled."""
         if not CONF.syscontainer.enable_checkpoint:
-            return {}
-        return container.checkpoint_config(
-            CONF.syscontainer.checkpoint_raw_lxc)
+            return []
+        return list(CONF.syscontainer.checkpoint_raw_lxc)
 
     def _limits(self, instance, flavor=None, image_meta=None):
         if image_meta is None:
@@ -514,7 +517,7 @@ class SysContainerDriver(driver.ComputeDriver):
         limits = self._limits(instance, image_meta=image_meta)
         body = container.reconfigured(
             self.client.get_writable(name), instance, self._nodename, limits,
-            extra_config=self._checkpoint_config())
+            raw_lxc=self._checkpoint_lines())
         self.client.update_instance(name, body)
 
     def confirm_migration(self, context, migration, instance, network_info):

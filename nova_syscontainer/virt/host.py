@@ -9,15 +9,17 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""What the compute node offers, from the daemon's own figures. Pure.
+"""What the compute node offers, from the daemon's own figures.
 
 The daemon's ``/1.0/resources`` (CPUs, memory) and the storage pool's
 ``resources`` (space) are turned into the dict that
 ``ComputeDriver.get_available_resource`` returns and the Placement
-inventory ``update_provider_tree`` sets.
+inventory ``update_provider_tree`` sets. Pure, but for
+:func:`cgroup_version`, which may look at this host's /sys/fs/cgroup.
 """
 
 import dataclasses
+import os
 
 from oslo_serialization import jsonutils
 from oslo_utils import units
@@ -77,6 +79,18 @@ def from_daemon(server_info, resources, pool_resources):
         cpu_info=jsonutils.dumps(cpu_info),
         hypervisor_version=hypervisor_version(env.get('server_version')),
     )
+
+
+def cgroup_version(setting, root='/sys/fs/cgroup'):
+    """1 or 2: the configured version, or this host's for 'auto'.
+
+    A unified-only host has cgroup.controllers at the cgroup root; a host
+    with legacy hierarchies (even with a unified one beside them) has not.
+    """
+    if setting in ('1', '2'):
+        return int(setting)
+    return 2 if os.path.exists(os.path.join(root,
+                                            'cgroup.controllers')) else 1
 
 
 def hypervisor_version(version):

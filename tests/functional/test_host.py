@@ -198,9 +198,9 @@ class NodeTest(base.SysContainerTestCase):
 
     def test_flavor_that_cannot_be_enforced_is_refused(self):
         flavor = self.make_flavor('with-quota', extra_specs={
-            'quota:cpu_shares': '512'})
+            'quota:cpu_limit': '512'})
         server = self.boot(flavor_id=flavor, expected_state='ERROR')
-        self.assertIn('quota:cpu_shares', server['fault']['message'])
+        self.assertIn('quota:cpu_limit', server['fault']['message'])
         self.assertNotIn(self.container_name(server), self.daemon.names())
 
     def test_get_info_of_unknown_instance(self):

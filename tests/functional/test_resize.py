@@ -106,7 +106,7 @@ class SameHostResizeTest(base.SysContainerTestCase):
         name = self.container_name(server)
         token = self.daemon.counter(name)[0]
         bad = self.make_flavor('c2.quota', vcpus=2, memory_mb=256,
-                               extra_specs={'quota:cpu_shares': '512'})
+                               extra_specs={'quota:cpu_limit': '512'})
         self.api.post_server_action(server['id'],
                                     {'resize': {'flavorRef': bad}})
         self._wait_for_instance_action_event(

@@ -58,17 +58,18 @@ class CreateBodyTest(unittest.TestCase):
 
     def test_markers_cannot_be_overridden(self):
         limits = flavor_limits.Limits(
-            config={'limits.cpu': '1'},
+            config={'limits.cpu': '1', container.MANAGED_KEY: 'false'},
             devices={'root': {'type': 'disk', 'path': '/',
-                              'pool': 'default'}})
+                              'pool': 'default'}},
+            raw_lxc=['lxc.cgroup.cpu.shares = 512'])
         body = container.create_body(
             instance(), 'node1', 'f' * 64, limits, ['default'],
-            extra_config={container.MANAGED_KEY: 'false',
-                          'limits.cpu': '99', 'raw.lxc': 'x'})
+            raw_lxc=['lxc.pty.max = 1'])
         cfg = body['config']
         self.assertEqual('true', cfg[container.MANAGED_KEY])
         self.assertEqual('1', cfg['limits.cpu'])
-        self.assertEqual('x', cfg['raw.lxc'])
+        self.assertEqual('lxc.pty.max = 1\nlxc.cgroup.cpu.shares = 512',
+                         cfg['raw.lxc'])
         self.assertEqual(instance().uuid, cfg[container.UUID_KEY])
         self.assertEqual({'type': 'image', 'fingerprint': 'f' * 64},
                          body['source'])
@@ -81,10 +82,10 @@ class CreateBodyTest(unittest.TestCase):
         self.assertFalse(container.is_managed({'config': {}}))
         self.assertFalse(container.is_managed({}))
 
-    def test_checkpoint_config(self):
-        self.assertEqual({}, container.checkpoint_config([]))
-        self.assertEqual({'raw.lxc': 'a = 1\nb ='},
-                         container.checkpoint_config(['a = 1', 'b =']))
+    def test_no_raw_lxc_without_lines(self):
+        limits = flavor_limits.Limits(config={}, devices={})
+        body = container.create_body(instance(), 'n', 'f', limits, [])
+        self.assertNotIn('raw.lxc', body['config'])
 
 
 class ReconfiguredTest(unittest.TestCase):
@@ -107,7 +108,7 @@ class ReconfiguredTest(unittest.TestCase):
         inst = instance()
         inst.flavor.name = 'big'
         body = container.reconfigured(writable, inst, 'node1', limits,
-                                      extra_config={'raw.lxc': 'new'})
+                                      raw_lxc=['new'])
         cfg = body['config']
         self.assertEqual('2', cfg['limits.cpu'])
         self.assertEqual('256MiB', cfg['limits.memory'])

@@ -68,8 +68,8 @@ class TranslateTest(unittest.TestCase):
 
     def test_quota_keys_not_silently_ignored(self):
         with self.assertRaises(fl.LimitError) as ctx:
-            fl.translate(flavor(extra_specs={'quota:cpu_shares': '10'}))
-        self.assertIn('quota:cpu_shares', str(ctx.exception))
+            fl.translate(flavor(extra_specs={'quota:cpu_limit': '10'}))
+        self.assertIn('quota:cpu_limit', str(ctx.exception))
 
     def test_other_namespaces_pass(self):
         limits = fl.translate(flavor(extra_specs={'hw:cpu_policy': 'x'}))

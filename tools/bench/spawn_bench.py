@@ -29,8 +29,8 @@ Why
 
 How it stays fair
     * Both sides create the same container: the config and devices come
-      from ``flavor_limits.translate`` and ``container.checkpoint_config``
-      with the driver's own options, and the script checks on the daemon
+      from ``flavor_limits.translate`` and the driver's checkpoint raw.lxc
+      lines with the driver's own options, and the script checks on the daemon
       that both containers carry the same limits, raw.lxc, devices and
       profiles.
     * The image is "cached": the driver finds it by the alias
@@ -83,7 +83,6 @@ from nova.virt import virtapi
 from pylxd import exceptions as lxd_exceptions
 
 import nova_syscontainer
-from nova_syscontainer.virt import container
 from nova_syscontainer.virt import driver as sc_driver
 from nova_syscontainer.virt import flavor_limits
 from nova_syscontainer.virt import image as sc_image
@@ -208,11 +207,10 @@ def raw_body(name, fingerprint, flavor, image_meta, drv):
     """
     limits = flavor_limits.translate(
         flavor, sc_driver._image_properties(image_meta), drv._limit_options)
-    config = {}
-    if CONF.syscontainer.enable_checkpoint:
-        config.update(container.checkpoint_config(
-            CONF.syscontainer.checkpoint_raw_lxc))
-    config.update(limits.config)
+    config = dict(limits.config)
+    lines = drv._checkpoint_lines() + limits.raw_lxc
+    if lines:
+        config['raw.lxc'] = '\n'.join(lines)
     config.update({
         'user.spawn_bench.managed': 'true',
         'user.spawn_bench.name': name,
