@@ -110,6 +110,12 @@ def sweep(lxd, prefix):
     return removed
 
 
+def names(lxd):
+    """Names of all instances of the client's project."""
+    return [rec['name'] for rec in lxd.api.instances.get(
+        params={'recursion': 1}).json()['metadata'] or []]
+
+
 def import_image(lxd, path):
     """The daemon's fingerprint of an image file, imported if new.
 

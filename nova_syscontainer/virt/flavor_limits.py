@@ -108,9 +108,9 @@ NAMESPACE_KEYS = {key.name: key for key in (
         'when quota:cpu_shares sets the weight exactly.', 0, 10,
         'limits.cpu.priority'),
     NamespaceKey(
-        'memory_swap_priority', int, 'How readily the kernel swaps the '
-        'container out, 0 to 10 (sets memory.swappiness to 50 + value). '
-        'Only for a flavor with swap.', 0, 10,
+        'memory_swap_priority', int, 'How reluctantly the kernel swaps '
+        'the container out, 0 to 10 (memory.swappiness becomes 70 - '
+        'value). Only for a flavor with swap.', 0, 10,
         'limits.memory.swap.priority'),
     NamespaceKey(
         'idmap_isolated', bool, 'Give the container a user-id range of its '

@@ -43,9 +43,11 @@ PROJECT = os.environ.get('SYSCONTAINER_TEST_PROJECT', 'default')
 #: and only ever sweep containers that carry it. Names include the
 #: instance UUID: each test has a fresh Nova database, and a name reused
 #: across tests would inherit what LXD remembers of the previous container.
-NAME_PREFIX = 'nsc-ft-'
+#: They also carry the test process's PID, so that a sweep removes what a
+#: dead run left behind but never the containers of another live run.
+BASE_PREFIX = 'nsc-ft-'
+NAME_PREFIX = '%s%d-' % (BASE_PREFIX, os.getpid())
 NAME_TEMPLATE = NAME_PREFIX + '%(uuid)s'
-
 POOL = os.environ.get('SYSCONTAINER_TEST_POOL', 'default')
 
 
@@ -83,9 +85,21 @@ def ensure_project(project=PROJECT, pool=POOL, endpoint=ENDPOINT):
     return lxd
 
 
+def _ours_or_orphaned(name):
+    if not name.startswith(BASE_PREFIX):
+        return False
+    owner = name[len(BASE_PREFIX):].split('-', 1)[0]
+    if not owner.isdigit():
+        return False
+    return int(owner) == os.getpid() or not os.path.exists(
+        '/proc/%s' % owner)
+
+
 def sweep(lxd):
-    """Remove the tests' containers (leftovers of a crash), and only those."""
-    rawlxd.sweep(lxd, NAME_PREFIX)
+    """Remove this run's containers and those dead runs left behind."""
+    for name in rawlxd.names(lxd):
+        if _ours_or_orphaned(name):
+            rawlxd.remove(lxd, name)
 
 
 def delete_nova_images(lxd):

@@ -22,7 +22,7 @@ from tests.functional import base
 from tests.functional import daemon
 
 CONF = conf.CONF
-BROKEN_PROFILE = daemon.NAME_PREFIX + 'broken'
+BROKEN_PROFILE = daemon.BASE_PREFIX + 'broken'
 OTHER_UUID = '0f0f0f0f-0000-4000-8000-0f0f0f0f0f0f'
 
 
