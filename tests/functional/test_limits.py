@@ -17,11 +17,23 @@ mounts, the btrfs qgroup of its root disk. The daemon's config is never
 taken as proof.
 """
 
+import os
 import subprocess
 
 from tests.functional import base
 
 MiB = 1024 * 1024
+SETXATTR_PROBE = r"""
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/xattr.h>
+int main(int argc, char **argv) {
+    int r = setxattr(argv[1], argv[2], "y", 1, 0);
+    printf("%d %s\n", r, r ? strerror(errno) : "ok");
+    return r ? 1 : 0;
+}
+"""
 DEFAULT_UID_MAP = '0 100000 10000001'
 QUOTA_POOL = 'quota'
 QUOTA_POOL_PATH = '/var/lib/lxd/storage-pools/' + QUOTA_POOL
@@ -185,6 +197,35 @@ class LimitsTest(base.SysContainerTestCase):
         mounts = self.daemon.read_file(name, '/proc/1/mounts')
         self.assertIn('/dev/.lxc/proc', mounts)
         self.assertEqual(DEFAULT_UID_MAP, self.uid_map(name))
+
+    def test_setxattr_intercepted_only_when_asked(self):
+        probe = self._setxattr_probe()
+        results = {}
+        for asked in (False, True):
+            specs = {'syscontainer__intercept': 'setxattr'} if asked else {}
+            _server, name = self.boot_with(**specs)
+            subprocess.run(['lxc', 'file', 'push', '--mode', '0755', probe,
+                            name + '/tmp/setxattr-probe'], check=True)
+            # trusted.* xattrs need CAP_SYS_ADMIN in the host's namespace;
+            # the daemon sets the overlay ones for the container when it
+            # intercepts setxattr.
+            results[asked] = subprocess.run(
+                ['lxc', 'exec', name, '--', '/tmp/setxattr-probe', '/root',
+                 'trusted.overlay.opaque'], capture_output=True, text=True)
+        self.assertNotEqual(0, results[False].returncode, results[False])
+        self.assertIn('Operation not permitted', results[False].stdout)
+        self.assertEqual(0, results[True].returncode, results[True])
+
+    def _setxattr_probe(self):
+        """A static binary calling setxattr(2) (busybox has no applet)."""
+        tmp = self.useFixture(base.fixtures.TempDir()).path
+        source = os.path.join(tmp, 'probe.c')
+        with open(source, 'w') as f:
+            f.write(SETXATTR_PROBE)
+        binary = os.path.join(tmp, 'probe')
+        subprocess.run(['gcc', '-static', '-O1', '-o', binary, source],
+                       check=True)
+        return binary
 
     def test_image_properties_cannot_raise_privileges(self):
         image_id = self.add_image(self.image_data)
