@@ -95,7 +95,18 @@ def intercepts(valid_only=False):
 
 
 def value_of(key, valid_only=False):
-    """A strategy of values for one extra spec key."""
+    """A strategy of values for one extra spec key.
+
+    Unless ``valid_only``, two draws in three are of the key's valid
+    syntax, so that flavors with several keys are still often accepted.
+    """
+    if valid_only:
+        return _values(key, True)
+    return st.one_of(_values(key, True), _values(key, True),
+                     _values(key, False))
+
+
+def _values(key, valid_only):
     if key in QUOTA_BOUNDS:
         return ints(*QUOTA_BOUNDS[key], valid_only=valid_only)
     if key.startswith(fl.PREFIX):

@@ -40,11 +40,17 @@ PREFIX = NAMESPACE + ':'
 REFUSE = 'refuse'
 WARN = 'warn'
 
-#: Kernel bounds (cgroup v1 cpu controller, pids controller).
+#: Kernel and daemon bounds, each past which a container would not start
+#: or the kernel would enforce another value (measured on LXD 5.0.2).
 CPU_SHARES_MIN, CPU_SHARES_MAX = 2, 262144
 CFS_PERIOD_MIN, CFS_PERIOD_MAX = 1000, 1000000
 CFS_QUOTA_MIN = 1000
+CFS_QUOTA_MAX = (1 << 44) - 1            # the kernel's max_cfs_runtime, us
 PIDS_MAX = 4194304
+DISK_BYTES_MAX = 2 ** 63 - 1             # the daemon parses an int64
+# blk-throttle keeps IOPS in 32 bits, and 2**32 - 1 means unlimited.
+DISK_IOPS_MAX = 2 ** 32 - 2
+VIF_AVERAGE_MAX = (2 ** 63 - 1) // 8000  # 8*N kbit in bit/s, as int64
 
 #: Syscalls the daemon can intercept for an unprivileged container.
 INTERCEPTABLE = ('setxattr', 'mknod')
@@ -215,13 +221,22 @@ def _cpu(t):
     if quota is not None and quota > 0:
         # Nova's quota is per vCPU; the container has one cgroup for all.
         total = quota * flavor.vcpus
+        if total > CFS_QUOTA_MAX:
+            raise LimitError(
+                what=QUOTA_PREFIX + 'cpu_quota',
+                reason=_('%(q)d us x %(n)d vCPUs is above the kernel\'s '
+                         '%(m)d us') % {'q': quota, 'n': flavor.vcpus,
+                                        'm': CFS_QUOTA_MAX})
         if t.options.cgroup_version == 2:
             t.raw(None, 'cpu.max', '%d %d' % (total, period or 100000))
         else:
             t.raw('cpu.cfs_period_us', None, period or 100000)
             t.raw('cpu.cfs_quota_us', None, total)
-    elif period is not None and t.options.cgroup_version == 1:
-        t.raw('cpu.cfs_period_us', None, period)
+    elif period is not None:
+        if t.options.cgroup_version == 2:
+            t.raw(None, 'cpu.max', 'max %d' % period)
+        else:
+            t.raw('cpu.cfs_period_us', None, period)
 
 
 def _memory(t):
@@ -272,8 +287,10 @@ def _disk_io(t):
                                ('write', 'limits.write'),
                                ('total', 'limits.max')):
         values = {}
-        for metric in ('bytes', 'iops'):
-            value = t.quota_int('disk_%s_%s_sec' % (direction, metric))
+        for metric, maximum in (('bytes', DISK_BYTES_MAX),
+                                ('iops', DISK_IOPS_MAX)):
+            value = t.quota_int('disk_%s_%s_sec' % (direction, metric),
+                                maximum=maximum)
             if value:
                 values[metric] = value
         if len(values) == 2:
@@ -303,7 +320,8 @@ def _vif(t):
     """
     for direction, lxd_key in (('inbound', 'limits.ingress'),
                                ('outbound', 'limits.egress')):
-        average = t.quota_int('vif_%s_average' % direction)
+        average = t.quota_int('vif_%s_average' % direction,
+                              maximum=VIF_AVERAGE_MAX)
         if average:
             t.limits.nic[lxd_key] = '%dkbit' % (average * 8)
         for metric in ('peak', 'burst'):
