@@ -1,8 +1,8 @@
 #!/bin/bash
 # run-tests.sh - the whole test suite on a fresh Debian 12 machine (as root).
 #
-# Sets up the host (tools/setup-host.sh: LXD, CRIU, storage pools, test
-# image), installs tox in a private virtualenv, then runs the style checks,
+# Sets up the host (tools/setup-host.sh: two LXD daemons, CRIU, storage
+# pools, test image), installs tox in a private virtualenv, then runs the style checks,
 # the unit tests and the functional tests (Nova's own services driving the
 # driver against the real daemon). .ci/run calls exactly this.
 set -Eeuo pipefail
@@ -20,8 +20,8 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-say "preparing the host"
-tools/setup-host.sh
+say "preparing the host (two daemons: migration tests move containers)"
+tools/setup-host.sh --second-daemon
 
 if ! command -v shellcheck >/dev/null; then
     say "installing shellcheck"
