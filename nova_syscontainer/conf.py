@@ -149,6 +149,30 @@ instance_opts = [
              'get_console_output (its newest bytes).'),
 ]
 
+migration_opts = [
+    cfg.BoolOpt(
+        'allow_live_migration',
+        default=True,
+        help='Accept live migrations to this node (CRIU checkpoint on the '
+             'source daemon, restore on this one). Needs '
+             'migration_endpoint and enable_checkpoint.'),
+    cfg.StrOpt(
+        'migration_endpoint',
+        help='https URL under which other nodes\' daemons and computes '
+             'reach this node\'s daemon, for example https://10.0.0.5:8443. '
+             'It is published to the other computes (in this node\'s '
+             'compute record) with the daemon\'s certificate. The daemons '
+             'must trust each other\'s certificates, and every daemon must '
+             'trust this node\'s client_cert. Without it this node can '
+             'neither send nor receive a live migration.'),
+    cfg.IntOpt(
+        'migration_timeout',
+        default=300,
+        min=10,
+        help='Seconds a live migration may take before it is rolled back '
+             '(the source keeps running).'),
+]
+
 image_opts = [
     cfg.StrOpt(
         'image_spool_dir',
@@ -159,7 +183,7 @@ image_opts = [
 ]
 
 
-ALL_OPTS = daemon_opts + instance_opts + image_opts
+ALL_OPTS = daemon_opts + instance_opts + migration_opts + image_opts
 
 
 def register_opts(conf):

@@ -54,3 +54,25 @@ class InstanceBuildRefused(exception.InvalidInput):
     message as the fault instead of rescheduling it.
     """
     msg_fmt = _('Instance %(instance_uuid)s cannot be built here: %(reason)s')
+
+
+class MigrationFailed(exception.NovaException):
+    """Moving a container to another daemon failed.
+
+    Raised after the move was rolled back as far as it could be: the
+    message says what state the source was left in and what, if anything,
+    could not be cleaned up.
+    """
+    msg_fmt = _('Moving container %(name)s to %(target)s failed: '
+                '%(reason)s')
+
+
+class MigrationTargetUnsuitable(MigrationFailed,
+                                exception.MigrationPreCheckError):
+    """A move refused before anything was sent to either daemon.
+
+    Also a MigrationPreCheckError, so that Nova's conductor tries another
+    destination host instead of failing the live migration outright.
+    """
+    msg_fmt = _('Container %(name)s cannot be moved to %(target)s: '
+                '%(reason)s')

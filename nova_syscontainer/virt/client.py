@@ -139,7 +139,7 @@ class DaemonClient(object):
     # The call wrapper
     # ------------------------------------------------------------------
     def call(self, action, method, node, not_found=None, retry_busy=False,
-             read=False, **kwargs):
+             read=False, wait=True, **kwargs):
         """Issue one request and return the decoded ``metadata``.
 
         :param action: what is being done, for error messages.
@@ -151,6 +151,9 @@ class DaemonClient(object):
         :param retry_busy: retry while the daemon says the object is busy.
         :param read: the call changes nothing, so it is retried once after
             a dropped connection.
+        :param wait: wait for a background operation the call starts; when
+            False the operation itself (``id``, ``metadata``...) is returned
+            and the caller must wait for it (:meth:`wait_operation`).
         Background operations are waited for, bounded by operation_timeout.
         """
         attempts = (CONF.syscontainer.busy_retries if retry_busy else 0) + 1
@@ -158,7 +161,7 @@ class DaemonClient(object):
         while True:
             try:
                 response = getattr(node(self.api), method)(**kwargs)
-                return self._result(action, response)
+                return self._result(action, response, wait)
             except lxd_exceptions.NotFound as e:
                 if not_found is not None:
                     raise not_found
@@ -190,34 +193,50 @@ class DaemonClient(object):
                     continue
                 raise
 
-    def _result(self, action, response):
+    def _result(self, action, response, wait=True):
         try:
             body = response.json()
         except ValueError:
             return response.content
         if body.get('type') == 'async':
+            if not wait:
+                return body['metadata']
             return self._wait(action, body['metadata']['id'])
         return body.get('metadata')
 
-    def _wait(self, action, op_id):
-        """Wait for a background operation; its metadata or an error."""
-        deadline = time.monotonic() + self.operation_timeout
+    def _wait(self, action, op_id, timeout=None, not_found=None):
+        """Wait for a background operation; its metadata or an error.
+
+        :param timeout: seconds, operation_timeout by default; the
+            operation is cancelled when they run out.
+        :param not_found: exception instance raised when the daemon no
+            longer knows the operation (it forgets finished ones after a
+            few seconds); without it that is a :class:`DaemonError`.
+        """
+        timeout = timeout or self.operation_timeout
+        deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._cancel(op_id)
                 raise exception.DaemonTimeout(
                     endpoint=self.endpoint, action=action,
-                    timeout=self.operation_timeout, reason='timed out')
+                    timeout=timeout, reason='timed out')
             step = int(max(1, min(remaining, 30)))
             try:
                 op = self.api.operations[op_id].wait.get(
                     params={'timeout': step},
                     timeout=step + self.api_timeout).json()['metadata']
             except (requests.ConnectionError, requests.Timeout) as e:
+                self.reset()
                 raise exception.DaemonUnavailable(
                     endpoint=self.endpoint,
                     reason='waiting to %s: %s' % (action, e))
+            except lxd_exceptions.NotFound as e:
+                if not_found is not None:
+                    raise not_found
+                raise exception.DaemonError(
+                    endpoint=self.endpoint, action=action, reason=str(e))
             except lxd_exceptions.LXDAPIException as e:
                 raise exception.DaemonError(
                     endpoint=self.endpoint, action=action, reason=str(e))
@@ -232,8 +251,42 @@ class DaemonClient(object):
     def _cancel(self, op_id):
         try:
             self.api.operations[op_id].delete()
-        except (lxd_exceptions.LXDAPIException, requests.RequestException):
-            LOG.debug('Operation %s could not be cancelled', op_id)
+        except (lxd_exceptions.LXDAPIException, requests.RequestException,
+                exception.DaemonUnavailable) as e:
+            LOG.debug('Operation %s could not be cancelled: %s', op_id, e)
+            return False
+        return True
+
+    # ------------------------------------------------------------------
+    # Operations
+    # ------------------------------------------------------------------
+    def wait_operation(self, action, op_id, timeout=None, not_found=None):
+        """Wait (bounded) for an operation started with ``wait=False``.
+
+        Returns its metadata; raises DaemonOperationFailed when it failed
+        or was cancelled, DaemonTimeout (after cancelling it) when it
+        outlives ``timeout`` (default operation_timeout), ``not_found`` or
+        DaemonError when the daemon does not know it.
+        """
+        return self._wait(action, op_id, timeout=timeout,
+                          not_found=not_found)
+
+    def get_operation(self, op_id):
+        """An operation's record, or None once the daemon forgot it."""
+        try:
+            return self.call('read operation %s' % op_id, 'get',
+                             lambda api: api.operations[op_id],
+                             not_found=_Absent(), read=True)
+        except _Absent:
+            return None
+
+    def cancel_operation(self, op_id):
+        """Ask the daemon to cancel an operation; True if it accepted.
+
+        Never raises: an operation that ended, or a daemon that cannot be
+        reached, is only logged.
+        """
+        return self._cancel(op_id)
 
     # ------------------------------------------------------------------
     # Host
@@ -247,9 +300,26 @@ class DaemonClient(object):
         return self.call('read host resources', 'get',
                          lambda api: api.resources, read=True)
 
-    def pool(self, name):
+    def pool(self, name, not_found=None):
         return self.call('read storage pool %s' % name, 'get',
-                         lambda api: api.storage_pools[name], read=True)
+                         lambda api: api.storage_pools[name],
+                         not_found=not_found, read=True)
+
+    def pool_exists(self, name):
+        try:
+            self.pool(name, not_found=_Absent())
+        except _Absent:
+            return False
+        return True
+
+    def get_profile(self, name):
+        """A profile's record (config, devices), or None if absent."""
+        try:
+            return self.call('read profile %s' % name, 'get',
+                             lambda api: api.profiles[name],
+                             not_found=_Absent(), read=True)
+        except _Absent:
+            return None
 
     def pool_resources(self, name):
         return self.call('read storage pool %s resources' % name, 'get',
@@ -326,6 +396,30 @@ class DaemonClient(object):
                       retry_busy=True)
         except _Absent:
             LOG.debug('Instance %s was already gone', name)
+
+    def start_migration_source(self, name, live):
+        """Offer an instance for migration (pull mode); do not wait.
+
+        Returns the daemon's websocket operation: its ``id`` and, in
+        ``metadata``, the secrets (``control``, ``fs`` and for a live
+        move ``criu``) a target daemon needs to pull the instance. The
+        daemon fails the operation by itself if no target connects within
+        about 10 seconds.
+        """
+        return self.call('offer instance %s for migration' % name, 'post',
+                         lambda api: api.instances[name], wait=False,
+                         json={'name': name, 'migration': True,
+                               'live': live, 'instance_only': True})
+
+    def start_migration_target(self, body):
+        """Create an instance pulled from another daemon; do not wait.
+
+        ``body`` is a full ``POST /1.0/instances`` request whose source is
+        of type migration (see migrate.target_request). Returns the
+        operation; a synchronous refusal raises DaemonError.
+        """
+        return self.call('receive instance %s' % body['name'], 'post',
+                         lambda api: api.instances, json=body, wait=False)
 
     def get_writable(self, name, not_found=None):
         """The fields of an instance that ``PUT`` replaces."""

@@ -36,6 +36,7 @@ from nova_syscontainer.virt import container
 from nova_syscontainer.virt import flavor_limits
 from nova_syscontainer.virt import host as hostinfo
 from nova_syscontainer.virt import image as images
+from nova_syscontainer.virt import live_migration
 from nova_syscontainer.virt import migrate
 
 LOG = logging.getLogger(__name__)
@@ -60,6 +61,9 @@ class SysContainerDriver(driver.ComputeDriver):
         self._server_info = {}
         self._limit_options = flavor_limits.Options(
             storage_pool=CONF.syscontainer.storage_pool)
+        # Per-node options are read now: several compute services in one
+        # process (functional tests) share one configuration.
+        self._migration_endpoint = CONF.syscontainer.migration_endpoint
 
     # ------------------------------------------------------------------
     # Host
@@ -129,6 +133,14 @@ class SysContainerDriver(driver.ComputeDriver):
         """ComputeDriver.get_available_resource, from the daemon's figures."""
         resources = hostinfo.resource_dict(self._host_resources(), nodename)
         resources['uuid'] = self._node_uuid
+        # What other nodes need to move containers here: where this node's
+        # daemon listens and the certificate it presents.
+        if self._migration_endpoint:
+            resources['stats'] = {
+                live_migration.ENDPOINT_STAT: self._migration_endpoint,
+                live_migration.CERT_STAT: self._server_info.get(
+                    'environment', {}).get('certificate', ''),
+            }
         return resources
 
     def update_provider_tree(self, provider_tree, nodename, allocations=None):
@@ -540,6 +552,107 @@ class SysContainerDriver(driver.ComputeDriver):
         self._apply_flavor(instance)
         if power_on:
             self._bring_up(instance)
+
+    # ------------------------------------------------------------------
+    # Live migration (see live_migration.py)
+    # ------------------------------------------------------------------
+    def check_can_live_migrate_destination(self, context, instance,
+                                           src_compute_info, dst_compute_info,
+                                           block_migration=False,
+                                           disk_over_commit=False):
+        """ComputeDriver.check_can_live_migrate_destination (on the target).
+
+        Live migration must be allowed here, both nodes must publish a
+        migration endpoint, and CRIU must be prepared in new containers.
+        """
+        return live_migration.check_destination(
+            self._migration_endpoint, src_compute_info)
+
+    def cleanup_live_migration_destination_check(self, context,
+                                                 dest_check_data):
+        """ComputeDriver.cleanup_live_migration_destination_check: no-op."""
+
+    def check_can_live_migrate_source(self, context, instance,
+                                      dest_check_data, block_device_info=None):
+        """ComputeDriver.check_can_live_migrate_source (on the source).
+
+        The container must be running, prepared for CRIU and without a uid
+        range of its own; the target's own checks come in live_migration,
+        which reads both daemons before sending anything.
+        """
+        live_migration.check_source(self._record(instance))
+        return dest_check_data
+
+    def pre_live_migration(self, context, instance, block_device_info,
+                           network_info, disk_info, migrate_data):
+        """ComputeDriver.pre_live_migration (on the target).
+
+        A leftover of this very instance (a migration that failed while this
+        daemon was away) is removed; any other container of that name is a
+        conflict.
+        """
+        live_migration.clear_leftover(self.client, instance)
+        return migrate_data
+
+    def live_migration(self, context, instance, dest, post_method,
+                       recover_method, block_migration=False,
+                       migrate_data=None):
+        """ComputeDriver.live_migration (on the source).
+
+        Moves the running container to ``dest``'s daemon with CRIU, then
+        calls post_method; on any failure the move is rolled back (the
+        container keeps running here, nothing is left there) and
+        recover_method is called.
+        """
+        try:
+            figures = live_migration.move(
+                context, self.client, self._migration_endpoint, instance,
+                dest)
+        except Exception as e:
+            LOG.error('Live migration to %(dest)s failed: %(error)s',
+                      {'dest': dest, 'error': e}, instance=instance)
+            recover_method(context, instance, dest, migrate_data)
+            return
+        LOG.info('Live migration to %(dest)s took %(total).1f s',
+                 {'dest': dest, 'total': figures['total']},
+                 instance=instance)
+        post_method(context, instance, dest, block_migration, migrate_data)
+
+    def post_live_migration(self, context, instance, block_device_info,
+                            migrate_data=None):
+        """ComputeDriver.post_live_migration: nothing left to do here."""
+
+    def post_live_migration_at_source(self, context, instance, network_info):
+        """ComputeDriver.post_live_migration_at_source.
+
+        The move deletes the source container; if that deletion failed,
+        it is done now.
+        """
+        self._remove_if_ours(instance)
+
+    def post_live_migration_at_destination(self, context, instance,
+                                           network_info,
+                                           block_migration=False,
+                                           block_device_info=None):
+        """ComputeDriver.post_live_migration_at_destination.
+
+        The container now belongs to this node: its node marker changes,
+        so that list_instances here includes it.
+        """
+        name = self._record(instance)['name']
+        live_migration.adopt(self.client, name, self._nodename)
+
+    def rollback_live_migration_at_destination(self, context, instance,
+                                               network_info,
+                                               block_device_info,
+                                               destroy_disks=True,
+                                               migrate_data=None):
+        """ComputeDriver.rollback_live_migration_at_destination.
+
+        Removes what a failed move may have left on this daemon, but only
+        a container carrying this instance's UUID.
+        """
+        live_migration.clear_leftover(self.client, instance)
 
     # ------------------------------------------------------------------
     # Console

@@ -9,13 +9,61 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""CRIU checkpoint/restore: what a container needs to be moved in time.
+"""CRIU checkpoint/restore and moving containers between daemons.
 
 Suspend/resume checkpoints a container to disk on one daemon; live
-migration (planned) checkpoints it on one daemon and restores it on
-another. Both need the container to have been created with the raw.lxc
-lines of ``[syscontainer] checkpoint_raw_lxc``. Pure: no I/O.
+migration checkpoints it on one daemon and restores it on another. Both
+need the container to have been created with the raw.lxc lines of
+``[syscontainer] checkpoint_raw_lxc``.
+
+The pure functions (config filtering, the target's request, the checks of
+a record) do no I/O; :func:`check_target` and :func:`move` talk to two
+daemons, each through its own
+:class:`~nova_syscontainer.virt.client.DaemonClient`.
+
+Pull mode, as LXD 5.0.2 implements it:
+
+1. the source daemon offers the instance (a websocket operation whose
+   metadata holds one secret per channel: control, fs and, live, criu);
+2. within about 10 s the target daemon is asked to create the instance
+   from that operation: it connects to the source's websockets itself,
+   so it must reach the source's https endpoint (``source_url``) and
+   trust its certificate, which the request carries;
+3. a live move pre-copies the root filesystem, dumps the processes with
+   CRIU (from then on they are stopped), syncs the filesystem again and
+   restores them on the target: about 12 s in all and 10-11 s of
+   downtime on a ``dir`` pool;
+4. the source instance is left behind (stopped) and must be deleted by
+   the client.
+
+Failures that matter, and what rolling back does about them:
+
+* the target refuses the request at once (an unknown profile): nothing
+  happened on the source but its operation, which is cancelled;
+* the restore fails or the target daemon dies after the CRIU dump: LXD
+  5.0.2 leaves the source stuck -- its tasks stay stopped under ``criu
+  dump`` (the API still says Running), the operation runs forever and
+  cannot be cancelled. CRIU waits for its action script, ``lxd
+  migratedumpsuccess``, which waits for that operation. Ending that
+  helper (SIGTERM) makes CRIU give up and resume the tasks with their
+  state intact. Only a process on the source host can do this, so it is
+  done only when the source daemon is reached through a unix socket;
+* the target may keep a stopped, partial instance (always when its
+  daemon died mid-transfer): it is deleted, or, if the target cannot be
+  reached, :func:`cleanup_target` must be called once it is back.
 """
+
+import os
+import signal
+import time
+
+from oslo_log import log as logging
+
+from nova_syscontainer import conf as sc_conf
+from nova_syscontainer import exception
+
+LOG = logging.getLogger(__name__)
+CONF = sc_conf.CONF
 
 
 def _raw_lxc_lines(record):
@@ -33,3 +81,421 @@ def missing_checkpoint_config(record, required_lines):
     have = _raw_lxc_lines(record)
     return [line for line in required_lines
             if ' '.join(line.split()) not in have]
+
+
+#: Config keys of the source never sent to the target: the target daemon
+#: computes its own idmap and power state. Everything else (limits.*,
+#: raw.lxc, security.*, image.*, user.*, volatile.uuid, NIC hwaddrs...)
+#: is copied.
+DROP_CONFIG_PREFIXES = ('volatile.idmap.', 'volatile.last_state.')
+
+#: How long the source operation may take to end once the target is done.
+SOURCE_DONE_TIMEOUT = 30
+#: How long rolling back waits for the source to be released.
+RELEASE_GRACE = 30
+
+_RUNNING = 'Running'
+_STOPPED = 'Stopped'
+_FROZEN = 'Frozen'
+
+
+def migratable_config(config):
+    """The source config without the keys the target must compute."""
+    return {key: value for key, value in (config or {}).items()
+            if not key.startswith(DROP_CONFIG_PREFIXES)}
+
+
+def root_disk_pool(devices):
+    """The pool of the root disk (a disk at path ``/``), or None."""
+    for device in (devices or {}).values():
+        if device.get('type') == 'disk' and device.get('path') == '/':
+            return device.get('pool')
+    return None
+
+
+def expanded_root_pool(devices, profiles):
+    """The pool a daemon puts an instance's root disk on.
+
+    :param devices: the instance's own devices, which win.
+    :param profiles: the records (with ``devices``) of its profiles in
+        order; a later profile overrides an earlier one.
+    LXD silently uses this pool even when the instance asked for one the
+    daemon lacks, which is why the pre-check computes it.
+    """
+    own = root_disk_pool(devices)
+    if own is not None:
+        return own
+    pool = None
+    for profile in profiles:
+        pool = root_disk_pool(profile.get('devices')) or pool
+    return pool
+
+
+def target_request(record, operation_url, certificate, secrets, live):
+    """The ``POST /1.0/instances`` body that makes the target pull.
+
+    :param record: the source's ``GET /1.0/instances/<name>`` metadata.
+    :param operation_url: the source operation as the target reaches it,
+        ``https://<source>/1.0/operations/<id>``.
+    :param certificate: the source daemon's certificate (PEM).
+    :param secrets: the source operation's metadata.
+    """
+    return {
+        'name': record['name'],
+        'type': 'container',
+        'architecture': record['architecture'],
+        'config': migratable_config(record.get('config')),
+        'devices': record.get('devices') or {},
+        'profiles': record.get('profiles') or [],
+        'ephemeral': record.get('ephemeral', False),
+        'description': record.get('description', ''),
+        'source': {'type': 'migration', 'mode': 'pull',
+                   'operation': operation_url,
+                   'certificate': certificate,
+                   'secrets': secrets,
+                   'live': live,
+                   'instance_only': True},
+    }
+
+
+def _effective_config(record):
+    return record.get('expanded_config') or record.get('config') or {}
+
+
+def state_problems(record, live):
+    """Why the container's power state does not fit the move (pure)."""
+    status = record.get('status')
+    if live and status != _RUNNING:
+        return ['a live move needs it Running, it is %s' % status]
+    if not live and status != _STOPPED:
+        return ['a cold move needs it Stopped, it is %s' % status]
+    return []
+
+
+def record_problems(record, live, required_raw_lxc):
+    """Why the container itself cannot be moved this way (pure)."""
+    problems = state_problems(record, live)
+    config = _effective_config(record)
+    if live:
+        missing = missing_checkpoint_config({'config': config},
+                                            required_raw_lxc)
+        if missing:
+            problems.append('its raw.lxc lacks the checkpoint lines %s' %
+                            ', '.join(repr(line) for line in missing))
+        if config.get('security.idmap.isolated', '').lower() == 'true':
+            problems.append('security.idmap.isolated gives it a uid range '
+                            'of its own, which CRIU cannot restore on '
+                            'another daemon')
+    return problems
+
+
+def _unsuitable(name, target, reasons):
+    raise exception.MigrationTargetUnsuitable(
+        name=name, target=target.endpoint, reason='; '.join(reasons))
+
+
+def check_target(source, target, record, live=None):
+    """Raise MigrationTargetUnsuitable unless ``record`` can move there.
+
+    Only reads, on both daemons; nothing is sent before it passes:
+
+    * source and target are different daemons;
+    * the container is Running for a live move (the default when it is
+      Running), Stopped for a cold one; a live move also needs the
+      ``checkpoint_raw_lxc`` lines and no ``security.idmap.isolated``;
+    * the target knows the architecture, every profile, and the root disk
+      would land on a pool of the same name (LXD would silently use the
+      profile's pool otherwise), and has no instance of that name.
+    """
+    name = record['name']
+    if live is None:
+        live = record.get('status') == _RUNNING
+    problems = record_problems(record, live,
+                               CONF.syscontainer.checkpoint_raw_lxc)
+    env = target.server_info().get('environment') or {}
+    src_env = source.server_info().get('environment') or {}
+    fingerprint = env.get('certificate_fingerprint')
+    if fingerprint and fingerprint == src_env.get('certificate_fingerprint'):
+        problems.append('it is the same daemon as the source')
+    arch = record.get('architecture')
+    if env.get('architectures') and arch not in env['architectures']:
+        problems.append('the target does not run %s' % arch)
+    profiles, missing = [], []
+    for profile in record.get('profiles') or []:
+        rec = target.get_profile(profile)
+        if rec is None:
+            missing.append(profile)
+        else:
+            profiles.append(rec)
+    if missing:
+        problems.append('the target lacks the profile(s) %s' %
+                        ', '.join(missing))
+    wanted = root_disk_pool(record.get('expanded_devices') or
+                            record.get('devices'))
+    if wanted is None:
+        problems.append('it has no root disk')
+    elif not target.pool_exists(wanted):
+        problems.append('the target lacks the storage pool %s' % wanted)
+    elif not missing:
+        landing = expanded_root_pool(record.get('devices'), profiles)
+        if landing != wanted:
+            problems.append('its root disk would land on pool %s of the '
+                            'target, not %s' % (landing, wanted))
+    if target.instance_exists(name):
+        problems.append('the target already has an instance of that name')
+    if problems:
+        _unsuitable(name, target, problems)
+
+
+# -- the source host's processes (local source only) --------------------
+
+def _argv(pid):
+    try:
+        with open('/proc/%s/cmdline' % pid, 'rb') as f:
+            return [arg.decode(errors='replace')
+                    for arg in f.read().split(b'\0') if arg]
+    except OSError:
+        return []
+
+
+def _ppid(pid):
+    try:
+        with open('/proc/%s/stat' % pid) as f:
+            return int(f.read().rsplit(')', 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _tracer(pid):
+    try:
+        with open('/proc/%s/status' % pid) as f:
+            for line in f:
+                if line.startswith('TracerPid:'):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _descends_from(pid, ancestor, depth=6):
+    for _ in range(depth):
+        pid = _ppid(pid)
+        if pid == ancestor:
+            return True
+        if pid <= 1:
+            return False
+    return False
+
+
+def release_stuck_dump(init_pid):
+    """End the ``lxd migratedumpsuccess`` helpers holding a CRIU dump.
+
+    Local to the source host, as root. ``init_pid`` is the host pid of the
+    container's init; its tracer is the ``criu dump`` process, whose
+    action script runs the helper(s). Ending them with SIGTERM makes CRIU
+    abort the dump and resume the tasks with their state intact. Returns
+    the pids signalled (none when no dump is tracing the container).
+    """
+    criu = _tracer(init_pid)
+    if not criu or 'dump' not in _argv(criu):
+        return []
+    released = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        argv = _argv(entry)
+        if (len(argv) > 1 and argv[1] == 'migratedumpsuccess' and
+                _descends_from(int(entry), criu)):
+            try:
+                os.kill(int(entry), signal.SIGTERM)
+            except OSError:
+                continue
+            released.append(int(entry))
+    return released
+
+
+# -- the move -------------------------------------------------------------
+
+class _Gone(Exception):
+    """The daemon forgot the operation: it ended a while ago."""
+
+
+def _status(client, name):
+    try:
+        return client.get_instance(name, not_found=_Gone())['status']
+    except _Gone:
+        return None
+
+
+def cleanup_target(target, name):
+    """Delete what a failed move left of ``name`` on the target.
+
+    Safe to call again later, e.g. once a target daemon that died during
+    the move is back (it then keeps a Stopped, partial instance). Only
+    call it for an instance known to come from a failed move.
+    """
+    status = _status(target, name)
+    if status is None:
+        return False
+    if status != _STOPPED:
+        target.change_state(name, 'stop', force=True)
+    target.delete_instance(name)
+    return True
+
+
+def _release_source(source, name, op_id, init_pid, grace):
+    """Wait until the source gave up the move; end a stuck dump if local.
+
+    Returns True when the source operation ended, or (local source) a
+    stuck dump was released, and no CRIU dump holds the container any
+    more as far as can be seen from here.
+    """
+    deadline = time.monotonic() + grace
+    released = False
+    while True:
+        if init_pid and release_stuck_dump(init_pid):
+            LOG.warning('Released the stuck CRIU dump of %s', name)
+            released = True
+        op = source.get_operation(op_id)
+        running = op is not None and op.get('status') in ('Pending',
+                                                          _RUNNING)
+        traced = bool(init_pid) and _tracer(init_pid) != 0
+        if not traced and (not running or released):
+            # LXD may keep the dead operation around once the tasks are
+            # free: it no longer matters.
+            return True
+        if time.monotonic() > deadline:
+            return bool(init_pid) and not traced
+        time.sleep(0.5)
+
+
+def _roll_back(source, target, name, op_id, live, init_pid, grace):
+    """Undo a failed move as far as possible; notes for the error."""
+    notes = []
+    source.cancel_operation(op_id)
+    # The target first: never two copies running.
+    try:
+        cleanup_target(target, name)
+    except (exception.DaemonError, exception.DaemonUnavailable) as e:
+        notes.append('the target may keep a partial instance, to be '
+                     'removed with cleanup_target once it is reachable '
+                     '(%s)' % e)
+    if live and not _release_source(source, name, op_id, init_pid, grace):
+        if init_pid:
+            notes.append('the source may still be held by a CRIU dump')
+        else:
+            notes.append('the source operation did not end: on the source '
+                         'host, end its "lxd migratedumpsuccess" helper')
+    try:
+        status = _status(source, name)
+        if status == _FROZEN:
+            source.change_state(name, 'unfreeze')
+        elif live and status == _STOPPED:
+            LOG.warning('%s stopped during the failed move; starting it '
+                        'again (its process state is lost)', name)
+            source.change_state(name, 'start')
+        status = _status(source, name)
+    except (exception.DaemonError, exception.DaemonUnavailable) as e:
+        status = 'unknown (%s)' % e
+    notes.insert(0, 'the source is %s' % status)
+    return notes
+
+
+def move(source, target, name, source_url, live=True, timeout=None,
+         check=True, release_grace=RELEASE_GRACE):
+    """Move container ``name`` from one daemon to another, same name.
+
+    :param source: DaemonClient of the daemon that has the container.
+    :param target: DaemonClient of the receiving daemon (typically its
+        https endpoint, client certificate, its server certificate pinned).
+    :param source_url: the https URL under which the *target* reaches the
+        source daemon, e.g. ``https://10.0.0.5:8443``.
+    :param live: move a Running container with CRIU (processes keep their
+        state); False moves a Stopped one (filesystem only).
+    :param timeout: seconds for the transfer (operation_timeout of the
+        target client by default).
+    :param check: run :func:`check_target` first. Without it only the
+        container's state and the free name on the target are checked.
+    :returns: figures in seconds since the call: ``target_done`` (the
+        instance is on the target, Running for a live move), ``total``
+        (the source was deleted), and ``source_removed`` (False if that
+        deletion failed; it is logged and the move still counts).
+    :raises MigrationTargetUnsuitable: refused before anything was sent.
+    :raises MigrationFailed: after rolling back: the target's instance
+        deleted, the source operation cancelled, the source Running and
+        unfrozen. If the source daemon is local to this host (its endpoint
+        is a unix socket), a CRIU dump left stuck by LXD is released by
+        ending the source's ``lxd migratedumpsuccess`` helper; with a
+        remote source that cannot be done from here and the message says
+        so. The message also says when the target could not be cleaned
+        (call :func:`cleanup_target` once it is back).
+    """
+    start = time.monotonic()
+    record = source.get_instance(name)
+    if check:
+        check_target(source, target, record, live=live)
+    else:
+        problems = state_problems(record, live)
+        if target.instance_exists(name):
+            problems.append('the target already has an instance of that '
+                            'name')
+        if problems:
+            _unsuitable(name, target, problems)
+    local = source.endpoint.startswith('/')
+    init_pid = source.get_state(name).get('pid') if live and local else None
+    certificate = source.server_info()['environment']['certificate']
+    try:
+        op = source.start_migration_source(name, live)
+    except (exception.DaemonError, exception.DaemonUnavailable) as e:
+        raise exception.MigrationFailed(name=name, target=target.endpoint,
+                                        reason=str(e))
+    figures = {}
+    expected = _RUNNING if live else _STOPPED
+    failure = None
+    try:
+        body = target_request(
+            record, '%s/1.0/operations/%s' % (source_url.rstrip('/'),
+                                              op['id']),
+            certificate, op.get('metadata') or {}, live)
+        target_op = target.start_migration_target(body)
+        target.wait_operation('receive instance %s' % name,
+                              target_op['id'], timeout=timeout)
+        figures['target_done'] = time.monotonic() - start
+        try:
+            source.wait_operation('send instance %s' % name, op['id'],
+                                  timeout=SOURCE_DONE_TIMEOUT,
+                                  not_found=_Gone())
+        except _Gone:
+            pass
+        except exception.DaemonError:
+            # The source's word comes late or not at all; the target's
+            # instance is what counts.
+            if _status(target, name) != expected:
+                raise
+    except Exception as e:
+        # Anything at all, once the source offered the instance.
+        failure = e
+    if failure is not None:
+        LOG.warning('Moving %s to %s failed, rolling back: %s', name,
+                    target.endpoint, failure)
+        notes = _roll_back(source, target, name, op['id'], live, init_pid,
+                           release_grace)
+        raise exception.MigrationFailed(
+            name=name, target=target.endpoint,
+            reason='%s; %s' % (failure, '; '.join(notes))) from failure
+    if live:
+        new = target.get_instance(name).get('config') or {}
+        old = record.get('config') or {}
+        if new.get('volatile.idmap.current') != old.get(
+                'volatile.idmap.current'):
+            LOG.error('%s has another idmap on the target: its processes '
+                      'keep the source\'s uids', name)
+    try:
+        source.delete_instance(name)
+        figures['source_removed'] = True
+    except (exception.DaemonError, exception.DaemonUnavailable) as e:
+        LOG.error('%s moved, but its old copy could not be deleted: %s',
+                  name, e)
+        figures['source_removed'] = False
+    figures['total'] = time.monotonic() - start
+    return figures

@@ -18,6 +18,8 @@ read what the kernel enforces from cgroup files and ``/proc``.
 """
 
 import os
+import signal
+import subprocess
 import time
 
 import fixtures
@@ -49,6 +51,19 @@ BASE_PREFIX = 'nsc-ft-'
 NAME_PREFIX = '%s%d-' % (BASE_PREFIX, os.getpid())
 NAME_TEMPLATE = NAME_PREFIX + '%(uuid)s'
 POOL = os.environ.get('SYSCONTAINER_TEST_POOL', 'default')
+
+#: The second daemon (``tools/setup-host.sh --second-daemon``), the target
+#: of the migration tests: its own LXD_DIR, https on another port, trusting
+#: the same client certificate.
+SECOND_ENDPOINT = os.environ.get(
+    'SYSCONTAINER_TEST_SECOND_ENDPOINT',
+    '/var/lib/nova-syscontainer/lxd-b/unix.socket')
+SECOND_HTTPS_ENDPOINT = os.environ.get(
+    'SYSCONTAINER_TEST_SECOND_HTTPS_ENDPOINT', 'https://127.0.0.1:8444')
+SECOND_SERVER_CERT = os.path.join(CONF_DIR, 'lxd-b-server.crt')
+SECOND_PIDFILE = '/var/log/nova-syscontainer/lxd-b.pid'
+SETUP_HOST = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__)))), 'tools', 'setup-host.sh')
 
 
 def connect(project=PROJECT, endpoint=ENDPOINT):
@@ -149,10 +164,12 @@ class DaemonFixture(fixtures.Fixture):
         return self.lxd.api.images.get(
             params={'recursion': 1}).json()['metadata']
 
-    def create_raw(self, name, fingerprint, start=True, config=None):
+    def create_raw(self, name, fingerprint, start=True, config=None,
+                   profiles=None):
         """A container made without Nova, as an operator might."""
         wait_operation(self.lxd, self.lxd.api.instances.post(json={
-            'name': name, 'type': 'container', 'profiles': ['default'],
+            'name': name, 'type': 'container',
+            'profiles': profiles or ['default'],
             'config': config or {},
             'source': {'type': 'image', 'fingerprint': fingerprint}}))
         if start:
@@ -169,6 +186,13 @@ class DaemonFixture(fixtures.Fixture):
             self.lxd.api.profiles.post(json=dict(body, name=name))
         else:
             self.lxd.api.profiles[name].put(json=body)
+
+    def delete_profile(self, name):
+        """Delete a profile; absent is fine."""
+        try:
+            self.lxd.api.profiles[name].delete()
+        except lxd_exceptions.NotFound:
+            pass
 
     def change_state(self, name, action, force=False):
         wait_operation(self.lxd, self.lxd.api.instances[name].state.put(
@@ -216,3 +240,47 @@ class DaemonFixture(fixtures.Fixture):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
+
+
+def second_daemon_available():
+    """Whether the second daemon answers on its unix socket."""
+    if not os.path.exists(SECOND_ENDPOINT):
+        return False
+    try:
+        connect('default', SECOND_ENDPOINT).api.get()
+    except Exception:
+        return False
+    return True
+
+
+class SecondDaemonFixture(DaemonFixture):
+    """The second daemon (B), seen through its unix socket.
+
+    Its test containers are swept before and after like daemon A's; it can
+    be killed (SIGKILL, as a crash) and started again by the tests.
+    """
+
+    def __init__(self):
+        super().__init__(project='default', endpoint=SECOND_ENDPOINT)
+
+    def _setUp(self):
+        super()._setUp()
+        # Runs before the sweep: a test that killed the daemon gets it back.
+        self.addCleanup(self.ensure_running)
+
+    def daemon_pid(self):
+        with open(SECOND_PIDFILE) as f:
+            return int(f.read().strip())
+
+    def kill(self):
+        """SIGKILL the daemon (its containers, if any, keep running)."""
+        os.kill(self.daemon_pid(), signal.SIGKILL)
+
+    def ensure_running(self):
+        """Start the daemon again if it does not answer, and reconnect."""
+        if not second_daemon_available():
+            subprocess.run([SETUP_HOST, '--second-daemon'], check=True,
+                           stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, timeout=300)
+        self.lxd = connect(self.project, self.endpoint)

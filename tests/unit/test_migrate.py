@@ -10,8 +10,10 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
+import copy
 import unittest
 
+from nova_syscontainer import exception
 from nova_syscontainer.virt import migrate
 
 REQUIRED = ['lxc.pty.max = 1', 'lxc.apparmor.profile =']
@@ -39,3 +41,244 @@ class CheckpointConfigTest(unittest.TestCase):
             {'config': {}}, REQUIRED))
         self.assertEqual(REQUIRED, migrate.missing_checkpoint_config(
             {}, REQUIRED))
+
+
+RECORD = {
+    'name': 'c1', 'architecture': 'x86_64', 'status': 'Running',
+    'ephemeral': False, 'description': 'd', 'profiles': ['default', 'p2'],
+    'devices': {},
+    'config': {'limits.memory': '128MiB', 'raw.lxc': '\n'.join(REQUIRED),
+               'volatile.idmap.current': '[]', 'volatile.idmap.next': '[]',
+               'volatile.last_state.power': 'RUNNING',
+               'volatile.last_state.idmap': '[]',
+               'volatile.uuid': 'u', 'volatile.eth0.hwaddr': 'h'},
+    'expanded_config': {},
+    'expanded_devices': {'root': {'type': 'disk', 'path': '/',
+                                  'pool': 'default'}},
+}
+
+
+def _record(**changes):
+    rec = copy.deepcopy(RECORD)
+    rec['expanded_config'] = dict(rec['config'])
+    rec.update(changes)
+    return rec
+
+
+class PureTest(unittest.TestCase):
+
+    def test_migratable_config_drops_local_keys_only(self):
+        self.assertEqual(
+            {'limits.memory': '128MiB', 'raw.lxc': '\n'.join(REQUIRED),
+             'volatile.uuid': 'u', 'volatile.eth0.hwaddr': 'h'},
+            migrate.migratable_config(RECORD['config']))
+        self.assertEqual({}, migrate.migratable_config(None))
+
+    def test_target_request(self):
+        body = migrate.target_request(
+            RECORD, 'https://a:8443/1.0/operations/x', 'PEM',
+            {'control': 'c', 'fs': 'f', 'criu': 'r'}, True)
+        self.assertEqual('c1', body['name'])
+        self.assertEqual('container', body['type'])
+        self.assertEqual(['default', 'p2'], body['profiles'])
+        self.assertEqual(migrate.migratable_config(RECORD['config']),
+                         body['config'])
+        self.assertFalse(body['ephemeral'])
+        self.assertEqual({'type': 'migration', 'mode': 'pull',
+                          'operation': 'https://a:8443/1.0/operations/x',
+                          'certificate': 'PEM',
+                          'secrets': {'control': 'c', 'fs': 'f',
+                                      'criu': 'r'},
+                          'live': True, 'instance_only': True},
+                         body['source'])
+        # The source record is left as it was.
+        self.assertIn('volatile.idmap.next', RECORD['config'])
+
+    def test_root_pools(self):
+        root = {'type': 'disk', 'path': '/', 'pool': 'p'}
+        self.assertEqual('p', migrate.root_disk_pool({'r': root}))
+        self.assertIsNone(migrate.root_disk_pool(
+            {'d': {'type': 'disk', 'path': '/data', 'pool': 'q'}}))
+        self.assertIsNone(migrate.root_disk_pool(None))
+        profiles = [{'devices': {'root': dict(root, pool='one')}},
+                    {'devices': {}},
+                    {'devices': {'root': dict(root, pool='two')}}]
+        self.assertEqual('two', migrate.expanded_root_pool({}, profiles))
+        self.assertEqual('own', migrate.expanded_root_pool(
+            {'x': dict(root, pool='own')}, profiles))
+        self.assertIsNone(migrate.expanded_root_pool({}, []))
+
+    def test_state_problems(self):
+        self.assertEqual([], migrate.state_problems(_record(), True))
+        self.assertIn('cold move needs it Stopped',
+                      migrate.state_problems(_record(), False)[0])
+        self.assertIn('live move needs it Running', migrate.state_problems(
+            _record(status='Frozen'), True)[0])
+
+    def test_record_problems_live(self):
+        self.assertEqual([], migrate.record_problems(_record(), True,
+                                                     REQUIRED))
+        rec = _record()
+        rec['expanded_config']['raw.lxc'] = 'lxc.pty.max = 1'
+        rec['expanded_config']['security.idmap.isolated'] = 'True'
+        problems = ' '.join(migrate.record_problems(rec, True, REQUIRED))
+        self.assertIn("'lxc.apparmor.profile ='", problems)
+        self.assertIn('security.idmap.isolated', problems)
+        # A cold move shifts the filesystem: neither matters.
+        self.assertEqual([], migrate.record_problems(
+            dict(rec, status='Stopped'), False, REQUIRED))
+
+
+class FakeDaemon(object):
+    """Just enough of DaemonClient for check_target and move."""
+
+    def __init__(self, endpoint, fingerprint, instances=None, profiles=None,
+                 pools=('default',)):
+        self.endpoint = endpoint
+        self.fingerprint = fingerprint
+        self.instances = instances or {}
+        self.profiles = profiles if profiles is not None else {
+            'default': {'devices': {'root': {'type': 'disk', 'path': '/',
+                                             'pool': 'default'}}}}
+        self.pools = pools
+        self.calls = []
+        self.refuse = None
+
+    def server_info(self):
+        return {'environment': {'certificate': 'PEM-' + self.endpoint,
+                                'certificate_fingerprint': self.fingerprint,
+                                'architectures': ['x86_64']}}
+
+    def get_profile(self, name):
+        return self.profiles.get(name)
+
+    def pool_exists(self, name):
+        return name in self.pools
+
+    def instance_exists(self, name):
+        return name in self.instances
+
+    def get_instance(self, name, not_found=None):
+        if name not in self.instances:
+            raise not_found or exception.DaemonError(
+                endpoint=self.endpoint, action='read', reason='404')
+        return self.instances[name]
+
+    def get_state(self, name):
+        return {'pid': 0}
+
+    def start_migration_source(self, name, live):
+        self.calls.append(('offer', name, live))
+        return {'id': 'op1', 'metadata': {'control': 'c', 'fs': 'f'}}
+
+    def start_migration_target(self, body):
+        self.calls.append(('receive', body))
+        if self.refuse:
+            raise exception.DaemonError(endpoint=self.endpoint,
+                                        action='receive', reason=self.refuse)
+        config = dict(body['config'], **{'volatile.idmap.current': '[]'})
+        self.instances[body['name']] = dict(body, status='Running',
+                                            config=config)
+        return {'id': 'op2'}
+
+    def wait_operation(self, action, op_id, timeout=None, not_found=None):
+        self.calls.append(('wait', op_id))
+        if op_id == 'op1':
+            raise not_found  # the source forgot its finished operation
+        return {}
+
+    def get_operation(self, op_id):
+        return None
+
+    def cancel_operation(self, op_id):
+        self.calls.append(('cancel', op_id))
+        return True
+
+    def change_state(self, name, action, force=False):
+        self.calls.append((action, name))
+
+    def delete_instance(self, name):
+        self.calls.append(('delete', name))
+        self.instances.pop(name, None)
+
+
+class CheckAndMoveTest(unittest.TestCase):
+
+    def setUp(self):
+        self.source = FakeDaemon('https://a:8443', 'fa',
+                                 instances={'c1': _record()})
+        self.source.profiles['p2'] = {'devices': {}}
+        self.target = FakeDaemon('https://b:8443', 'fb')
+        self.target.profiles['p2'] = {'devices': {}}
+
+    def test_check_passes(self):
+        migrate.check_target(self.source, self.target, _record())
+
+    def test_check_lists_every_problem(self):
+        del self.target.profiles['p2']
+        self.target.instances['c1'] = _record()
+        with self.assertRaises(exception.MigrationTargetUnsuitable) as ctx:
+            migrate.check_target(self.source, self.target, _record())
+        self.assertIn('lacks the profile(s) p2', str(ctx.exception))
+        self.assertIn('already has an instance', str(ctx.exception))
+        self.assertIsInstance(ctx.exception, exception.MigrationFailed)
+
+    def test_check_missing_pool_and_landing_pool(self):
+        self.target.pools = ()
+        with self.assertRaises(exception.MigrationTargetUnsuitable) as ctx:
+            migrate.check_target(self.source, self.target, _record())
+        self.assertIn('storage pool default', str(ctx.exception))
+        # The pool exists, but the target's default profile would put the
+        # root disk elsewhere.
+        self.target.pools = ('default', 'other')
+        self.target.profiles['default']['devices']['root']['pool'] = 'other'
+        with self.assertRaises(exception.MigrationTargetUnsuitable) as ctx:
+            migrate.check_target(self.source, self.target, _record())
+        self.assertIn('would land on pool other', str(ctx.exception))
+
+    def test_check_same_daemon(self):
+        self.target.fingerprint = 'fa'
+        with self.assertRaises(exception.MigrationTargetUnsuitable) as ctx:
+            migrate.check_target(self.source, self.target, _record())
+        self.assertIn('same daemon', str(ctx.exception))
+
+    def test_move_success(self):
+        figures = migrate.move(self.source, self.target, 'c1',
+                               'https://a:8443/', check=True)
+        self.assertTrue(figures['source_removed'])
+        self.assertGreaterEqual(figures['total'], figures['target_done'])
+        body = [c for c in self.target.calls if c[0] == 'receive'][0][1]
+        self.assertEqual('https://a:8443/1.0/operations/op1',
+                         body['source']['operation'])
+        self.assertEqual('PEM-https://a:8443', body['source']['certificate'])
+        self.assertIn(('delete', 'c1'), self.source.calls)
+        self.assertNotIn('c1', self.source.instances)
+
+    def test_move_refused_by_target_rolls_back(self):
+        self.target.refuse = 'Requested profile "p2" doesn\'t exist'
+        with self.assertRaises(exception.MigrationFailed) as ctx:
+            migrate.move(self.source, self.target, 'c1', 'https://a:8443',
+                         check=False, release_grace=0)
+        self.assertNotIsInstance(ctx.exception,
+                                 exception.MigrationTargetUnsuitable)
+        self.assertIn('p2', str(ctx.exception))
+        self.assertIn('the source is Running', str(ctx.exception))
+        self.assertIn(('cancel', 'op1'), self.source.calls)
+        self.assertNotIn(('delete', 'c1'), self.source.calls)
+        self.assertNotIn('c1', self.target.instances)
+
+    def test_move_never_deletes_a_preexisting_target_instance(self):
+        self.target.instances['c1'] = _record(status='Stopped')
+        with self.assertRaises(exception.MigrationTargetUnsuitable):
+            migrate.move(self.source, self.target, 'c1', 'https://a:8443',
+                         check=False)
+        self.assertEqual([], self.source.calls)
+        self.assertEqual([], self.target.calls)
+        self.assertIn('c1', self.target.instances)
+
+    def test_cleanup_target(self):
+        self.assertFalse(migrate.cleanup_target(self.target, 'c1'))
+        self.target.instances['c1'] = _record(status='Running')
+        self.assertTrue(migrate.cleanup_target(self.target, 'c1'))
+        self.assertEqual([('stop', 'c1'), ('delete', 'c1')],
+                         self.target.calls)

@@ -1,0 +1,158 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Nova's live-migration contract on top of :mod:`migrate`.
+
+How the nodes find each other: every compute publishes, in the ``stats`` of
+its compute-node record, the https URL of its daemon
+(``[syscontainer] migration_endpoint``) and the certificate that daemon
+presents. The source compute reads the destination's record, opens a
+client to that daemon (its own client certificate, the destination's
+certificate pinned) and moves the container with :func:`migrate.move`.
+
+What travels between the computes through Nova's conductor is a
+``HyperVLiveMigrateData``: the smallest ``LiveMigrateData`` that Nova
+registers, so that a conductor, which never loads this driver, can pass it
+on. Only its generic fields are used (``is_shared_instance_path`` is
+False: the container's files move with it).
+"""
+
+import hashlib
+import os
+
+from nova import exception as nova_exception
+from nova.i18n import _
+from nova import objects
+from oslo_log import log as logging
+from oslo_serialization import jsonutils
+
+from nova_syscontainer import conf as sc_conf
+from nova_syscontainer.virt import client as daemon_client
+from nova_syscontainer.virt import container
+from nova_syscontainer.virt import migrate
+
+LOG = logging.getLogger(__name__)
+CONF = sc_conf.CONF
+
+#: Keys of the compute-node stats this driver publishes.
+ENDPOINT_STAT = 'syscontainer_migration_endpoint'
+CERT_STAT = 'syscontainer_server_cert'
+
+
+def _precheck_error(reason):
+    return nova_exception.MigrationPreCheckError(reason=reason)
+
+
+def _stats(compute_info):
+    """The stats of a compute-node record (object, primitive or dict)."""
+    if compute_info is None:
+        return {}
+    if isinstance(compute_info, dict):
+        stats = compute_info.get('stats')
+        if stats is None:
+            stats = compute_info.get('nova_object.data', {}).get('stats')
+    else:
+        stats = getattr(compute_info, 'stats', None)
+    if isinstance(stats, str):
+        stats = jsonutils.loads(stats)
+    return stats or {}
+
+
+def check_destination(own_endpoint, src_compute_info):
+    """Checks of check_can_live_migrate_destination; the migrate data."""
+    if not CONF.syscontainer.allow_live_migration:
+        raise _precheck_error(_('live migration to this node is disabled '
+                                '([syscontainer] allow_live_migration)'))
+    if not CONF.syscontainer.enable_checkpoint:
+        raise _precheck_error(_('this node does not prepare containers for '
+                                'CRIU ([syscontainer] enable_checkpoint)'))
+    if not own_endpoint:
+        raise _precheck_error(_('this node has no [syscontainer] '
+                                'migration_endpoint'))
+    if not _stats(src_compute_info).get(ENDPOINT_STAT):
+        raise _precheck_error(_('the source node publishes no '
+                                '[syscontainer] migration_endpoint'))
+    return objects.HyperVLiveMigrateData(is_shared_instance_path=False)
+
+
+def check_source(record):
+    """Checks of check_can_live_migrate_source on the container itself."""
+    problems = migrate.record_problems(
+        record, True, CONF.syscontainer.checkpoint_raw_lxc)
+    if problems:
+        raise _precheck_error('; '.join(problems))
+
+
+def _peer_certificate(pem):
+    """A file holding a peer daemon's certificate, for pinning."""
+    directory = os.path.join(CONF.state_path, 'syscontainer', 'peers')
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    path = os.path.join(directory, '%s.crt' % hashlib.sha256(
+        pem.encode()).hexdigest())
+    if not os.path.exists(path):
+        tmp = path + '.tmp'
+        with open(tmp, 'w') as f:
+            f.write(pem)
+        os.replace(tmp, path)
+    return path
+
+
+def target_client(context, dest):
+    """A client for ``dest``'s daemon, from its published compute stats."""
+    node = objects.ComputeNode.get_first_node_by_host_for_old_compat(
+        context, dest)
+    stats = _stats(node)
+    endpoint, pem = stats.get(ENDPOINT_STAT), stats.get(CERT_STAT)
+    if not endpoint or not pem:
+        raise _precheck_error(_('host %s publishes no migration endpoint') %
+                              dest)
+    return daemon_client.DaemonClient(
+        endpoint=endpoint, server_cert=_peer_certificate(pem),
+        operation_timeout=CONF.syscontainer.migration_timeout)
+
+
+def move(context, source, source_endpoint, instance, dest):
+    """Move the instance's running container to ``dest``; its figures."""
+    if not source_endpoint:
+        raise _precheck_error(_('this node has no [syscontainer] '
+                                'migration_endpoint'))
+    target = target_client(context, dest)
+    return migrate.move(source, target, container.name(instance),
+                        source_endpoint, live=True,
+                        timeout=CONF.syscontainer.migration_timeout)
+
+
+def clear_leftover(client, instance):
+    """Remove this instance's container from ``client``'s daemon, if any.
+
+    Raises MigrationPreCheckError when a container of that name belongs to
+    something else: it is never touched.
+    """
+    name = container.name(instance)
+    try:
+        record = client.get_instance(
+            name, not_found=daemon_client.instance_not_found(instance))
+    except nova_exception.InstanceNotFound:
+        return
+    if container.instance_uuid(record) != instance.uuid:
+        raise _precheck_error(_('container %s on this node is not this '
+                                'instance\'s') % name)
+    LOG.info('Removing %s, left by an earlier migration', name,
+             instance=instance)
+    migrate.cleanup_target(client, name)
+
+
+def adopt(client, name, nodename):
+    """Mark a container that arrived by migration as this node's."""
+    writable = client.get_writable(name)
+    config = dict(writable['config'])
+    config[container.HOST_KEY] = nodename
+    client.update_instance(name, dict(writable, config=config))

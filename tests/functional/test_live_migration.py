@@ -1,0 +1,134 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Live migration through Nova's API between two real daemons.
+
+Two nova-compute services run in this process: host1 drives the first
+daemon, host2 the second (``tools/setup-host.sh --second-daemon``); the
+move itself is CRIU checkpoint/restore between the daemons over https.
+"""
+
+import time
+
+from testtools import content
+
+from nova_syscontainer.virt import container
+from tests.functional import base
+from tests.functional import daemon
+
+ONLY_ON_FIRST = daemon.BASE_PREFIX + 'only-on-first'
+
+
+class LiveMigrationTest(base.SysContainerTestCase):
+    START_COMPUTE = False
+
+    def setUp(self):
+        super().setUp()
+        self.second = self.useFixture(daemon.SecondDaemonFixture())
+        self.flags(client_cert=daemon.CLIENT_CERT,
+                   client_key=daemon.CLIENT_KEY, group='syscontainer')
+        self.flags(endpoint=daemon.ENDPOINT,
+                   migration_endpoint=daemon.HTTPS_ENDPOINT,
+                   group='syscontainer')
+        self.compute = self.start_compute('host1')
+        self.flags(endpoint=daemon.SECOND_ENDPOINT,
+                   migration_endpoint=daemon.SECOND_HTTPS_ENDPOINT,
+                   group='syscontainer')
+        self.compute2 = self.start_compute('host2')
+
+    def live_migrate(self, server, host='host2'):
+        self.api.post_server_action(server['id'], {'os-migrateLive': {
+            'host': host, 'block_migration': 'auto'}})
+
+    def migration_status(self, server):
+        migrations = [m for m in self.api.get_migrations()
+                      if m['instance_uuid'] == server['id']]
+        return migrations[-1]['status'] if migrations else None
+
+    def test_live_migration_keeps_process_state(self):
+        server = self.boot(host='host1')
+        name = self.container_name(server)
+        self.wait_until(lambda: self.daemon.counter(name)[2] >= 2,
+                        what='the counter to run')
+        token, pid, count = self.daemon.counter(name)
+
+        start = time.monotonic()
+        self.live_migrate(server)
+        server = self._wait_for_server_parameter(
+            server, {'OS-EXT-SRV-ATTR:host': 'host2', 'status': 'ACTIVE',
+                     'OS-EXT-STS:task_state': None}, max_retries=240)
+        elapsed = time.monotonic() - start
+
+        self.assertNotIn(name, self.daemon.names())
+        rec = self.second.instance(name)
+        self.assertEqual('Running', rec['status'])
+        self.assertEqual('host2', rec['config'][container.HOST_KEY])
+        token2, pid2, count2 = self.second.counter(name)
+        self.assertEqual((token, pid), (token2, pid2),
+                         'the same process, with its memory, on host2')
+        self.assertGreaterEqual(count2, count)
+        self.wait_until(lambda: self.second.counter(name)[2] > count2,
+                        what='the counter to go on on host2')
+        self.assertEqual(str(128 * 1024 * 1024), self.second.cgroup_value(
+            name, 'memory', 'memory.limit_in_bytes'))
+        self.assertIn(server['id'], self.computes['host2'].driver
+                      .list_instance_uuids())
+        self.assertNotIn(server['id'], self.computes['host1'].driver
+                         .list_instance_uuids())
+        self.wait_until(
+            lambda: self.migration_status(server) == 'completed',
+            what='the migration to be completed')
+        self.addDetail('live-migration-seconds',
+                       content.text_content('%.1f' % elapsed))
+
+        # The instance lives on: the new node stops and deletes it.
+        server = self.action(server, {'os-stop': None}, 'SHUTOFF')
+        self.assertEqual('Stopped', self.second.state(name)['status'])
+        self._delete_server(server)
+        self.assertNotIn(name, self.second.names())
+
+    def test_refused_by_target_leaves_source_running(self):
+        # The container uses a profile the second daemon lacks.
+        self.daemon.ensure_profile(ONLY_ON_FIRST, {'config': {}})
+        self.second.delete_profile(ONLY_ON_FIRST)
+        self.flags(profiles=['default', ONLY_ON_FIRST], group='syscontainer')
+        server = self.boot(host='host1')
+        name = self.container_name(server)
+        token, pid, count = self.daemon.counter(name)
+
+        self.live_migrate(server)
+        self.wait_until(
+            lambda: self.migration_status(server) in ('error', 'failed'),
+            timeout=60, what='the migration to fail')
+        server = self.wait_for(server, 'ACTIVE')
+        self.assertEqual('host1', server['OS-EXT-SRV-ATTR:host'])
+        self.assertEqual('Running', self.daemon.state(name)['status'])
+        self.assertEqual((token, pid), self.daemon.counter(name)[:2])
+        self.wait_until(lambda: self.daemon.counter(name)[2] > count,
+                        what='the source counter to keep ticking')
+        self.assertNotIn(name, self.second.names())
+        self.assertIn('lacks the profile', self.stdlog.logger.output)
+
+    def test_destination_without_endpoint_refused_before_moving(self):
+        self.flags(endpoint=daemon.SECOND_ENDPOINT, migration_endpoint=None,
+                   group='syscontainer')
+        self.compute2 = self.restart_compute_service(
+            self.compute2, keep_hypervisor_state=False)
+        server = self.boot(host='host1')
+        name = self.container_name(server)
+        self.live_migrate(server)
+        self.wait_until(
+            lambda: self.migration_status(server) in ('error', 'failed'),
+            timeout=60, what='the migration to fail')
+        server = self.wait_for(server, 'ACTIVE')
+        self.assertEqual('host1', server['OS-EXT-SRV-ATTR:host'])
+        self.assertEqual('Running', self.daemon.state(name)['status'])
+        self.assertNotIn(name, self.second.names())
