@@ -271,14 +271,28 @@ class DaemonClient(object):
         return self._wait(action, op_id, timeout=timeout,
                           not_found=not_found)
 
-    def get_operation(self, op_id):
-        """An operation's record, or None once the daemon forgot it."""
+    def _read_or_none(self, action, node):
+        """A GET's metadata, or None where the daemon answers 404."""
         try:
-            return self.call('read operation %s' % op_id, 'get',
-                             lambda api: api.operations[op_id],
-                             not_found=_Absent(), read=True)
+            return self.call(action, 'get', node, not_found=_Absent(),
+                             read=True)
         except _Absent:
             return None
+
+    def _delete_if_present(self, action, node, retry_busy=False):
+        """A DELETE for which 404 means done; whether it deleted anything."""
+        try:
+            self.call(action, 'delete', node, not_found=_Absent(),
+                      retry_busy=retry_busy)
+        except _Absent:
+            LOG.debug('Nothing to %s: already gone', action)
+            return False
+        return True
+
+    def get_operation(self, op_id):
+        """An operation's record, or None once the daemon forgot it."""
+        return self._read_or_none('read operation %s' % op_id,
+                                  lambda api: api.operations[op_id])
 
     def cancel_operation(self, op_id):
         """Ask the daemon to cancel an operation; True if it accepted.
@@ -306,20 +320,14 @@ class DaemonClient(object):
                          not_found=not_found, read=True)
 
     def pool_exists(self, name):
-        try:
-            self.pool(name, not_found=_Absent())
-        except _Absent:
-            return False
-        return True
+        return self._read_or_none(
+            'read storage pool %s' % name,
+            lambda api: api.storage_pools[name]) is not None
 
     def get_profile(self, name):
         """A profile's record (config, devices), or None if absent."""
-        try:
-            return self.call('read profile %s' % name, 'get',
-                             lambda api: api.profiles[name],
-                             not_found=_Absent(), read=True)
-        except _Absent:
-            return None
+        return self._read_or_none('read profile %s' % name,
+                                  lambda api: api.profiles[name])
 
     def pool_resources(self, name):
         return self.call('read storage pool %s resources' % name, 'get',
@@ -356,11 +364,9 @@ class DaemonClient(object):
                          not_found=not_found, read=True)
 
     def instance_exists(self, name):
-        try:
-            self.get_instance(name, not_found=_Absent())
-        except _Absent:
-            return False
-        return True
+        return self._read_or_none(
+            'read instance %s' % name,
+            lambda api: api.instances[name]) is not None
 
     def get_state(self, name, not_found=None):
         return self.call('read the state of %s' % name, 'get',
@@ -390,12 +396,9 @@ class DaemonClient(object):
 
     def delete_instance(self, name):
         """Delete an instance; an absent one is not an error."""
-        try:
-            self.call('delete instance %s' % name, 'delete',
-                      lambda api: api.instances[name], not_found=_Absent(),
-                      retry_busy=True)
-        except _Absent:
-            LOG.debug('Instance %s was already gone', name)
+        self._delete_if_present('delete instance %s' % name,
+                                lambda api: api.instances[name],
+                                retry_busy=True)
 
     def start_migration_source(self, name, live):
         """Offer an instance for migration (pull mode); do not wait.
@@ -459,20 +462,12 @@ class DaemonClient(object):
                          params={'recursion': 1}, read=True) or []
 
     def get_image(self, fingerprint):
-        try:
-            return self.call('read image %s' % fingerprint, 'get',
-                             lambda api: api.images[fingerprint],
-                             not_found=_Absent(), read=True)
-        except _Absent:
-            return None
+        return self._read_or_none('read image %s' % fingerprint,
+                                  lambda api: api.images[fingerprint])
 
     def get_alias(self, alias):
-        try:
-            return self.call('read image alias %s' % alias, 'get',
-                             lambda api: api.images.aliases[alias],
-                             not_found=_Absent(), read=True)
-        except _Absent:
-            return None
+        return self._read_or_none('read image alias %s' % alias,
+                                  lambda api: api.images.aliases[alias])
 
     def upload_image(self, data, headers, description):
         """Stream an image to the daemon; returns its fingerprint.
@@ -492,20 +487,13 @@ class DaemonClient(object):
                         'description': description})
 
     def delete_alias(self, alias):
-        try:
-            self.call('delete image alias %s' % alias, 'delete',
-                      lambda api: api.images.aliases[alias],
-                      not_found=_Absent())
-        except _Absent:
-            LOG.debug('Image alias %s was already gone', alias)
+        self._delete_if_present('delete image alias %s' % alias,
+                                lambda api: api.images.aliases[alias])
 
     def delete_image(self, fingerprint):
-        try:
-            self.call('delete image %s' % fingerprint, 'delete',
-                      lambda api: api.images[fingerprint],
-                      not_found=_Absent(), retry_busy=True)
-        except _Absent:
-            LOG.debug('Image %s was already gone', fingerprint)
+        self._delete_if_present('delete image %s' % fingerprint,
+                                lambda api: api.images[fingerprint],
+                                retry_busy=True)
 
 
 class _Absent(Exception):

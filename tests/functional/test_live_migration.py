@@ -53,6 +53,17 @@ class LiveMigrationTest(base.SysContainerTestCase):
                       if m['instance_uuid'] == server['id']]
         return migrations[-1]['status'] if migrations else None
 
+    def assert_migration_fails_source_kept(self, server, name):
+        """Live-migrate to host2, which fails: all stays on host1."""
+        self.live_migrate(server)
+        self.wait_until(
+            lambda: self.migration_status(server) in ('error', 'failed'),
+            timeout=60, what='the migration to fail')
+        server = self.wait_for(server, 'ACTIVE')
+        self.assertEqual('host1', server['OS-EXT-SRV-ATTR:host'])
+        self.assertEqual('Running', self.daemon.state(name)['status'])
+        self.assertNotIn(name, self.second.names())
+
     def test_live_migration_keeps_process_state(self):
         server = self.boot(host='host1')
         name = self.container_name(server)
@@ -104,17 +115,10 @@ class LiveMigrationTest(base.SysContainerTestCase):
         name = self.container_name(server)
         token, pid, count = self.daemon.counter(name)
 
-        self.live_migrate(server)
-        self.wait_until(
-            lambda: self.migration_status(server) in ('error', 'failed'),
-            timeout=60, what='the migration to fail')
-        server = self.wait_for(server, 'ACTIVE')
-        self.assertEqual('host1', server['OS-EXT-SRV-ATTR:host'])
-        self.assertEqual('Running', self.daemon.state(name)['status'])
+        self.assert_migration_fails_source_kept(server, name)
         self.assertEqual((token, pid), self.daemon.counter(name)[:2])
         self.wait_until(lambda: self.daemon.counter(name)[2] > count,
                         what='the source counter to keep ticking')
-        self.assertNotIn(name, self.second.names())
         self.assertIn('lacks the profile', self.stdlog.logger.output)
 
     def test_destination_without_endpoint_refused_before_moving(self):
@@ -124,11 +128,4 @@ class LiveMigrationTest(base.SysContainerTestCase):
             self.compute2, keep_hypervisor_state=False)
         server = self.boot(host='host1')
         name = self.container_name(server)
-        self.live_migrate(server)
-        self.wait_until(
-            lambda: self.migration_status(server) in ('error', 'failed'),
-            timeout=60, what='the migration to fail')
-        server = self.wait_for(server, 'ACTIVE')
-        self.assertEqual('host1', server['OS-EXT-SRV-ATTR:host'])
-        self.assertEqual('Running', self.daemon.state(name)['status'])
-        self.assertNotIn(name, self.second.names())
+        self.assert_migration_fails_source_kept(server, name)
