@@ -64,6 +64,10 @@ class SysContainerDriver(driver.ComputeDriver):
         # Per-node options are read now: several compute services in one
         # process (functional tests) share one configuration.
         self._migration_endpoint = CONF.syscontainer.migration_endpoint
+        # instance uuid -> source operation of its live migration, and the
+        # uuids whose migration an operator aborted.
+        self._live_moves = {}
+        self._aborted = set()
 
     # ------------------------------------------------------------------
     # Host
@@ -604,19 +608,50 @@ class SysContainerDriver(driver.ComputeDriver):
         container keeps running here, nothing is left there) and
         recover_method is called.
         """
+        def started(op_id):
+            self._live_moves[instance.uuid] = op_id
+
         try:
             figures = live_migration.move(
                 context, self.client, self._migration_endpoint, instance,
-                dest)
+                dest, on_started=started)
         except Exception as e:
-            LOG.error('Live migration to %(dest)s failed: %(error)s',
-                      {'dest': dest, 'error': e}, instance=instance)
-            recover_method(context, instance, dest, migrate_data)
+            aborted = instance.uuid in self._aborted
+            LOG.error('Live migration to %(dest)s %(what)s: %(error)s',
+                      {'dest': dest, 'error': e,
+                       'what': 'aborted' if aborted else 'failed'},
+                      instance=instance)
+            if aborted:
+                recover_method(context, instance, dest, migrate_data,
+                               migration_status='cancelled')
+            else:
+                recover_method(context, instance, dest, migrate_data)
             return
+        finally:
+            self._live_moves.pop(instance.uuid, None)
+            self._aborted.discard(instance.uuid)
         LOG.info('Live migration to %(dest)s took %(total).1f s',
                  {'dest': dest, 'total': figures['total']},
                  instance=instance)
         post_method(context, instance, dest, block_migration, migrate_data)
+
+    def live_migration_abort(self, instance):
+        """ComputeDriver.live_migration_abort (on the source).
+
+        Cancels the source daemon's migration operation; the move then
+        fails and is rolled back (the container keeps running here) and
+        Nova marks the migration cancelled. Once the target has the
+        container there is nothing left to abort.
+        """
+        op_id = self._live_moves.get(instance.uuid)
+        if op_id is None:
+            raise nova_exception.InvalidMigrationState(
+                migration_id='-', instance_uuid=instance.uuid,
+                state='not moving', method='abort')
+        self._aborted.add(instance.uuid)
+        if not self.client.cancel_operation(op_id):
+            LOG.warning('The daemon did not cancel the migration; it may '
+                        'complete', instance=instance)
 
     def post_live_migration(self, context, instance, block_device_info,
                             migrate_data=None):

@@ -119,15 +119,21 @@ def target_client(context, dest):
         operation_timeout=CONF.syscontainer.migration_timeout)
 
 
-def move(context, source, source_endpoint, instance, dest):
-    """Move the instance's running container to ``dest``; its figures."""
+def move(context, source, source_endpoint, instance, dest,
+         on_started=None):
+    """Move the instance's running container to ``dest``; its figures.
+
+    ``on_started`` gets the source operation's id (see
+    :func:`migrate.move`), which :meth:`abort` needs.
+    """
     if not source_endpoint:
         raise _precheck_error(_('this node has no [syscontainer] '
                                 'migration_endpoint'))
     target = target_client(context, dest)
     return migrate.move(source, target, container.name(instance),
                         source_endpoint, live=True,
-                        timeout=CONF.syscontainer.migration_timeout)
+                        timeout=CONF.syscontainer.migration_timeout,
+                        on_started=on_started)
 
 
 def clear_leftover(client, instance):

@@ -402,7 +402,7 @@ def _roll_back(source, target, name, op_id, live, init_pid, grace):
 
 
 def move(source, target, name, source_url, live=True, timeout=None,
-         check=True, release_grace=RELEASE_GRACE):
+         check=True, release_grace=RELEASE_GRACE, on_started=None):
     """Move container ``name`` from one daemon to another, same name.
 
     :param source: DaemonClient of the daemon that has the container.
@@ -416,6 +416,9 @@ def move(source, target, name, source_url, live=True, timeout=None,
         target client by default).
     :param check: run :func:`check_target` first. Without it only the
         container's state and the free name on the target are checked.
+    :param on_started: called with the source operation's id once the
+        source offers the container; cancelling that operation (on the
+        source daemon) aborts the move, which is then rolled back.
     :returns: figures in seconds since the call: ``target_done`` (the
         instance is on the target, Running for a live move), ``total``
         (the source was deleted), and ``source_removed`` (False if that
@@ -453,6 +456,8 @@ def move(source, target, name, source_url, live=True, timeout=None,
     expected = _RUNNING if live else _STOPPED
     failure = None
     try:
+        if on_started is not None:
+            on_started(op['id'])
         body = target_request(
             record, '%s/1.0/operations/%s' % (source_url.rstrip('/'),
                                               op['id']),

@@ -129,3 +129,30 @@ class LiveMigrationTest(base.SysContainerTestCase):
         server = self.boot(host='host1')
         name = self.container_name(server)
         self.assert_migration_fails_source_kept(server, name)
+
+    def test_abort_during_the_move_keeps_the_source(self):
+        server = self.boot(host='host1')
+        name = self.container_name(server)
+        token, pid, count = self.daemon.counter(name)
+        self.live_migrate(server)
+        self.wait_until(
+            lambda: self.migration_status(server) == 'running',
+            what='the migration to run')
+        migration = [m for m in self.api.get_migrations()
+                     if m['instance_uuid'] == server['id']][-1]
+        # The daemon has dumped the processes and is syncing the files.
+        time.sleep(2)
+        self.api.api_delete('/servers/%s/migrations/%s' % (
+            server['id'], migration['id']))
+        self.wait_until(
+            lambda: self.migration_status(server) == 'cancelled',
+            timeout=60, what='the migration to be cancelled')
+        self.assertIn('Live migration to host2 aborted',
+                      self.stdlog.logger.output)
+        server = self.wait_for(server, 'ACTIVE')
+        self.assertEqual('host1', server['OS-EXT-SRV-ATTR:host'])
+        self.assertEqual('Running', self.daemon.state(name)['status'])
+        self.assertEqual((token, pid), self.daemon.counter(name)[:2])
+        self.wait_until(lambda: self.daemon.counter(name)[2] > count,
+                        what='the source counter to keep ticking')
+        self.assertNotIn(name, self.second.names())
