@@ -473,14 +473,18 @@ class SysContainerDriver(driver.ComputeDriver):
     # Resize on this host
     # ------------------------------------------------------------------
     @staticmethod
-    def _same_host_migration(context, instance):
-        """The instance's migration if it stays on this host, else None."""
+    def _migration(context, instance):
+        """The instance's resize/migration record, or None."""
         mig_ctx = instance.migration_context
         if mig_ctx is None:
             return None
-        migration = objects.Migration.get_by_id(context,
-                                                mig_ctx.migration_id)
-        if migration.source_compute != migration.dest_compute:
+        return objects.Migration.get_by_id(context, mig_ctx.migration_id)
+
+    def _same_host_migration(self, context, instance):
+        """The instance's migration if it stays on this host, else None."""
+        migration = self._migration(context, instance)
+        if (migration is None or
+                migration.source_compute != migration.dest_compute):
             return None
         return migration
 
@@ -491,21 +495,27 @@ class SysContainerDriver(driver.ComputeDriver):
     def migrate_disk_and_power_off(self, context, instance, dest, flavor,
                                    network_info, block_device_info=None,
                                    timeout=0, retry_interval=0):
-        """ComputeDriver.migrate_disk_and_power_off: first half of a resize.
+        """ComputeDriver.migrate_disk_and_power_off (on the source).
 
-        Only a resize on this host is supported. The new flavor is checked
+        First half of a resize or cold migration. The new flavor is checked
         before anything changes, so a flavor that cannot be honoured leaves
         the instance running and untouched; then the container is stopped
-        cleanly. Its root file system stays where it is.
+        cleanly. To another host, the stopped
+        container is copied to that host's daemon; this copy stays until
+        the move is confirmed. A failed copy leaves the instance as it was.
         """
         def rollback(error):
             raise nova_exception.InstanceFaultRollback(inner_exception=error)
 
-        if self._same_host_migration(context, instance) is None:
+        migration = self._migration(context, instance)
+        if migration is None:
             rollback(nova_exception.MigrationPreCheckError(
-                reason=_('moving a container to another host is not '
-                         'supported yet; resize on the same host '
-                         '([DEFAULT] allow_resize_to_same_host)')))
+                reason=_('the instance has no migration record')))
+        same_host = migration.source_compute == migration.dest_compute
+        if not same_host and not self._migration_endpoint:
+            rollback(nova_exception.MigrationPreCheckError(
+                reason=_('this node has no [syscontainer] '
+                         'migration_endpoint')))
         if flavor.root_gb < instance.flavor.root_gb:
             rollback(nova_exception.ResizeError(
                 reason=_('a root disk cannot shrink (%(old)d GiB to '
@@ -515,14 +525,35 @@ class SysContainerDriver(driver.ComputeDriver):
             self._limits(instance, flavor=flavor)
         except flavor_limits.LimitError as e:
             rollback(e)
+        was_running = self._status(instance)[1] == daemon_client.RUNNING
         self.power_off(instance, timeout, retry_interval)
+        if not same_host:
+            try:
+                figures = live_migration.copy_stopped(
+                    context, self.client, self._migration_endpoint,
+                    instance, migration.dest_compute)
+            except Exception as e:
+                LOG.error('Copying the container to %(dest)s failed: '
+                          '%(error)s', {'dest': migration.dest_compute,
+                                        'error': e}, instance=instance)
+                if was_running:
+                    self._bring_up(instance)
+                rollback(nova_exception.MigrationError(reason=str(e)))
+            LOG.info('Container copied to %(dest)s in %(s).1f s',
+                     {'dest': migration.dest_compute,
+                      's': figures['total']}, instance=instance)
         return '{}'
 
     def finish_migration(self, context, migration, instance, disk_info,
                          network_info, image_meta, resize_instance,
                          allocations, block_device_info=None, power_on=True,
                          share_info=None):
-        """ComputeDriver.finish_migration: apply the new flavor's limits."""
+        """ComputeDriver.finish_migration (on the destination).
+
+        The container (resized in place, or copied here by
+        migrate_disk_and_power_off) gets the new flavor's limits and this
+        node's marker, and is started.
+        """
         self._apply_flavor(instance, image_meta)
         if power_on:
             self._bring_up(instance)
@@ -537,10 +568,13 @@ class SysContainerDriver(driver.ComputeDriver):
         self.client.update_instance(name, body)
 
     def confirm_migration(self, context, migration, instance, network_info):
-        """ComputeDriver.confirm_migration: nothing is left to remove.
+        """ComputeDriver.confirm_migration (on the source).
 
-        On one host the resized container is the only copy.
+        After a move to another host the source copy is removed; on one
+        host the resized container is the only copy and stays.
         """
+        if migration.source_compute != migration.dest_compute:
+            self._remove_if_ours(instance)
 
     def finish_revert_migration(self, context, instance, network_info,
                                 migration, block_device_info=None,

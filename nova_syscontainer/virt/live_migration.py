@@ -136,6 +136,24 @@ def move(context, source, source_endpoint, instance, dest,
                         on_started=on_started)
 
 
+def copy_stopped(context, source, source_endpoint, instance, dest):
+    """Copy the instance's stopped container to ``dest``'s daemon.
+
+    The source copy stays until the resize or cold migration is confirmed
+    (or serves again if it is reverted). A copy this instance left on the
+    target earlier is removed first.
+    """
+    if not source_endpoint:
+        raise _precheck_error(_('this node has no [syscontainer] '
+                                'migration_endpoint'))
+    target = target_client(context, dest)
+    clear_leftover(target, instance)
+    return migrate.move(source, target, container.name(instance),
+                        source_endpoint, live=False,
+                        timeout=CONF.syscontainer.migration_timeout,
+                        keep_source=True)
+
+
 def clear_leftover(client, instance):
     """Remove this instance's container from ``client``'s daemon, if any.
 

@@ -402,7 +402,8 @@ def _roll_back(source, target, name, op_id, live, init_pid, grace):
 
 
 def move(source, target, name, source_url, live=True, timeout=None,
-         check=True, release_grace=RELEASE_GRACE, on_started=None):
+         check=True, release_grace=RELEASE_GRACE, on_started=None,
+         keep_source=False):
     """Move container ``name`` from one daemon to another, same name.
 
     :param source: DaemonClient of the daemon that has the container.
@@ -416,6 +417,8 @@ def move(source, target, name, source_url, live=True, timeout=None,
         target client by default).
     :param check: run :func:`check_target` first. Without it only the
         container's state and the free name on the target are checked.
+    :param keep_source: leave the source instance in place (a copy; only
+        for a Stopped container, whose files then exist twice).
     :param on_started: called with the source operation's id once the
         source offers the container; cancelling that operation (on the
         source daemon) aborts the move, which is then rolled back.
@@ -496,6 +499,10 @@ def move(source, target, name, source_url, live=True, timeout=None,
             LOG.error('%s has another idmap on the target: its processes '
                       'keep the source\'s uids', name)
     try:
+        if keep_source:
+            figures['total'] = time.monotonic() - start
+            figures['source_removed'] = False
+            return figures
         source.delete_instance(name)
         figures['source_removed'] = True
     except (exception.DaemonError, exception.DaemonUnavailable) as e:

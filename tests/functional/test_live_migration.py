@@ -27,7 +27,8 @@ from tests.functional import daemon
 ONLY_ON_FIRST = daemon.BASE_PREFIX + 'only-on-first'
 
 
-class LiveMigrationTest(base.SysContainerTestCase):
+class TwoHostsTestCase(base.SysContainerTestCase):
+    """host1 drives the first daemon, host2 the second."""
     START_COMPUTE = False
 
     def setUp(self):
@@ -44,14 +45,17 @@ class LiveMigrationTest(base.SysContainerTestCase):
                    group='syscontainer')
         self.compute2 = self.start_compute('host2')
 
-    def live_migrate(self, server, host='host2'):
-        self.api.post_server_action(server['id'], {'os-migrateLive': {
-            'host': host, 'block_migration': 'auto'}})
-
     def migration_status(self, server):
         migrations = [m for m in self.api.get_migrations()
                       if m['instance_uuid'] == server['id']]
         return migrations[-1]['status'] if migrations else None
+
+
+class LiveMigrationTest(TwoHostsTestCase):
+
+    def live_migrate(self, server, host='host2'):
+        self.api.post_server_action(server['id'], {'os-migrateLive': {
+            'host': host, 'block_migration': 'auto'}})
 
     def assert_migration_fails_source_kept(self, server, name):
         """Live-migrate to host2, which fails: all stays on host1."""
@@ -155,4 +159,63 @@ class LiveMigrationTest(base.SysContainerTestCase):
         self.assertEqual((token, pid), self.daemon.counter(name)[:2])
         self.wait_until(lambda: self.daemon.counter(name)[2] > count,
                         what='the source counter to keep ticking')
+        self.assertNotIn(name, self.second.names())
+
+
+class ColdMigrationTest(TwoHostsTestCase):
+    """Cold migration and resize to another host (stopped copy)."""
+
+    def test_cold_migrate_confirm(self):
+        server = self.boot(host='host1')
+        name = self.container_name(server)
+        pid = self.daemon.init_pid(name)
+        with open('/proc/%d/root/root/kept' % pid, 'w') as f:
+            f.write('data')
+        server = self.action(server, {'migrate': {'host': 'host2'}},
+                             'VERIFY_RESIZE', timeout=120)
+        self.assertEqual('host2', server['OS-EXT-SRV-ATTR:host'])
+        self.assertEqual('Running', self.second.state(name)['status'])
+        self.assertEqual('host2', self.second.instance(name)['config'][
+            container.HOST_KEY])
+        self.assertEqual('data', self.second.read_file(name, '/root/kept'))
+        # The source copy waits, stopped, for the confirmation.
+        self.assertEqual('Stopped', self.daemon.state(name)['status'])
+
+        server = self.action(server, {'confirmResize': None}, 'ACTIVE')
+        self.assertNotIn(name, self.daemon.names())
+        self.assertEqual('Running', self.second.state(name)['status'])
+        self.assertIn(server['id'], self.computes['host2'].driver
+                      .list_instance_uuids())
+
+    def test_resize_to_another_host_and_revert(self):
+        big = self.make_flavor('c2.big', vcpus=2, memory_mb=256)
+        server = self.boot(host='host1')
+        name = self.container_name(server)
+        server = self.action(server, {'resize': {'flavorRef': big}},
+                             'VERIFY_RESIZE', timeout=120)
+        self.assertEqual('host2', server['OS-EXT-SRV-ATTR:host'])
+        self.assertEqual(str(256 * 1024 * 1024), self.second.cgroup_value(
+            name, 'memory', 'memory.limit_in_bytes'))
+
+        server = self.action(server, {'revertResize': None}, 'ACTIVE',
+                             timeout=120)
+        self.assertEqual('host1', server['OS-EXT-SRV-ATTR:host'])
+        self.assertNotIn(name, self.second.names())
+        self.assertEqual('Running', self.daemon.state(name)['status'])
+        self.assertEqual(str(128 * 1024 * 1024), self.daemon.cgroup_value(
+            name, 'memory', 'memory.limit_in_bytes'))
+
+    def test_failed_copy_leaves_the_instance_running(self):
+        self.daemon.ensure_profile(ONLY_ON_FIRST, {'config': {}})
+        self.second.delete_profile(ONLY_ON_FIRST)
+        self.flags(profiles=['default', ONLY_ON_FIRST], group='syscontainer')
+        server = self.boot(host='host1')
+        name = self.container_name(server)
+        self.api.post_server_action(server['id'],
+                                    {'migrate': {'host': 'host2'}})
+        self._wait_for_instance_action_event(
+            server, 'migrate', 'compute_resize_instance', 'Error')
+        server = self.wait_for(server, 'ACTIVE')
+        self.assertEqual('host1', server['OS-EXT-SRV-ATTR:host'])
+        self.assertEqual('Running', self.daemon.state(name)['status'])
         self.assertNotIn(name, self.second.names())

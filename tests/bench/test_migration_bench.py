@@ -1,0 +1,289 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Live-migration benchmark: Nova's os-migrateLive against a raw move.
+
+What is measured
+    A live migration (CRIU) of a running container from daemon A to daemon
+    B, two ways:
+
+    * nova: ``os-migrateLive`` through Nova's in-process API, with two
+      nova-compute services (host1 on A, host2 on B) set up as in
+      tests/functional/test_live_migration.py. Total = from the API call
+      until the server is ACTIVE on host2 with no task (polled every
+      0.1 s).
+    * raw: the least a client must do with plain pylxd: ``POST
+      /1.0/instances/<name>`` (migration, live) on A, ``POST
+      /1.0/instances`` (pull) on B over https, wait for both operations,
+      delete the source. The source's record and certificate are read
+      before the clock starts.
+
+    Downtime, on both sides, is the largest gap between successive
+    timestamps written by a ticker inside the container (every ~20 ms, the
+    wall clock to the microsecond from busybox ``ts``), read on the target host
+    after the move through /proc/<init pid>/root. The ticker is a shell loop
+    started with ``lxc exec`` but fully detached (setsid, stdio on
+    /dev/null, reparented to the container's init), so no exec session is
+    left to block the CRIU dump.
+
+    Cases: (1) the small container (1 vCPU, 128 MiB), (2) a 512 MiB
+    container holding 256 MiB of written memory: a 256 MiB file of random
+    bytes on the container's /tmp, a tmpfs, whose pages are charged to the
+    container's memory and which CRIU must dump and restore with the
+    processes. Samples are interleaved (nova, raw, nova, raw ...).
+
+    This is a benchmark: it prints the figures and the ratios nova/raw
+    (target: at most 1.2) and never fails on them.
+
+Run::
+
+    OS_NOVA_DISABLE_EVENTLET_PATCHING=1 /tmp/nova-venv/bin/python \\
+        -m testtools.run tests.bench.test_migration_bench
+
+``BENCH_MIGRATION_REPEAT`` (default 2) sets the samples per side and case,
+``BENCH_MIGRATION_CASES`` (default ``small,mem256``) the cases.
+"""
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import pylxd
+from pylxd import exceptions as lxd_exceptions
+
+from nova_syscontainer.virt import migrate
+from tests.functional import base
+from tests.functional import daemon
+from tests import rawlxd
+
+REPEAT = int(os.environ.get('BENCH_MIGRATION_REPEAT', '2'))
+CASES = os.environ.get('BENCH_MIGRATION_CASES', 'small,mem256').split(',')
+TARGET_RATIO = 1.2
+TICKS = '/tmp/bench-ticks'
+#: The ticker: one line per ~20 ms, the wall clock in microseconds (busybox
+#: date has no %N; ts has). /proc/uptime would not do: CRIU restores the
+#: processes in a time namespace whose boot-time clock goes on from the dump.
+TICKER = ('while :; do echo | ts %%.s >>%s; usleep 20000; done' % TICKS)
+BALLAST_MIB = 256
+CASE_TEXT = {
+    'small': 'small: 1 vCPU, 128 MiB, idle busybox',
+    'mem256': 'mem256: 1 vCPU, 512 MiB, %d MiB of random bytes written '
+              'to its /tmp (tmpfs)' % BALLAST_MIB,
+}
+
+
+def say(text=''):
+    sys.__stdout__.write(text + '\n')
+    sys.__stdout__.flush()
+
+
+def lxc_exec(name, *argv):
+    """Run a command in a container of daemon A; it must end."""
+    subprocess.run(('lxc', 'exec', name, '--') + argv, check=True,
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.PIPE, timeout=120,
+                   env=dict(os.environ, LXD_DIR='/var/lib/lxd'))
+
+
+def https_client(url, server_cert):
+    session = pylxd.client.get_session_for_url(
+        url, verify=server_cert,
+        cert=(daemon.CLIENT_CERT, daemon.CLIENT_KEY))
+    session.trust_env = False
+    return pylxd.Client(endpoint=url, session=session, timeout=60)
+
+
+def gaps(text):
+    values = [float(line.split()[0]) for line in text.splitlines()
+              if line.strip()]
+    return [b - a for a, b in zip(values, values[1:])]
+
+
+class MigrationBench(base.SysContainerTestCase):
+    START_COMPUTE = False
+
+    def setUp(self):
+        super().setUp()
+        self.second = self.useFixture(daemon.SecondDaemonFixture())
+        self.flags(client_cert=daemon.CLIENT_CERT,
+                   client_key=daemon.CLIENT_KEY, group='syscontainer')
+        self.flags(endpoint=daemon.ENDPOINT,
+                   migration_endpoint=daemon.HTTPS_ENDPOINT,
+                   group='syscontainer')
+        self.start_compute('host1')
+        self.flags(endpoint=daemon.SECOND_ENDPOINT,
+                   migration_endpoint=daemon.SECOND_HTTPS_ENDPOINT,
+                   group='syscontainer')
+        self.start_compute('host2')
+        self.flavors = {
+            'small': self.flavor_id,
+            'mem256': self.make_flavor('c1.mem512', vcpus=1, memory_mb=512),
+        }
+        self.target = https_client(daemon.SECOND_HTTPS_ENDPOINT,
+                                   daemon.SECOND_SERVER_CERT)
+        self.raw_template = {}
+        self.raw_count = 0
+
+    # -- inside the container ----------------------------------------------
+    def prepare(self, name, case):
+        """Start the ticker (detached) and, for mem256, write the ballast."""
+        self.daemon.counter(name)
+        lxc_exec(name, 'sh', '-c',
+                 'setsid sh -c "$0" </dev/null >/dev/null 2>&1 &', TICKER)
+        if case == 'mem256':
+            lxc_exec(name, 'dd', 'if=/dev/urandom',
+                     'of=/tmp/bench-ballast', 'bs=1M',
+                     'count=%d' % BALLAST_MIB)
+        self.wait_until(lambda: len(self.daemon.read_file(
+            name, TICKS).splitlines()) >= 25, what='the ticker to tick')
+
+    def after(self, name, case):
+        """Downtime and a check of the state on B, once ticks resume."""
+        before = len(self.second.read_file(name, TICKS).splitlines())
+        self.wait_until(lambda: len(self.second.read_file(
+            name, TICKS).splitlines()) >= before + 10,
+            what='the ticker to go on on B')
+        text = self.second.read_file(name, TICKS)
+        steps = gaps(text)
+        if case == 'mem256':
+            pid = self.second.init_pid(name)
+            size = os.stat('/proc/%d/root/tmp/bench-ballast' % pid).st_size
+            self.assertEqual(BALLAST_MIB << 20, size)
+        return max(steps), statistics.median(steps)
+
+    # -- the two sides -----------------------------------------------------
+    def nova_sample(self, case):
+        server = self.boot(host='host1', flavor_id=self.flavors[case])
+        name = self.container_name(server)
+        if case not in self.raw_template:
+            rec = self.daemon.instance(name)
+            self.raw_template[case] = {
+                'config': {k: v for k, v in rec['config'].items()
+                           if not k.startswith(('volatile.', 'user.'))},
+                'devices': rec['devices'], 'profiles': rec['profiles']}
+        self.prepare(name, case)
+        start = time.monotonic()
+        self.api.post_server_action(server['id'], {'os-migrateLive': {
+            'host': 'host2', 'block_migration': 'auto'}})
+        deadline = start + 600
+        while True:
+            cur = self.api.get_server(server['id'])
+            if (cur['OS-EXT-SRV-ATTR:host'] == 'host2' and
+                    cur['status'] == 'ACTIVE' and
+                    cur['OS-EXT-STS:task_state'] is None):
+                break
+            if cur['status'] == 'ERROR' or time.monotonic() > deadline:
+                self.fail('live migration of %s: %s' % (name, cur['status']))
+            time.sleep(0.1)
+        total = time.monotonic() - start
+        self.assertNotIn(name, self.daemon.names())
+        downtime, tick = self.after(name, case)
+        self._delete_server(server)
+        return total, downtime, tick
+
+    def raw_sample(self, case):
+        self.raw_count += 1
+        name = '%sraw-%s-%d' % (daemon.NAME_PREFIX, case, self.raw_count)
+        template = self.raw_template[case]
+        rawlxd.wait_operation(self.daemon.lxd, self.daemon.lxd.api
+                              .instances.post(json={
+                                  'name': name, 'type': 'container',
+                                  'profiles': template['profiles'],
+                                  'config': template['config'],
+                                  'devices': template['devices'],
+                                  'source': {
+                                      'type': 'image',
+                                      'fingerprint': self.fingerprint}}))
+        self.daemon.change_state(name, 'start')
+        self.prepare(name, case)
+        src = self.daemon.lxd
+        record = src.api.instances[name].get().json()['metadata']
+        certificate = src.host_info['environment']['certificate']
+
+        start = time.monotonic()
+        op = src.api.instances[name].post(json={
+            'name': name, 'migration': True, 'live': True,
+            'instance_only': True}).json()['metadata']
+        body = migrate.target_request(
+            record, '%s/1.0/operations/%s' % (daemon.HTTPS_ENDPOINT,
+                                              op['id']),
+            certificate, op['metadata'], True)
+        rawlxd.wait_operation(self.target,
+                              self.target.api.instances.post(json=body))
+        src_op = src.api.operations[op['id']].wait.get(
+            params={'timeout': 30}, timeout=60).json()['metadata']
+        while True:
+            # The source is busy stopping for a moment after its operation.
+            try:
+                rawlxd.wait_operation(src, src.api.instances[name].delete())
+                break
+            except (lxd_exceptions.LXDAPIException, RuntimeError) as e:
+                if 'busy' not in str(e) or time.monotonic() - start > 120:
+                    raise
+                time.sleep(0.1)
+        total = time.monotonic() - start
+
+        self.assertEqual('Success', src_op['status'])
+        self.assertEqual('Running', self.second.state(name)['status'])
+        downtime, tick = self.after(name, case)
+        rawlxd.remove(self.second.lxd, name)
+        return total, downtime, tick
+
+    def test_live_migration_bench(self):
+        self.fingerprint = self.daemon.import_image()
+        info = self.daemon.lxd.host_info['environment']
+        say('')
+        say('== live migration A -> B: Nova os-migrateLive vs raw pull move')
+        say('   LXD %s, storage pool %r, %d samples per side and case, '
+            'interleaved' % (info['server_version'], daemon.POOL, REPEAT))
+        say('   downtime = largest gap of a ~20 ms wall-clock ticker in the '
+            'container')
+        results = {}
+        for case in CASES:
+            say('-- case %s' % CASE_TEXT[case])
+            samples = {'nova': [], 'raw': []}
+            for i in range(REPEAT):
+                for side, run in (('nova', self.nova_sample),
+                                  ('raw', self.raw_sample)):
+                    total, down, tick = run(case)
+                    samples[side].append((total, down))
+                    say('   %-4s #%d  total %6.2f s  downtime %6.2f s  '
+                        '(tick median %.3f s)' % (side, i + 1, total, down,
+                                                  tick))
+            results[case] = samples
+
+        say('')
+        say('%-8s %-5s %12s %12s' % ('case', 'side', 'total (med)',
+                                     'downtime'))
+        for case, samples in results.items():
+            for side in ('nova', 'raw'):
+                say('%-8s %-5s %10.2f s %10.2f s' % (
+                    case, side,
+                    statistics.median(t for t, _d in samples[side]),
+                    statistics.median(d for _t, d in samples[side])))
+        say('')
+        say('ratios nova/raw (medians; target <= %.1f):' % TARGET_RATIO)
+        for case, samples in results.items():
+            med = {side: (statistics.median(t for t, _d in samples[side]),
+                          statistics.median(d for _t, d in samples[side]))
+                   for side in samples}
+            ratios = [med['nova'][k] / med['raw'][k] for k in (0, 1)]
+            say('   %-8s total %.2f %s   downtime %.2f %s' % (
+                case, ratios[0],
+                'ok' if ratios[0] <= TARGET_RATIO else 'OVER',
+                ratios[1], 'ok' if ratios[1] <= TARGET_RATIO else 'OVER'))
+        # Both daemons hold none of this run's containers any more.
+        for fixture in (self.daemon, self.second):
+            left = [n for n in fixture.names()
+                    if n.startswith(daemon.NAME_PREFIX)]
+            self.assertEqual([], left)
