@@ -50,6 +50,9 @@ class SysContainerDriver(driver.ComputeDriver):
         driver.ComputeDriver.capabilities,
         has_imagecache=True,
         supports_image_type_raw=True,
+        # Rebuild and evacuate use Nova's default: destroy, then spawn from
+        # the image (a container's files live on its host's daemon only).
+        supports_evacuate=True,
     )
 
     def __init__(self, virtapi, read_only=False):

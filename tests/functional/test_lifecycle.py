@@ -161,6 +161,15 @@ class LifecycleTest(base.SysContainerTestCase):
         drv.power_on(self.ctxt, inst, [])
         self.assertEqual(power_state.RUNNING, drv.get_info(inst).state)
 
+    def test_rebuild_boots_a_new_container_from_the_image(self):
+        server = self.boot()
+        name = self.container_name(server)
+        token = self.daemon.counter(name)[0]
+        server = self._rebuild_server(server, self.image_id)
+        server = self.wait_for(server, 'ACTIVE')
+        self.assertEqual('Running', self.daemon.state(name)['status'])
+        self.assertNotEqual(token, self.daemon.counter(name)[0])
+
     def test_destroy_is_idempotent(self):
         server = self.boot()
         name = self.container_name(server)

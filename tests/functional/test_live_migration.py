@@ -18,6 +18,7 @@ move itself is CRIU checkpoint/restore between the daemons over https.
 
 import time
 
+import nova.virt.node
 from testtools import content
 
 from nova_syscontainer.virt import container
@@ -44,6 +45,16 @@ class TwoHostsTestCase(base.SysContainerTestCase):
                    migration_endpoint=daemon.SECOND_HTTPS_ENDPOINT,
                    group='syscontainer')
         self.compute2 = self.start_compute('host2')
+
+    def restart_host1(self):
+        """A new nova-compute for host1, with host1's settings and node."""
+        old = self.computes['host1']
+        self.flags(endpoint=daemon.ENDPOINT,
+                   migration_endpoint=daemon.HTTPS_ENDPOINT,
+                   group='syscontainer')
+        nova.virt.node.LOCAL_NODE_UUID = old.manager.driver._node_uuid
+        return self.restart_compute_service(old,
+                                            keep_hypervisor_state=False)
 
     def migration_status(self, server):
         migrations = [m for m in self.api.get_migrations()
@@ -219,3 +230,31 @@ class ColdMigrationTest(TwoHostsTestCase):
         self.assertEqual('host1', server['OS-EXT-SRV-ATTR:host'])
         self.assertEqual('Running', self.daemon.state(name)['status'])
         self.assertNotIn(name, self.second.names())
+
+
+class EvacuateTest(TwoHostsTestCase):
+
+    def test_evacuate_from_a_down_host(self):
+        server = self.boot(host='host1')
+        name = self.container_name(server)
+        # host1 goes down (its daemon keeps the container).
+        self.compute.stop()
+        service = self.admin_api.get_services(
+            binary='nova-compute', host='host1')[0]
+        self.admin_api.put_service(service['id'], {'forced_down': True})
+
+        server = self._evacuate_server(
+            server, {'host': 'host2'}, expected_host='host2',
+            expected_state='SHUTOFF')
+        # Rebuilt from the image on host2's daemon, stopped as Nova asks.
+        self.assertEqual('Stopped', self.second.state(name)['status'])
+        self.assertEqual('host2', self.second.instance(name)['config'][
+            container.HOST_KEY])
+        server = self.action(server, {'os-start': None}, 'ACTIVE')
+        self.assertEqual('Running', self.second.state(name)['status'])
+
+        # host1 comes back: it removes its stale copy of the instance.
+        self.compute = self.restart_host1()
+        self.admin_api.put_service(service['id'], {'forced_down': False})
+        self.assertNotIn(name, self.daemon.names())
+        self.assertEqual('Running', self.second.state(name)['status'])
