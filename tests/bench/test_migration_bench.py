@@ -109,22 +109,10 @@ def gaps(text):
     return [b - a for a, b in zip(values, values[1:])]
 
 
-class MigrationBench(base.SysContainerTestCase):
-    START_COMPUTE = False
+class MigrationBench(base.TwoHostsTestCase):
 
     def setUp(self):
         super().setUp()
-        self.second = self.useFixture(daemon.SecondDaemonFixture())
-        self.flags(client_cert=daemon.CLIENT_CERT,
-                   client_key=daemon.CLIENT_KEY, group='syscontainer')
-        self.flags(endpoint=daemon.ENDPOINT,
-                   migration_endpoint=daemon.HTTPS_ENDPOINT,
-                   group='syscontainer')
-        self.start_compute('host1')
-        self.flags(endpoint=daemon.SECOND_ENDPOINT,
-                   migration_endpoint=daemon.SECOND_HTTPS_ENDPOINT,
-                   group='syscontainer')
-        self.start_compute('host2')
         self.flavors = {
             'small': self.flavor_id,
             'mem256': self.make_flavor('c1.mem512', vcpus=1, memory_mb=512),

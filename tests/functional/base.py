@@ -177,3 +177,38 @@ class SysContainerTestCase(integrated_helpers.ProviderUsageBaseTestCase):
             if time.monotonic() > deadline:
                 self.fail('timed out waiting for %s' % what)
             time.sleep(0.2)
+
+
+class TwoHostsTestCase(SysContainerTestCase):
+    """Two nova-computes: host1 drives the first daemon, host2 the second.
+
+    The second daemon is ``tools/setup-host.sh --second-daemon``'s. Each
+    compute publishes its daemon's https endpoint for migrations.
+    """
+    START_COMPUTE = False
+
+    def setUp(self):
+        super().setUp()
+        self.second = self.useFixture(daemon.SecondDaemonFixture())
+        self.flags(client_cert=daemon.CLIENT_CERT,
+                   client_key=daemon.CLIENT_KEY, group='syscontainer')
+        self.use_first_daemon()
+        self.compute = self.start_compute('host1')
+        self.flags(endpoint=daemon.SECOND_ENDPOINT,
+                   migration_endpoint=daemon.SECOND_HTTPS_ENDPOINT,
+                   group='syscontainer')
+        self.compute2 = self.start_compute('host2')
+
+    def use_first_daemon(self):
+        # Drivers read these options when they are created.
+        self.flags(endpoint=daemon.ENDPOINT,
+                   migration_endpoint=daemon.HTTPS_ENDPOINT,
+                   group='syscontainer')
+
+    def restart_host1(self):
+        """A new nova-compute for host1, with host1's settings and node."""
+        old = self.computes['host1']
+        self.use_first_daemon()
+        nova.virt.node.LOCAL_NODE_UUID = old.manager.driver._node_uuid
+        return self.restart_compute_service(old,
+                                            keep_hypervisor_state=False)

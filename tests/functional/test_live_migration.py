@@ -18,7 +18,6 @@ move itself is CRIU checkpoint/restore between the daemons over https.
 
 import time
 
-import nova.virt.node
 from testtools import content
 
 from nova_syscontainer.virt import container
@@ -28,33 +27,8 @@ from tests.functional import daemon
 ONLY_ON_FIRST = daemon.BASE_PREFIX + 'only-on-first'
 
 
-class TwoHostsTestCase(base.SysContainerTestCase):
-    """host1 drives the first daemon, host2 the second."""
-    START_COMPUTE = False
-
-    def setUp(self):
-        super().setUp()
-        self.second = self.useFixture(daemon.SecondDaemonFixture())
-        self.flags(client_cert=daemon.CLIENT_CERT,
-                   client_key=daemon.CLIENT_KEY, group='syscontainer')
-        self.flags(endpoint=daemon.ENDPOINT,
-                   migration_endpoint=daemon.HTTPS_ENDPOINT,
-                   group='syscontainer')
-        self.compute = self.start_compute('host1')
-        self.flags(endpoint=daemon.SECOND_ENDPOINT,
-                   migration_endpoint=daemon.SECOND_HTTPS_ENDPOINT,
-                   group='syscontainer')
-        self.compute2 = self.start_compute('host2')
-
-    def restart_host1(self):
-        """A new nova-compute for host1, with host1's settings and node."""
-        old = self.computes['host1']
-        self.flags(endpoint=daemon.ENDPOINT,
-                   migration_endpoint=daemon.HTTPS_ENDPOINT,
-                   group='syscontainer')
-        nova.virt.node.LOCAL_NODE_UUID = old.manager.driver._node_uuid
-        return self.restart_compute_service(old,
-                                            keep_hypervisor_state=False)
+class MigrationTestCase(base.TwoHostsTestCase):
+    """Two hosts, and the state of the instance's last migration."""
 
     def migration_status(self, server):
         migrations = [m for m in self.api.get_migrations()
@@ -62,7 +36,7 @@ class TwoHostsTestCase(base.SysContainerTestCase):
         return migrations[-1]['status'] if migrations else None
 
 
-class LiveMigrationTest(TwoHostsTestCase):
+class LiveMigrationTest(MigrationTestCase):
 
     def live_migrate(self, server, host='host2'):
         self.api.post_server_action(server['id'], {'os-migrateLive': {
@@ -173,7 +147,7 @@ class LiveMigrationTest(TwoHostsTestCase):
         self.assertNotIn(name, self.second.names())
 
 
-class ColdMigrationTest(TwoHostsTestCase):
+class ColdMigrationTest(MigrationTestCase):
     """Cold migration and resize to another host (stopped copy)."""
 
     def test_cold_migrate_confirm(self):
@@ -232,7 +206,7 @@ class ColdMigrationTest(TwoHostsTestCase):
         self.assertNotIn(name, self.second.names())
 
 
-class EvacuateTest(TwoHostsTestCase):
+class EvacuateTest(MigrationTestCase):
 
     def test_evacuate_from_a_down_host(self):
         server = self.boot(host='host1')
