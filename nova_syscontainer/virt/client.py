@@ -139,7 +139,7 @@ class DaemonClient(object):
     # The call wrapper
     # ------------------------------------------------------------------
     def call(self, action, method, node, not_found=None, retry_busy=False,
-             read=False, wait=True, **kwargs):
+             read=False, wait=True, raw=False, **kwargs):
         """Issue one request and return the decoded ``metadata``.
 
         :param action: what is being done, for error messages.
@@ -154,6 +154,8 @@ class DaemonClient(object):
         :param wait: wait for a background operation the call starts; when
             False the operation itself (``id``, ``metadata``...) is returned
             and the caller must wait for it (:meth:`wait_operation`).
+        :param raw: return the response body as bytes (a file, not an API
+            document).
         Background operations are waited for, bounded by operation_timeout.
         """
         attempts = (CONF.syscontainer.busy_retries if retry_busy else 0) + 1
@@ -161,6 +163,8 @@ class DaemonClient(object):
         while True:
             try:
                 response = getattr(node(self.api), method)(**kwargs)
+                if raw:
+                    return response.content
                 return self._result(action, response, wait)
             except lxd_exceptions.NotFound as e:
                 if not_found is not None:
@@ -314,10 +318,9 @@ class DaemonClient(object):
         return self.call('read host resources', 'get',
                          lambda api: api.resources, read=True)
 
-    def pool(self, name, not_found=None):
+    def pool(self, name):
         return self.call('read storage pool %s' % name, 'get',
-                         lambda api: api.storage_pools[name],
-                         not_found=not_found, read=True)
+                         lambda api: api.storage_pools[name], read=True)
 
     def pool_exists(self, name):
         return self._read_or_none(
@@ -433,26 +436,9 @@ class DaemonClient(object):
 
     def console_log(self, name, not_found=None):
         """The raw console log of a container (bytes)."""
-        response = self._raw('read the console log of %s' % name,
-                             lambda api: api.instances[name].console,
-                             not_found)
-        return response.content
-
-    def _raw(self, action, node, not_found):
-        try:
-            return node(self.api).get(is_api=False)
-        except lxd_exceptions.NotFound as e:
-            if not_found is not None:
-                raise not_found
-            raise exception.DaemonError(endpoint=self.endpoint,
-                                        action=action, reason=str(e))
-        except lxd_exceptions.LXDAPIException as e:
-            raise exception.DaemonError(endpoint=self.endpoint,
-                                        action=action, reason=str(e))
-        except (requests.ConnectionError, requests.Timeout) as e:
-            self.reset()
-            raise exception.DaemonUnavailable(
-                endpoint=self.endpoint, reason='%s: %s' % (action, e))
+        return self.call('read the console log of %s' % name, 'get',
+                         lambda api: api.instances[name].console,
+                         not_found=not_found, raw=True, is_api=False)
 
     # ------------------------------------------------------------------
     # Images

@@ -119,6 +119,14 @@ def target_client(context, dest):
         operation_timeout=CONF.syscontainer.migration_timeout)
 
 
+def _target(context, source_endpoint, dest):
+    """A client for ``dest``'s daemon, once this node can send at all."""
+    if not source_endpoint:
+        raise _precheck_error(_('this node has no [syscontainer] '
+                                'migration_endpoint'))
+    return target_client(context, dest)
+
+
 def move(context, source, source_endpoint, instance, dest,
          on_started=None):
     """Move the instance's running container to ``dest``; its figures.
@@ -126,10 +134,7 @@ def move(context, source, source_endpoint, instance, dest,
     ``on_started`` gets the source operation's id (see
     :func:`migrate.move`), which :meth:`abort` needs.
     """
-    if not source_endpoint:
-        raise _precheck_error(_('this node has no [syscontainer] '
-                                'migration_endpoint'))
-    target = target_client(context, dest)
+    target = _target(context, source_endpoint, dest)
     return migrate.move(source, target, container.name(instance),
                         source_endpoint, live=True,
                         timeout=CONF.syscontainer.migration_timeout,
@@ -143,10 +148,7 @@ def copy_stopped(context, source, source_endpoint, instance, dest):
     (or serves again if it is reverted). A copy this instance left on the
     target earlier is removed first.
     """
-    if not source_endpoint:
-        raise _precheck_error(_('this node has no [syscontainer] '
-                                'migration_endpoint'))
-    target = target_client(context, dest)
+    target = _target(context, source_endpoint, dest)
     clear_leftover(target, instance)
     return migrate.move(source, target, container.name(instance),
                         source_endpoint, live=False,
