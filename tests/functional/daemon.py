@@ -17,6 +17,7 @@ tests never see or touch any other container on the host, and the helpers
 read what the kernel enforces from cgroup files and ``/proc``.
 """
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -131,8 +132,34 @@ def delete_nova_images(lxd):
                 lxd.api.images.aliases[alias].delete()
 
 
+#: One test at a time per host, across processes: two runs would see each
+#: other's computes (same host names) and one may kill a daemon.
+LOCK_PATH = os.environ.get('SYSCONTAINER_TEST_LOCK',
+                           '/run/lock/nova-syscontainer-functional.lock')
+_lock = {'fd': None, 'depth': 0}
+
+
+def _acquire_host_lock():
+    if _lock['depth'] == 0:
+        fd = os.open(LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        _lock['fd'] = fd
+    _lock['depth'] += 1
+
+
+def _release_host_lock():
+    _lock['depth'] -= 1
+    if _lock['depth'] == 0:
+        os.close(_lock['fd'])  # closing the descriptor drops the flock
+        _lock['fd'] = None
+
+
 class DaemonFixture(fixtures.Fixture):
-    """The real daemon, its tests' project emptied before and after."""
+    """The real daemon, its tests' project emptied before and after.
+
+    Holds the host's test lock from setUp to cleanup, so that test runs in
+    several processes take turns instead of disturbing each other.
+    """
 
     def __init__(self, project=PROJECT, pool=POOL, endpoint=ENDPOINT,
                  keep_images=True):
@@ -143,6 +170,8 @@ class DaemonFixture(fixtures.Fixture):
         self.keep_images = keep_images
 
     def _setUp(self):
+        _acquire_host_lock()
+        self.addCleanup(_release_host_lock)
         self.lxd = ensure_project(self.project, self.pool, self.endpoint)
         sweep(self.lxd)
         if not self.keep_images:
