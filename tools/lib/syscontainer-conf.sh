@@ -1,0 +1,140 @@
+#!/bin/bash
+# syscontainer-conf.sh - the ONE writer of nova-compute's configuration for
+# the nova-syscontainer driver. Sourced (never run) by tools/cloud.sh (the
+# all-in-one cloud) and by devstack/plugin.sh, so both deploy the same
+# settings and the all-in-one smoke test proves what DevStack gets.
+#
+# Interface (bash; needs python3 on PATH, nothing else):
+#
+#   syscontainer_iniset FILE SECTION KEY VALUE
+#       Set one option in an ini file, in place. The file and the section
+#       are created when absent; every other line (comments, other
+#       sections, other keys, their order) is kept as it was. A key that
+#       is already set in that section is replaced where it stands.
+#
+#   syscontainer_write_compute_conf FILE [[SECTION.]KEY=VALUE ...]
+#       Write the driver's settings into nova.conf FILE:
+#         [DEFAULT]      compute_driver = syscontainer.SysContainerDriver
+#         [syscontainer] endpoint       = $SYSCONTAINER_ENDPOINT
+#                                         (default /var/lib/lxd/unix.socket)
+#                        storage_pool   = $SYSCONTAINER_STORAGE_POOL
+#                                         (default "default")
+#       and, when the endpoint is https:// , client_cert and client_key
+#       ($SYSCONTAINER_CLIENT_CERT / _KEY, default
+#       /etc/nova-syscontainer/client.{crt,key}, as tools/setup-host.sh
+#       makes them) and server_cert ($SYSCONTAINER_SERVER_CERT, only when
+#       set). Each further argument overrides or adds one option:
+#       "KEY=VALUE" goes to [syscontainer] (see nova_syscontainer/conf.py
+#       for every option), "SECTION.KEY=VALUE" to that section, e.g.
+#         syscontainer_write_compute_conf /etc/nova/nova-cpu.conf \
+#             endpoint=https://127.0.0.1:8443 DEFAULT.host=aio \
+#             root_disk_size_unenforceable=warn
+#       Returns non-zero, with a message on stderr, on a malformed argument.
+
+# Set several options at once: FILE then SECTION KEY VALUE triples.
+_syscontainer_ini_write() {
+    python3 - "$@" <<'PYEOF'
+import os
+import re
+import sys
+
+path = sys.argv[1]
+args = sys.argv[2:]
+settings = [tuple(args[i:i + 3]) for i in range(0, len(args), 3)]
+
+lines = []
+if os.path.exists(path):
+    with open(path) as f:
+        lines = f.read().splitlines()
+
+section_re = re.compile(r'^\s*\[([^\]]+)\]\s*$')
+for section, key, value in settings:
+    key_re = re.compile(r'^\s*' + re.escape(key) + r'\s*[=:]')
+    current = None
+    last_in_section = None   # index of the last line of the section
+    replaced = False
+    for i, line in enumerate(lines):
+        m = section_re.match(line)
+        if m:
+            current = m.group(1).strip()
+            if current == section:
+                last_in_section = i
+            continue
+        if current != section:
+            continue
+        if line.strip():
+            last_in_section = i
+        if not replaced and key_re.match(line):
+            lines[i] = '%s = %s' % (key, value)
+            replaced = True
+    if replaced:
+        continue
+    new = '%s = %s' % (key, value)
+    if last_in_section is None:
+        if lines and lines[-1].strip():
+            lines.append('')
+        lines.extend(['[%s]' % section, new])
+    else:
+        lines.insert(last_in_section + 1, new)
+
+directory = os.path.dirname(path)
+if directory:
+    os.makedirs(directory, exist_ok=True)
+tmp = path + '.tmp'
+with open(tmp, 'w') as f:
+    f.write('\n'.join(lines) + '\n')
+os.replace(tmp, path)
+PYEOF
+}
+
+syscontainer_iniset() {
+    if [ "$#" != 4 ]; then
+        echo "syscontainer_iniset: usage: FILE SECTION KEY VALUE" >&2
+        return 2
+    fi
+    _syscontainer_ini_write "$@"
+}
+
+syscontainer_write_compute_conf() {
+    local file=${1:?syscontainer_write_compute_conf: nova.conf path needed}
+    shift
+    local endpoint=${SYSCONTAINER_ENDPOINT:-/var/lib/lxd/unix.socket}
+    local -a triples=(
+        DEFAULT compute_driver syscontainer.SysContainerDriver
+        syscontainer endpoint "$endpoint"
+        syscontainer storage_pool "${SYSCONTAINER_STORAGE_POOL:-default}"
+    )
+    local arg key value section
+    for arg in "$@"; do
+        case $arg in
+            endpoint=https://*) endpoint=${arg#endpoint=} ;;
+        esac
+    done
+    if [[ $endpoint == https://* ]]; then
+        triples+=(
+            syscontainer client_cert
+            "${SYSCONTAINER_CLIENT_CERT:-/etc/nova-syscontainer/client.crt}"
+            syscontainer client_key
+            "${SYSCONTAINER_CLIENT_KEY:-/etc/nova-syscontainer/client.key}"
+        )
+        if [ -n "${SYSCONTAINER_SERVER_CERT:-}" ]; then
+            triples+=(syscontainer server_cert "$SYSCONTAINER_SERVER_CERT")
+        fi
+    fi
+    for arg in "$@"; do
+        if [[ $arg != *=* ]] || [[ ${arg%%=*} == "" ]]; then
+            echo "syscontainer_write_compute_conf: '$arg' is not" \
+                "[SECTION.]KEY=VALUE" >&2
+            return 2
+        fi
+        key=${arg%%=*}
+        value=${arg#*=}
+        section=syscontainer
+        if [[ $key == *.* ]]; then
+            section=${key%%.*}
+            key=${key#*.}
+        fi
+        triples+=("$section" "$key" "$value")
+    done
+    _syscontainer_ini_write "$file" "${triples[@]}"
+}
