@@ -6,11 +6,11 @@
 #
 # Interface (bash; needs python3 on PATH, nothing else):
 #
-#   syscontainer_iniset FILE SECTION KEY VALUE
-#       Set one option in an ini file, in place. The file and the section
-#       are created when absent; every other line (comments, other
-#       sections, other keys, their order) is kept as it was. A key that
-#       is already set in that section is replaced where it stands.
+#   syscontainer_iniset FILE SECTION KEY VALUE [SECTION KEY VALUE ...]
+#       Set options in an ini file, in place (several triples: one pass).
+#       The file and the section are created when absent; every other line
+#       (comments, other sections, other keys, their order) is kept as it
+#       was. A key already set in that section is replaced where it stands.
 #
 #   syscontainer_write_compute_conf FILE [[SECTION.]KEY=VALUE ...]
 #       Write the driver's settings into nova.conf FILE:
@@ -88,8 +88,9 @@ PYEOF
 }
 
 syscontainer_iniset() {
-    if [ "$#" != 4 ]; then
-        echo "syscontainer_iniset: usage: FILE SECTION KEY VALUE" >&2
+    if [ "$#" -lt 4 ] || [ $((($# - 1) % 3)) != 0 ]; then
+        echo "syscontainer_iniset: usage: FILE SECTION KEY VALUE" \
+            "[SECTION KEY VALUE ...]" >&2
         return 2
     fi
     _syscontainer_ini_write "$@"
