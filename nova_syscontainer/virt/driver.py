@@ -20,6 +20,7 @@ import os
 
 from nova.compute import task_states
 from nova import conf as nova_conf
+from nova import context as nova_context
 from nova import exception as nova_exception
 from nova.i18n import _
 from nova import objects
@@ -71,6 +72,7 @@ class SysContainerDriver(driver.ComputeDriver):
         # uuids whose migration an operator aborted.
         self._live_moves = {}
         self._aborted = set()
+        self._pending_cleanups = None
 
     # ------------------------------------------------------------------
     # Host
@@ -108,6 +110,8 @@ class SysContainerDriver(driver.ComputeDriver):
                   'project': self.client.project,
                   'pool': CONF.syscontainer.storage_pool,
                   'driver': pool.get('driver')})
+        self._pending_cleanups = live_migration.PendingCleanups(host)
+        self._retry_pending_cleanups()
 
     def get_available_nodes(self, refresh=False):
         """ComputeDriver.get_available_nodes: one node, this host."""
@@ -139,6 +143,7 @@ class SysContainerDriver(driver.ComputeDriver):
     def get_available_resource(self, nodename):
         """ComputeDriver.get_available_resource, from the daemon's figures."""
         resources = hostinfo.resource_dict(self._host_resources(), nodename)
+        self._retry_pending_cleanups()
         resources['uuid'] = self._node_uuid
         # What other nodes need to move containers here: where this node's
         # daemon listens and the certificate it presents.
@@ -633,6 +638,8 @@ class SysContainerDriver(driver.ComputeDriver):
         conflict.
         """
         live_migration.clear_leftover(self.client, instance)
+        if self._pending_cleanups is not None:
+            self._pending_cleanups.discard(instance.uuid)
         return migrate_data
 
     def live_migration(self, context, instance, dest, post_method,
@@ -722,9 +729,29 @@ class SysContainerDriver(driver.ComputeDriver):
         """ComputeDriver.rollback_live_migration_at_destination.
 
         Removes what a failed move may have left on this daemon, but only
-        a container carrying this instance's UUID.
+        a container carrying this instance's UUID. If the daemon cannot be
+        reached (it died during the move), the instance is remembered and
+        its leftover removed once the daemon is back (next resource
+        update).
         """
-        live_migration.clear_leftover(self.client, instance)
+        try:
+            live_migration.clear_leftover(self.client, instance)
+        except exception.DaemonUnavailable as e:
+            LOG.warning('Cannot remove what the failed migration left here '
+                        'yet, will retry: %s', e, instance=instance)
+            self._pending_cleanups.add(instance)
+        else:
+            self._pending_cleanups.discard(instance.uuid)
+
+    def _retry_pending_cleanups(self):
+        """Remove leftovers of failed live migrations to this node."""
+        if self._pending_cleanups is None:
+            return
+        try:
+            self._pending_cleanups.retry(
+                nova_context.get_admin_context(), self.client)
+        except Exception:
+            LOG.exception('Removing leftovers of failed live migrations')
 
     # ------------------------------------------------------------------
     # Console

@@ -35,6 +35,7 @@ from oslo_log import log as logging
 from oslo_serialization import jsonutils
 
 from nova_syscontainer import conf as sc_conf
+from nova_syscontainer import exception
 from nova_syscontainer.virt import client as daemon_client
 from nova_syscontainer.virt import container
 from nova_syscontainer.virt import migrate
@@ -182,3 +183,91 @@ def adopt(client, name, nodename):
     config = dict(writable['config'])
     config[container.HOST_KEY] = nodename
     client.update_instance(name, dict(writable, config=config))
+
+
+class PendingCleanups(object):
+    """Instances a failed move may have left on this node's daemon.
+
+    When Nova asks the destination to roll back a live migration while its
+    daemon is down (the daemon crashed mid-move), nothing can be removed
+    yet. The instance is remembered here -- in a small JSON file under
+    ``state_path``, so a restart of nova-compute does not forget it -- and
+    :meth:`retry` (on every resource update and at start) removes the
+    leftover once the daemon answers again.
+    """
+
+    def __init__(self, nodename):
+        directory = os.path.join(CONF.state_path, 'syscontainer')
+        self.path = os.path.join(directory,
+                                 'pending-cleanup-%s.json' % nodename)
+        self.nodename = nodename
+
+    def _load(self):
+        try:
+            with open(self.path) as f:
+                return jsonutils.loads(f.read())
+        except (OSError, ValueError):
+            return {}
+
+    def _store(self, pending):
+        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+        tmp = self.path + '.tmp'
+        with open(tmp, 'w') as f:
+            f.write(jsonutils.dumps(pending))
+        os.replace(tmp, self.path)
+
+    def add(self, instance):
+        pending = self._load()
+        pending[instance.uuid] = container.name(instance)
+        self._store(pending)
+
+    def discard(self, uuid):
+        pending = self._load()
+        if pending.pop(uuid, None) is not None:
+            self._store(pending)
+
+    def uuids(self):
+        return list(self._load())
+
+    def retry(self, context, client):
+        """Remove the leftovers that may go now; the uuids done.
+
+        A container is removed only if it carries the instance's UUID, is
+        not marked as this node's (a later move that succeeded adopts it),
+        and Nova neither places the instance on this node nor is moving
+        it (task_state). Errors leave the entry for the next try.
+        """
+        done = []
+        for uuid, name in self._load().items():
+            try:
+                instance = objects.Instance.get_by_uuid(context, uuid)
+            except nova_exception.InstanceNotFound:
+                instance = None
+            if instance is not None and (instance.host == self.nodename or
+                                         instance.task_state is not None):
+                continue
+            try:
+                record = client.get_instance(name, not_found=_Absent())
+            except _Absent:
+                record = None
+            except (exception.DaemonError, exception.DaemonUnavailable) as e:
+                LOG.debug('Leftover %s not removed yet: %s', name, e)
+                continue
+            try:
+                if (record is not None and
+                        container.instance_uuid(record) == uuid and
+                        record.get('config', {}).get(
+                            container.HOST_KEY) != self.nodename):
+                    LOG.info('Removing %s, left on this node by a failed '
+                             'live migration', name)
+                    migrate.cleanup_target(client, name)
+            except (exception.DaemonError, exception.DaemonUnavailable) as e:
+                LOG.warning('Leftover %s not removed yet: %s', name, e)
+                continue
+            self.discard(uuid)
+            done.append(uuid)
+        return done
+
+
+class _Absent(Exception):
+    """The daemon has no instance of that name."""

@@ -146,6 +146,51 @@ class LiveMigrationTest(MigrationTestCase):
                         what='the source counter to keep ticking')
         self.assertNotIn(name, self.second.names())
 
+    def test_target_daemon_killed_during_the_move(self):
+        # host2's daemon crashes (SIGKILL) about 2 s into the move: by then
+        # the CRIU dump has normally frozen the source's tasks (see
+        # test_daemon_migration for the daemon-level detail).
+        server = self.boot(host='host1')
+        name = self.container_name(server)
+        token, pid, count = self.daemon.counter(name)
+        self.live_migrate(server)
+        self.wait_until(
+            lambda: self.migration_status(server) == 'running',
+            what='the migration to run')
+        time.sleep(2)
+        self.second.kill()
+
+        self.wait_until(
+            lambda: self.migration_status(server) in ('error', 'failed'),
+            timeout=120, what='the migration to fail')
+        server = self.wait_for(server, 'ACTIVE', timeout=120)
+        self.assertEqual('host1', server['OS-EXT-SRV-ATTR:host'])
+        self.assertEqual('Running', self.daemon.state(name)['status'])
+        # The same process, with its memory, and not frozen: it counts on.
+        value = self.daemon.counter(name)
+        self.assertEqual((token, pid), value[:2])
+        self.wait_until(lambda: self.daemon.counter(name)[2] > value[2] + 1,
+                        what='the source counter to keep ticking')
+        self.assertIn('Live migration to host2 failed',
+                      self.stdlog.logger.output)
+
+        # host2 could not clean its dead daemon during the rollback: it
+        # remembers the instance. Once the daemon is back, host2's next
+        # resource update removes what the crash left of it there.
+        pending = self.computes['host2'].driver._pending_cleanups
+        self.assertEqual([server['id']], pending.uuids())
+        self.second.ensure_running()
+        self.addDetail('leftover-on-host2', content.text_content(
+            str(name in self.second.names())))
+        self.computes['host2'].manager.update_available_resource(self.ctxt)
+        self.assertNotIn(name, self.second.names())
+        self.assertEqual([], pending.uuids())
+        # host1 still serves the instance.
+        self.assertIn(server['id'], self.computes['host1'].driver
+                      .list_instance_uuids())
+        server = self.action(server, {'os-stop': None}, 'SHUTOFF')
+        self.assertEqual('Stopped', self.daemon.state(name)['status'])
+
 
 class ColdMigrationTest(MigrationTestCase):
     """Cold migration and resize to another host (stopped copy)."""
