@@ -182,8 +182,20 @@ image_opts = [
              'removed from it as soon as the daemon holds it.'),
 ]
 
+network_opts = [
+    cfg.StrOpt(
+        'ovs_datapath_type',
+        default='system',
+        help='OVS datapath type used for a port whose binding does not '
+             'name one (Neutron\'s OVS and OVN drivers do). os-vif sets it '
+             'on the integration bridge, so it must be the bridge\'s own: '
+             '"netdev" (userspace datapath) on a kernel without the '
+             'openvswitch module.'),
+]
 
-ALL_OPTS = daemon_opts + instance_opts + migration_opts + image_opts
+
+ALL_OPTS = (daemon_opts + instance_opts + migration_opts + image_opts +
+            network_opts)
 
 
 def register_opts(conf):

@@ -76,3 +76,9 @@ class MigrationTargetUnsuitable(MigrationFailed,
     """
     msg_fmt = _('Container %(name)s cannot be moved to %(target)s: '
                 '%(reason)s')
+
+
+class VifPlugFailed(exception.VirtualInterfacePlugException):
+    """Creating or removing a port's host interfaces failed."""
+    msg_fmt = _('Plugging a network port on the host failed (%(command)s): '
+                '%(reason)s')
