@@ -1,0 +1,221 @@
+#!/bin/bash
+# devstack/plugin.sh - DevStack plugin for nova-syscontainer.
+#
+#   [[local|localrc]]
+#   VIRT_DRIVER=syscontainer
+#   enable_plugin nova-syscontainer <git URL of this repository> [branch]
+#
+# Phases (DevStack sources this file with "stack <phase>", "unstack",
+# "clean"):
+#   stack pre-install  tools/setup-host.sh prepares the host (LXD daemon,
+#                      CRIU, storage pools, client certificate, test image);
+#   stack install      the package, non-editable (the nova/virt/syscontainer
+#                      shim must land in site-packages);
+#   stack post-config  nova-compute's settings through the project's one
+#                      writer (tools/lib/syscontainer-conf.sh); Glance
+#                      accepts the image format the driver boots;
+#   stack extra        the test image is uploaded to Glance;
+#   stack test-config  Tempest: the test image, and off what the driver
+#                      does not do.
+# Everything the all-in-one cloud (tools/cloud.sh) also does comes from the
+# same project scripts, never from a copy here.
+
+_XTRACE_SYSCONTAINER=$(set +o | grep xtrace)
+set +o xtrace
+
+# The one writer of the driver's nova.conf settings, shared with the
+# all-in-one cloud.
+# shellcheck source=tools/lib/syscontainer-conf.sh
+source "$SYSCONTAINER_DIR/tools/lib/syscontainer-conf.sh"
+
+# Tempest [compute-feature-enabled] flags, from what the driver does (see
+# doc/source/support-matrix.ini, where each supported feature names the
+# functional test that proves it). Migrations are set separately: they need
+# a migration endpoint.
+SYSCONTAINER_TEMPEST_FEATURES=(
+    console_output=True       # the container's console log
+    pause=True                # freezer cgroup
+    suspend=True              # CRIU checkpoint to disk
+    resize=True               # same host and (with an endpoint) another host
+    rescue=False              # not implemented
+    stable_rescue=False
+    shelve=False              # needs snapshots to Glance: not implemented
+    shelve_migrate=False
+    snapshot=False            # not implemented
+    interface_attach=False    # no network interfaces attached later
+    config_drive=False        # no config drive
+    metadata_service=False    # no metadata service reachable from inside
+    personality=False         # no file injection
+    change_password=False
+    disk_config=False         # a container has no partition table
+    vnc_console=False         # the console log is the only console
+    spice_console=False
+    serial_console=False
+    attach_encrypted_volume=False  # volumes: not implemented
+    swap_volume=False
+    volume_multiattach=False
+    volume_backed_live_migration=False
+    block_migration_for_live_migration=False
+    ide_bus=False
+)
+
+# syscontainer_prepare_host: run the project's host preparation as root.
+function syscontainer_prepare_host {
+    echo_summary "Preparing the LXD host for nova-syscontainer"
+    local -a args
+    read -r -a args <<<"$SYSCONTAINER_SETUP_HOST_ARGS"
+    sudo "$SYSCONTAINER_SETUP_HOST" "${args[@]}" ||
+        die $LINENO "$SYSCONTAINER_SETUP_HOST failed (see /var/log/nova-syscontainer/setup-host.log)"
+}
+
+# syscontainer_use_project_pins: in DevStack's upper-constraints.txt,
+# replace the pins of $SYSCONTAINER_CONSTRAINT_OVERRIDES by this project's
+# (its upper-constraints.txt). A package this project does not pin keeps
+# DevStack's pin.
+function syscontainer_use_project_pins {
+    local uc=${REQUIREMENTS_DIR:+$REQUIREMENTS_DIR/upper-constraints.txt}
+    [[ -n $uc && -f $uc ]] || return 0
+    local name pin version
+    for name in $SYSCONTAINER_CONSTRAINT_OVERRIDES; do
+        # Ours are "name==version" (pip freeze), DevStack's "name===version".
+        pin=$(grep -i -m1 -E "^$name===?[^=]" "$SYSCONTAINER_DIR/upper-constraints.txt") || continue
+        version=${pin##*=}
+        if grep -qi "^$name===" "$uc"; then
+            sed -i "s/^$name===.*/$name===$version/I" "$uc"
+        else
+            echo "$name===$version" >>"$uc"
+        fi
+    done
+}
+
+# syscontainer_install: the package, non-editable, so that Nova finds the
+# driver as nova.virt.syscontainer.
+function syscontainer_install {
+    echo_summary "Installing nova-syscontainer"
+    syscontainer_use_project_pins
+    setup_install "$SYSCONTAINER_DIR"
+}
+
+# syscontainer_install_client_cert: nova-compute runs as $STACK_USER; give
+# it a copy of the client certificate and key that it can read.
+function syscontainer_install_client_cert {
+    local dest=$NOVA_CONF_DIR/syscontainer
+    sudo install -d -o "$STACK_USER" -m 700 "$dest"
+    sudo install -o "$STACK_USER" -m 644 "$SYSCONTAINER_HOST_CONF_DIR/client.crt" "$dest/client.crt"
+    sudo install -o "$STACK_USER" -m 600 "$SYSCONTAINER_HOST_CONF_DIR/client.key" "$dest/client.key"
+}
+
+# syscontainer_configure_nova: the driver's settings in $NOVA_CONF (DevStack
+# makes nova-cpu.conf from it when it starts nova-compute).
+function syscontainer_configure_nova {
+    echo_summary "Configuring nova-compute for nova-syscontainer"
+    local -a opts
+    read -r -a opts <<<"$SYSCONTAINER_CONF_OPTS"
+    if [[ -n $SYSCONTAINER_MIGRATION_ENDPOINT ]]; then
+        opts=("migration_endpoint=$SYSCONTAINER_MIGRATION_ENDPOINT" "${opts[@]}")
+    fi
+    if [[ $SYSCONTAINER_ENDPOINT == https://* ]]; then
+        syscontainer_install_client_cert
+    fi
+    SYSCONTAINER_ENDPOINT=$SYSCONTAINER_ENDPOINT \
+        SYSCONTAINER_STORAGE_POOL=$SYSCONTAINER_STORAGE_POOL \
+        SYSCONTAINER_CLIENT_CERT=$NOVA_CONF_DIR/syscontainer/client.crt \
+        SYSCONTAINER_CLIENT_KEY=$NOVA_CONF_DIR/syscontainer/client.key \
+        SYSCONTAINER_SERVER_CERT=$SYSCONTAINER_SERVER_CERT \
+        syscontainer_write_compute_conf "$NOVA_CONF" "${opts[@]}" ||
+        die $LINENO "could not write the driver's settings into $NOVA_CONF"
+}
+
+# syscontainer_glance_accepts GROUP_KEY FORMAT: make Glance's list
+# [image_format] KEY accept FORMAT. An unset list is Glance's default, which
+# accepts bare and raw already; a list set (here or, deprecated, in
+# [DEFAULT]) without FORMAT gets it added.
+function syscontainer_glance_accepts {
+    local key=$1 format=$2 current
+    current=$(iniget "$GLANCE_API_CONF" image_format "$key")
+    [[ -n $current ]] || current=$(iniget "$GLANCE_API_CONF" DEFAULT "$key")
+    [[ -n $current ]] || return 0
+    if [[ ,${current// /}, != *,$format,* ]]; then
+        current="$current,$format"
+    fi
+    iniset "$GLANCE_API_CONF" image_format "$key" "$current"
+}
+
+# syscontainer_configure_glance: the driver boots LXD unified image
+# tarballs uploaded as container_format bare, disk_format raw (see
+# nova_syscontainer/virt/image.py).
+function syscontainer_configure_glance {
+    syscontainer_glance_accepts container_formats bare
+    syscontainer_glance_accepts disk_formats raw
+}
+
+# syscontainer_image_id: the id of the test image in Glance, or nothing.
+function syscontainer_image_id {
+    openstack --os-cloud=devstack-admin --os-region-name="$REGION_NAME" \
+        image show "$SYSCONTAINER_IMAGE_NAME" -f value -c id 2>/dev/null || true
+}
+
+# syscontainer_upload_image: the test image that tools/setup-host.sh built,
+# once, with the properties that send it to this driver's computes only.
+function syscontainer_upload_image {
+    echo_summary "Uploading the nova-syscontainer test image"
+    [[ -s $SYSCONTAINER_IMAGE_FILE ]] ||
+        die $LINENO "no test image at $SYSCONTAINER_IMAGE_FILE (tools/setup-host.sh builds it)"
+    if [[ -n $(syscontainer_image_id) ]]; then
+        return 0
+    fi
+    openstack --os-cloud=devstack-admin --os-region-name="$REGION_NAME" \
+        image create "$SYSCONTAINER_IMAGE_NAME" --public \
+        --container-format bare --disk-format raw \
+        --property architecture="$(uname -m)" \
+        --property hypervisor_type=lxc --property vm_mode=exe \
+        --file "$SYSCONTAINER_IMAGE_FILE" ||
+        die $LINENO "uploading $SYSCONTAINER_IMAGE_FILE to Glance failed"
+}
+
+# syscontainer_configure_tempest: the test image, and what the driver does
+# not support turned off.
+function syscontainer_configure_tempest {
+    echo_summary "Configuring Tempest for nova-syscontainer"
+    local image_id flag migrations=False
+    image_id=$(syscontainer_image_id)
+    [[ -n $image_id ]] || die $LINENO "image $SYSCONTAINER_IMAGE_NAME is not in Glance"
+    iniset "$TEMPEST_CONFIG" compute image_ref "$image_id"
+    iniset "$TEMPEST_CONFIG" compute image_ref_alt "$image_id"
+    for flag in "${SYSCONTAINER_TEMPEST_FEATURES[@]}"; do
+        iniset "$TEMPEST_CONFIG" compute-feature-enabled "${flag%%=*}" "${flag#*=}"
+    done
+    [[ -z $SYSCONTAINER_MIGRATION_ENDPOINT ]] || migrations=True
+    iniset "$TEMPEST_CONFIG" compute-feature-enabled cold_migration "$migrations"
+    iniset "$TEMPEST_CONFIG" compute-feature-enabled live_migration "$migrations"
+    # Servers have no network: nothing can be reached over SSH.
+    iniset "$TEMPEST_CONFIG" validation run_validation False
+}
+
+if is_service_enabled nova-syscontainer; then
+    if [[ "$1" == "stack" && "$2" == "pre-install" ]]; then
+        syscontainer_prepare_host
+    elif [[ "$1" == "stack" && "$2" == "install" ]]; then
+        syscontainer_install
+    elif [[ "$1" == "stack" && "$2" == "post-config" ]]; then
+        if is_service_enabled n-cpu; then
+            syscontainer_configure_nova
+        fi
+        if is_service_enabled g-api; then
+            syscontainer_configure_glance
+        fi
+    elif [[ "$1" == "stack" && "$2" == "extra" ]]; then
+        if is_service_enabled g-api; then
+            syscontainer_upload_image
+        fi
+    elif [[ "$1" == "stack" && "$2" == "test-config" ]]; then
+        if is_service_enabled tempest; then
+            syscontainer_configure_tempest
+        fi
+    fi
+    # unstack and clean: the LXD daemon and its containers belong to the
+    # host (tools/setup-host.sh); DevStack's own clean-up deletes the
+    # servers through Nova, which removes their containers.
+fi
+
+$_XTRACE_SYSCONTAINER

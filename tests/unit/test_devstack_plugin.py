@@ -1,0 +1,362 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""devstack/plugin.sh, phase by phase, in isolation.
+
+DevStack itself cannot run here, so its own functions the plugin calls
+(is_service_enabled, iniset, iniget, setup_install, die, echo_summary, the
+openstack client and sudo) are small stand-ins defined below. What is
+under test is the plugin and the project's real config writer
+(tools/lib/syscontainer-conf.sh): the nova.conf it produces is read back
+with oslo.config and the driver's own option definitions. The host
+preparation is replaced, through SYSCONTAINER_SETUP_HOST, by a stub that
+records how it was called.
+"""
+
+import configparser
+import os
+import shutil
+import subprocess
+import tempfile
+import textwrap
+import unittest
+
+from oslo_config import cfg
+
+from nova_syscontainer import conf as sc_conf
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+
+# DevStack's functions, as far as the plugin uses them.
+STAND_INS = r'''
+set -o errexit -o nounset
+CALLS=$WORK/calls.log
+: >"$CALLS"
+record() { printf '%s\n' "$*" >>"$CALLS"; }
+echo_summary() { record "summary $*"; }
+die() { shift; echo "die: $*" >&2; exit 3; }
+enable_service() { ENABLED_SERVICES+=",$1"; }
+is_service_enabled() {
+    local s
+    for s in "$@"; do [[ ,$ENABLED_SERVICES, == *,$s,* ]] && return 0; done
+    return 1
+}
+setup_install() { record "setup_install $*"; }
+sudo() { record "sudo $*"; "$@"; }
+_ini() {
+    python3 - "$@" <<'PYEOF'
+import configparser, sys
+op, path, section, key = sys.argv[1:5]
+c = configparser.ConfigParser(interpolation=None, default_section='@none@')
+c.optionxform = str
+c.read(path)
+if op == 'get':
+    print(c.get(section, key, fallback=''))
+else:
+    if not c.has_section(section):
+        c.add_section(section)
+    c.set(section, key, sys.argv[5])
+    with open(path, 'w') as f:
+        c.write(f)
+PYEOF
+}
+iniset() { [[ $1 == -sudo ]] && shift; _ini set "$@"; }
+iniget() { _ini get "$@"; }
+# The openstack client against a pretend Glance: one file per image.
+openstack() {
+    record "openstack $*"
+    local verb='' name='' arg
+    for arg in "$@"; do
+        if [[ -n $verb && -z $name ]]; then name=$arg; fi
+        case $arg in show | create) verb=$arg ;; esac
+    done
+    mkdir -p "$WORK/glance"
+    if [[ $verb == show ]]; then
+        [[ -f $WORK/glance/$name ]] || { echo "No Image found" >&2; return 1; }
+        cat "$WORK/glance/$name"
+    else
+        echo "id-of-$name" >"$WORK/glance/$name"
+    fi
+}
+DEST=$WORK/opt
+STACK_USER=$(id -un)
+REGION_NAME=RegionOne
+NOVA_CONF_DIR=$WORK/etc/nova
+NOVA_CONF=$NOVA_CONF_DIR/nova.conf
+GLANCE_API_CONF=$WORK/etc/glance/glance-api.conf
+TEMPEST_CONFIG=$WORK/etc/tempest/tempest.conf
+ENABLED_SERVICES=n-cpu,n-api,g-api,tempest
+mkdir -p "$NOVA_CONF_DIR" "$WORK/etc/glance" "$WORK/etc/tempest"
+'''
+
+
+class PluginTest(unittest.TestCase):
+
+    def setUp(self):
+        self.work = tempfile.mkdtemp(prefix='devstack-plugin-')
+        self.addCleanup(shutil.rmtree, self.work)
+        # What tools/setup-host.sh makes, in a private place.
+        self.host_conf = self.path('etc/nova-syscontainer')
+        os.makedirs(self.host_conf)
+        self.write('etc/nova-syscontainer/client.crt', 'CERT\n')
+        self.write('etc/nova-syscontainer/client.key', 'KEY\n')
+        self.write('etc/nova-syscontainer/lxd-server.crt', 'SERVER\n')
+        self.image = self.write('cache/busybox-counter.tar.gz', 'tarball')
+        self.setup_host = self.write(
+            'setup-host-stub.sh',
+            '#!/bin/bash\n'
+            'echo "setup-host $* uid=$(id -u)" >>"$WORK/calls.log"\n')
+        os.chmod(self.setup_host, 0o755)
+
+    def path(self, rel):
+        return os.path.join(self.work, rel)
+
+    def write(self, rel, text):
+        path = self.path(rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, 'w') as f:
+            f.write(textwrap.dedent(text))
+        return path
+
+    def read(self, rel):
+        with open(self.path(rel)) as f:
+            return f.read()
+
+    def ini(self, rel):
+        parser = configparser.ConfigParser(interpolation=None,
+                                           default_section='@none@')
+        parser.optionxform = str
+        parser.read(self.path(rel))
+        return parser
+
+    def calls(self):
+        return self.read('calls.log').splitlines()
+
+    def run_plugin(self, *phases, env=None, settings='', check=True):
+        """Source settings and plugin.sh once per phase, like stack.sh."""
+        script = [STAND_INS,
+                  'SYSCONTAINER_SETUP_HOST=%s' % self.setup_host,
+                  'SYSCONTAINER_HOST_CONF_DIR=%s' % self.host_conf,
+                  'SYSCONTAINER_IMAGE_FILE=%s' % self.image,
+                  settings,
+                  'source %s/devstack/override-defaults' % REPO,
+                  'source %s/devstack/settings' % REPO]
+        for phase in phases:
+            script.append('source %s/devstack/plugin.sh %s' % (REPO, phase))
+        script.append('declare -p VIRT_DRIVER ENABLED_SERVICES '
+                      'SYSCONTAINER_SETUP_HOST DEFAULT_IMAGE_NAME')
+        full_env = dict(os.environ, WORK=self.work)
+        full_env.update(env or {})
+        proc = subprocess.run(['bash', '-c', '\n'.join(script)],
+                              env=full_env, capture_output=True, text=True)
+        if check:
+            self.assertEqual(0, proc.returncode, proc.stderr)
+        return proc
+
+    # -- settings ---------------------------------------------------------
+    def test_settings_select_the_driver_and_the_real_host_script(self):
+        out = self.run_plugin(settings='unset SYSCONTAINER_SETUP_HOST'
+                              ).stdout
+        self.assertIn('VIRT_DRIVER="syscontainer"', out)
+        self.assertIn(',nova-syscontainer', out)
+        self.assertIn('SYSCONTAINER_SETUP_HOST="%s/tools/setup-host.sh"'
+                      % REPO, out)
+        self.assertIn('DEFAULT_IMAGE_NAME="busybox-counter"', out)
+        self.assertTrue(os.access(os.path.join(REPO, 'tools/setup-host.sh'),
+                                  os.X_OK))
+
+    # -- pre-install --------------------------------------------------------
+    def test_pre_install_runs_the_host_script_as_root(self):
+        self.run_plugin('stack pre-install', settings=(
+            'SYSCONTAINER_SETUP_HOST_ARGS="--second-daemon --verify"'))
+        calls = self.calls()
+        self.assertIn('sudo %s --second-daemon --verify' % self.setup_host,
+                      calls)
+        self.assertIn('setup-host --second-daemon --verify uid=%d'
+                      % os.getuid(), calls)
+
+    def test_pre_install_stops_when_the_host_script_fails(self):
+        self.write('setup-host-stub.sh', '#!/bin/bash\nexit 1\n')
+        proc = self.run_plugin('stack pre-install', check=False)
+        self.assertEqual(3, proc.returncode)
+        self.assertIn('setup-host-stub.sh failed', proc.stderr)
+
+    # -- install -------------------------------------------------------------
+    def test_install_is_not_editable_and_uses_the_project_pins(self):
+        uc = self.write('requirements/upper-constraints.txt', '''\
+            cryptography===43.0.3
+            nova-client===1.0
+            pylxd===2.3.9
+            ''')
+        self.run_plugin('stack install', settings=(
+            'REQUIREMENTS_DIR=%s' % os.path.dirname(uc)))
+        self.assertIn('setup_install %s' % REPO, self.calls())
+        ours = {}
+        with open(os.path.join(REPO, 'upper-constraints.txt')) as f:
+            for line in f:
+                if '==' in line and not line.startswith('#'):
+                    name, version = line.strip().split('==')
+                    ours[name.lower()] = version
+        with open(uc) as f:
+            pins = dict(line.strip().split('===') for line in f)
+        self.assertEqual(ours['cryptography'], pins['cryptography'])
+        self.assertEqual(ours['pylxd'], pins['pylxd'])
+        self.assertNotEqual('43.0.3', pins['cryptography'])
+        self.assertEqual('1.0', pins['nova-client'])
+
+    # -- post-config ---------------------------------------------------------
+    def load_nova_conf(self):
+        conf = cfg.ConfigOpts()
+        sc_conf.register_opts(conf)
+        conf.register_opt(cfg.StrOpt('compute_driver'))
+        conf.register_opt(cfg.BoolOpt('debug'))
+        conf(args=[], default_config_files=[self.path('etc/nova/nova.conf')])
+        return conf
+
+    def test_post_config_writes_nova_conf_through_the_shared_writer(self):
+        self.write('etc/nova/nova.conf', '''\
+            [DEFAULT]
+            # kept
+            debug = True
+            ''')
+        self.run_plugin('stack post-config', settings=(
+            'SYSCONTAINER_CONF_OPTS="root_disk_size_unenforceable=warn '
+            'allow_nesting=true"'))
+        conf = self.load_nova_conf()
+        nova_dir = self.path('etc/nova')
+        self.assertEqual('syscontainer.SysContainerDriver',
+                         conf.compute_driver)
+        self.assertTrue(conf.debug)
+        self.assertIn('# kept', self.read('etc/nova/nova.conf'))
+        sc = conf.syscontainer
+        self.assertEqual('https://127.0.0.1:8443', sc.endpoint)
+        self.assertEqual(nova_dir + '/syscontainer/client.crt',
+                         sc.client_cert)
+        self.assertEqual(nova_dir + '/syscontainer/client.key',
+                         sc.client_key)
+        self.assertEqual(self.host_conf + '/lxd-server.crt', sc.server_cert)
+        self.assertEqual('quota', sc.storage_pool)
+        self.assertEqual('warn', sc.root_disk_size_unenforceable)
+        self.assertTrue(sc.allow_nesting)
+        self.assertIsNone(sc.migration_endpoint)
+        # nova-compute (STACK_USER) can read its copy of the key; nobody
+        # else can.
+        key = os.stat(sc.client_key)
+        self.assertEqual(0o600, key.st_mode & 0o777)
+        self.assertEqual(os.getuid(), key.st_uid)
+        with open(sc.client_key) as f:
+            self.assertEqual('KEY\n', f.read())
+
+    def test_post_config_migration_endpoint_and_unix_socket(self):
+        self.run_plugin('stack post-config', settings=(
+            'SYSCONTAINER_ENDPOINT=/var/lib/lxd/unix.socket\n'
+            'SYSCONTAINER_MIGRATION_ENDPOINT=https://192.0.2.5:8443'))
+        sc = self.load_nova_conf().syscontainer
+        self.assertEqual('/var/lib/lxd/unix.socket', sc.endpoint)
+        self.assertEqual('https://192.0.2.5:8443', sc.migration_endpoint)
+        self.assertIsNone(sc.client_cert)
+        self.assertFalse(os.path.exists(self.path('etc/nova/syscontainer')))
+
+    def test_post_config_refuses_a_malformed_option(self):
+        proc = self.run_plugin('stack post-config', check=False,
+                               settings='SYSCONTAINER_CONF_OPTS=nonsense')
+        self.assertEqual(3, proc.returncode)
+        self.assertIn("'nonsense' is not", proc.stderr)
+
+    def test_post_config_glance_accepts_bare_raw(self):
+        self.write('etc/glance/glance-api.conf', '''\
+            [DEFAULT]
+            disk_formats = ami,ari,aki,vhd,vmdk,qcow2
+            [image_format]
+            container_formats = bare,ovf
+            ''')
+        self.run_plugin('stack post-config')
+        glance = self.ini('etc/glance/glance-api.conf')
+        self.assertEqual('ami,ari,aki,vhd,vmdk,qcow2,raw',
+                         glance.get('image_format', 'disk_formats'))
+        self.assertEqual('bare,ovf',
+                         glance.get('image_format', 'container_formats'))
+
+    def test_post_config_leaves_glance_defaults_alone(self):
+        self.write('etc/glance/glance-api.conf', '[DEFAULT]\ndebug = True\n')
+        self.run_plugin('stack post-config')
+        glance = self.ini('etc/glance/glance-api.conf')
+        # Glance's defaults accept bare and raw already.
+        self.assertFalse(glance.has_section('image_format'))
+
+    # -- extra ---------------------------------------------------------------
+    def test_extra_uploads_the_test_image_once(self):
+        self.run_plugin('stack extra', 'stack extra')
+        creates = [c for c in self.calls() if ' image create ' in c]
+        self.assertEqual(1, len(creates), self.calls())
+        create = creates[0]
+        for part in ('image create busybox-counter --public',
+                     '--container-format bare --disk-format raw',
+                     '--property architecture=%s' % os.uname().machine,
+                     '--property hypervisor_type=lxc',
+                     '--property vm_mode=exe',
+                     '--file %s' % self.image):
+            self.assertIn(part, create)
+
+    def test_extra_without_the_image_says_so(self):
+        os.unlink(self.image)
+        proc = self.run_plugin('stack extra', check=False)
+        self.assertEqual(3, proc.returncode)
+        self.assertIn('no test image at %s' % self.image, proc.stderr)
+
+    # -- test-config ---------------------------------------------------------
+    def test_test_config_sets_image_and_unsupported_features(self):
+        self.write('etc/tempest/tempest.conf', '''\
+            [compute-feature-enabled]
+            shelve = True
+            snapshot = True
+            ''')
+        self.run_plugin('stack extra', 'stack test-config')
+        tempest = self.ini('etc/tempest/tempest.conf')
+        self.assertEqual('id-of-busybox-counter',
+                         tempest.get('compute', 'image_ref'))
+        self.assertEqual('id-of-busybox-counter',
+                         tempest.get('compute', 'image_ref_alt'))
+        features = dict(tempest.items('compute-feature-enabled'))
+        for off in ('shelve', 'snapshot', 'rescue', 'vnc_console',
+                    'spice_console', 'serial_console',
+                    'attach_encrypted_volume', 'interface_attach',
+                    'config_drive', 'live_migration', 'cold_migration'):
+            self.assertEqual('False', features[off], off)
+        for on in ('console_output', 'pause', 'suspend', 'resize'):
+            self.assertEqual('True', features[on], on)
+        self.assertEqual('False', tempest.get('validation', 'run_validation'))
+
+    def test_test_config_migrations_with_an_endpoint(self):
+        self.run_plugin('stack extra', 'stack test-config', settings=(
+            'SYSCONTAINER_MIGRATION_ENDPOINT=https://192.0.2.5:8443'))
+        tempest = self.ini('etc/tempest/tempest.conf')
+        self.assertEqual('True', tempest.get('compute-feature-enabled',
+                                             'live_migration'))
+        self.assertEqual('True', tempest.get('compute-feature-enabled',
+                                             'cold_migration'))
+
+    def test_test_config_without_the_image_fails(self):
+        proc = self.run_plugin('stack test-config', check=False)
+        self.assertEqual(3, proc.returncode)
+        self.assertIn('busybox-counter is not in Glance', proc.stderr)
+
+    # -- disabled ----------------------------------------------------------
+    def test_nothing_happens_when_the_service_is_disabled(self):
+        self.run_plugin('stack pre-install', 'stack post-config',
+                        'stack extra', settings=(
+                            'enable_service() { :; }'))
+        self.assertEqual([], self.calls())
+        self.assertFalse(os.path.exists(self.path('etc/nova/nova.conf')))
+
+
+if __name__ == '__main__':
+    unittest.main()
