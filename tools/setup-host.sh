@@ -19,7 +19,11 @@
 #   - a busybox test image (/var/cache/nova-syscontainer/images/busybox-counter.tar.gz),
 #     imported into the daemon(s) under the alias "busybox-counter";
 #   - optionally (--second-daemon) a second daemon (LXD_DIR=/var/lib/nova-syscontainer/lxd-b,
-#     https 127.0.0.1:8444) that trusts the first one and vice versa.
+#     https 127.0.0.1:8444) that trusts the first one and vice versa;
+#   - Open vSwitch (Debian's openvswitch-switch) started without systemd, its
+#     manager on 127.0.0.1:6640 (os-vif's default), and the integration bridge
+#     br-int on the userspace datapath (datapath_type=netdev: this kernel has
+#     no openvswitch module), with no address.
 # It never creates a managed network and never gives an interface an address.
 set -Eeuo pipefail
 
@@ -169,6 +173,63 @@ ensure_packages() {
     export DEBIAN_FRONTEND=noninteractive
     run apt-get update -q
     run apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# ---------------------------------------------------------------------------
+# 1b. Open vSwitch, userspace datapath (no kernel module needed)
+# ---------------------------------------------------------------------------
+readonly OVS_RUN_DIR=/var/run/openvswitch
+readonly OVS_DB=/var/lib/openvswitch/conf.db
+readonly OVS_SCHEMA=/usr/share/openvswitch/vswitch.ovsschema
+readonly OVS_BRIDGE=${SYSCONTAINER_OVS_BRIDGE:-br-int}
+
+# ovs_running NAME: the OVS daemon NAME (ovsdb-server, ovs-vswitchd) is alive.
+ovs_running() {
+    local pidfile=$OVS_RUN_DIR/$1.pid
+    [[ -s $pidfile ]] && alive "$(cat "$pidfile")"
+}
+
+ensure_ovs() {
+    local status
+    status=$(dpkg-query -W -f '${db:Status-Status}' openvswitch-switch 2>/dev/null || true)
+    if [[ $status != installed ]]; then
+        say "installing openvswitch-switch"
+        export DEBIAN_FRONTEND=noninteractive
+        run apt-get update -q
+        run apt-get install -y -q --no-install-recommends openvswitch-switch
+    fi
+    mkdir -p "$OVS_RUN_DIR" "$(dirname "$OVS_DB")"
+    if [[ ! -s $OVS_DB ]]; then
+        run ovsdb-tool create "$OVS_DB" "$OVS_SCHEMA"
+    elif [[ $(ovsdb-tool needs-conversion "$OVS_DB" "$OVS_SCHEMA") == yes ]]; then
+        run ovsdb-tool convert "$OVS_DB" "$OVS_SCHEMA"
+    fi
+    # Killed daemons leave pid files and the socket; the daemons replace them.
+    if ! ovs_running ovsdb-server; then
+        say "starting ovsdb-server"
+        run ovsdb-server "$OVS_DB" --remote="punix:$OVS_RUN_DIR/db.sock" \
+            --remote=db:Open_vSwitch,Open_vSwitch,manager_options \
+            --pidfile="$OVS_RUN_DIR/ovsdb-server.pid" --detach \
+            --log-file="$LOG_DIR/ovsdb-server.log"
+    fi
+    run ovs-vsctl --timeout=30 --no-wait init
+    # os-vif's [os_vif_ovs] ovsdb_connection default; loopback only.
+    run ovs-vsctl --timeout=30 --no-wait set-manager ptcp:6640:127.0.0.1
+    if ! ovs_running ovs-vswitchd; then
+        say "starting ovs-vswitchd"
+        run ovs-vswitchd "unix:$OVS_RUN_DIR/db.sock" \
+            --pidfile="$OVS_RUN_DIR/ovs-vswitchd.pid" --detach \
+            --log-file="$LOG_DIR/ovs-vswitchd.log"
+    fi
+    run ovs-vsctl --timeout=30 --may-exist add-br "$OVS_BRIDGE" -- \
+        set bridge "$OVS_BRIDGE" datapath_type=netdev
+    # Ports whose interface is gone (a killed test run) are dropped.
+    local port
+    for port in $(ovs-vsctl --timeout=30 list-ports "$OVS_BRIDGE"); do
+        [[ -e /sys/class/net/$port ]] || run ovs-vsctl --timeout=30 del-port "$OVS_BRIDGE" "$port"
+    done
+    [[ $(ovs-vsctl --timeout=30 get bridge "$OVS_BRIDGE" datapath_type) == netdev ]] ||
+        die "$OVS_BRIDGE is not on the netdev datapath"
 }
 
 # ---------------------------------------------------------------------------
@@ -679,6 +740,7 @@ main() {
     printf '\n=== %s setup-host.sh %s\n' "$(date '+%F %T')" "$*" >>"$LOG"
 
     ensure_packages
+    ensure_ovs
     ensure_criu
     ensure_image
     ensure_client_cert
@@ -719,7 +781,7 @@ main() {
     local endpoints="$LXD_A_NAME=unix:$LXD_A_DIR/unix.socket,https://$LXD_A_ADDR"
     ((SECOND_DAEMON)) && endpoints+=" $LXD_B_NAME=unix:$LXD_B_DIR/unix.socket,https://$LXD_B_ADDR"
     printf '=== %s OK\n' "$(date '+%F %T')" >>"$LOG"
-    echo "setup-host: OK $endpoints client-cert=$CLIENT_CRT image=$IMAGE_ALIAS($IMAGE) criu=$CRIU_WRAPPER"
+    echo "setup-host: OK $endpoints client-cert=$CLIENT_CRT image=$IMAGE_ALIAS($IMAGE) criu=$CRIU_WRAPPER ovs=$OVS_BRIDGE(netdev)"
 }
 
 main "$@"
