@@ -1,0 +1,43 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Sphinx configuration of the nova-syscontainer documentation."""
+
+import os
+import sys
+
+# doc/ext: the support matrix directive.
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__),
+                                                '..', 'ext')))
+
+extensions = [
+    'openstackdocstheme',
+    # ``.. show-options::`` renders the [syscontainer] options from the
+    # oslo.config.opts entry point, with their help text.
+    'oslo_config.sphinxext',
+    'support_matrix',
+]
+
+project = 'nova-syscontainer'
+copyright = 'nova-syscontainer developers'
+master_doc = 'index'
+source_suffix = '.rst'
+exclude_patterns = []
+pygments_style = 'native'
+
+# openstackdocstheme
+html_theme = 'openstackdocs'
+openstackdocs_repo_name = 'openstack/nova-syscontainer'
+openstackdocs_bug_project = 'nova-syscontainer'
+openstackdocs_bug_tag = 'doc'
+openstackdocs_auto_name = False
+openstackdocs_use_storyboard = False
+html_last_updated_fmt = '%Y-%m-%d'
