@@ -22,6 +22,7 @@ records how it was called.
 """
 
 import configparser
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -34,6 +35,36 @@ from oslo_config import cfg
 from nova_syscontainer import conf as sc_conf
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+
+# Tempest [compute-feature-enabled] flag -> the support-matrix feature it
+# exercises. The plugin turns a flag on exactly when the matrix claims the
+# feature (complete or partial).
+TEMPEST_TO_MATRIX = {
+    'console_output': 'console.serial.log',
+    'pause': 'operation.pause',
+    'suspend': 'operation.suspend',
+    'resize': 'operation.resize',
+    'rescue': 'operation.rescue',
+    'stable_rescue': 'operation.rescue',
+    'shelve': 'operation.snapshot',
+    'shelve_migrate': 'operation.snapshot',
+    'snapshot': 'operation.snapshot',
+    'interface_attach': 'operation.attach-interface',
+    'config_drive': 'guest.setup.configdrive',
+    'metadata_service': 'guest.setup.metadata-service',
+    'personality': 'guest.setup.inject.file',
+    'change_password': 'operation.set-admin-password',
+    'disk_config': 'guest.disk.autoconfig',
+    'vnc_console': 'console.vnc',
+    'spice_console': 'console.spice',
+    'serial_console': 'console.serial.interactive',
+    'attach_encrypted_volume': 'operation.encrypted-volume',
+    'swap_volume': 'operation.swap-volume',
+    'volume_multiattach': 'operation.multiattach-volume',
+    'volume_backed_live_migration': 'storage.block',
+    'block_migration_for_live_migration': 'storage.block',
+    'ide_bus': 'storage.block',
+}
 
 # DevStack's functions, as far as the plugin uses them.
 STAND_INS = r'''
@@ -348,6 +379,27 @@ class PluginTest(unittest.TestCase):
         proc = self.run_plugin('stack test-config', check=False)
         self.assertEqual(3, proc.returncode)
         self.assertIn('busybox-counter is not in Glance', proc.stderr)
+
+    def test_tempest_flags_follow_the_support_matrix(self):
+        proc = self.run_plugin('unstack', settings=(
+            'trap \'printf "%s\\n" "${SYSCONTAINER_TEMPEST_FEATURES[@]}" '
+            '>"$WORK/flags"\' EXIT'))
+        self.assertEqual(0, proc.returncode)
+        flags = dict(line.split('=') for line in
+                     self.read('flags').split())
+        spec = importlib.util.spec_from_file_location(
+            'support_matrix_data',
+            os.path.join(REPO, 'doc', 'ext', 'support_matrix_data.py'))
+        data = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(data)
+        _title, features = data.load(
+            os.path.join(REPO, 'doc', 'source', 'support-matrix.ini'))
+        levels = {f.key: f.level for f in features}
+        self.assertEqual(set(TEMPEST_TO_MATRIX), set(flags))
+        for flag, key in TEMPEST_TO_MATRIX.items():
+            self.assertEqual(str(levels[key] in data.CLAIMED), flags[flag],
+                             'Tempest %s vs [%s] %s'
+                             % (flag, key, levels[key]))
 
     # -- disabled ----------------------------------------------------------
     def test_nothing_happens_when_the_service_is_disabled(self):
