@@ -210,7 +210,7 @@ ensure_ovs() {
         run ovsdb-server "$OVS_DB" --remote="punix:$OVS_RUN_DIR/db.sock" \
             --remote=db:Open_vSwitch,Open_vSwitch,manager_options \
             --pidfile="$OVS_RUN_DIR/ovsdb-server.pid" --detach \
-            --log-file="$LOG_DIR/ovsdb-server.log"
+            --log-file="$LOG_DIR/ovsdb-server.log" 9>&-
     fi
     run ovs-vsctl --timeout=30 --no-wait init
     # os-vif's [os_vif_ovs] ovsdb_connection default; loopback only.
@@ -219,7 +219,7 @@ ensure_ovs() {
         say "starting ovs-vswitchd"
         run ovs-vswitchd "unix:$OVS_RUN_DIR/db.sock" \
             --pidfile="$OVS_RUN_DIR/ovs-vswitchd.pid" --detach \
-            --log-file="$LOG_DIR/ovs-vswitchd.log"
+            --log-file="$LOG_DIR/ovs-vswitchd.log" 9>&-
     fi
     run ovs-vsctl --timeout=30 --may-exist add-br "$OVS_BRIDGE" -- \
         set bridge "$OVS_BRIDGE" datapath_type=netdev
