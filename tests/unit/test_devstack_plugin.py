@@ -129,6 +129,24 @@ mkdir -p "$NOVA_CONF_DIR" "$WORK/etc/glance" "$WORK/etc/tempest"
 '''
 
 
+def run_phases(work, phases, settings=''):
+    """Run plugin phases in bash with the stand-ins, files under ``work``.
+
+    ``settings`` is shell code run before devstack/settings is sourced (as
+    local.conf's localrc would be). Returns the CompletedProcess.
+    """
+    script = [STAND_INS, settings,
+              'source %s/devstack/override-defaults' % REPO,
+              'source %s/devstack/settings' % REPO]
+    for phase in phases:
+        script.append('source %s/devstack/plugin.sh %s' % (REPO, phase))
+    script.append('declare -p VIRT_DRIVER ENABLED_SERVICES '
+                  'SYSCONTAINER_SETUP_HOST DEFAULT_IMAGE_NAME')
+    return subprocess.run(['bash', '-c', '\n'.join(script)],
+                          env=dict(os.environ, WORK=work),
+                          capture_output=True, text=True)
+
+
 class PluginTest(unittest.TestCase):
 
     def setUp(self):
@@ -171,23 +189,13 @@ class PluginTest(unittest.TestCase):
     def calls(self):
         return self.read('calls.log').splitlines()
 
-    def run_plugin(self, *phases, env=None, settings='', check=True):
+    def run_plugin(self, *phases, settings='', check=True):
         """Source settings and plugin.sh once per phase, like stack.sh."""
-        script = [STAND_INS,
-                  'SYSCONTAINER_SETUP_HOST=%s' % self.setup_host,
-                  'SYSCONTAINER_HOST_CONF_DIR=%s' % self.host_conf,
-                  'SYSCONTAINER_IMAGE_FILE=%s' % self.image,
-                  settings,
-                  'source %s/devstack/override-defaults' % REPO,
-                  'source %s/devstack/settings' % REPO]
-        for phase in phases:
-            script.append('source %s/devstack/plugin.sh %s' % (REPO, phase))
-        script.append('declare -p VIRT_DRIVER ENABLED_SERVICES '
-                      'SYSCONTAINER_SETUP_HOST DEFAULT_IMAGE_NAME')
-        full_env = dict(os.environ, WORK=self.work)
-        full_env.update(env or {})
-        proc = subprocess.run(['bash', '-c', '\n'.join(script)],
-                              env=full_env, capture_output=True, text=True)
+        proc = run_phases(self.work, phases, '\n'.join([
+            'SYSCONTAINER_SETUP_HOST=%s' % self.setup_host,
+            'SYSCONTAINER_HOST_CONF_DIR=%s' % self.host_conf,
+            'SYSCONTAINER_IMAGE_FILE=%s' % self.image,
+            settings]))
         if check:
             self.assertEqual(0, proc.returncode, proc.stderr)
         return proc
