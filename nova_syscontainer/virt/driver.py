@@ -39,6 +39,7 @@ from nova_syscontainer.virt import host as hostinfo
 from nova_syscontainer.virt import image as images
 from nova_syscontainer.virt import live_migration
 from nova_syscontainer.virt import migrate
+from nova_syscontainer.virt import nics
 
 LOG = logging.getLogger(__name__)
 CONF = nova_conf.CONF
@@ -54,6 +55,7 @@ class SysContainerDriver(driver.ComputeDriver):
         # Rebuild and evacuate use Nova's default: destroy, then spawn from
         # the image (a container's files live on its host's daemon only).
         supports_evacuate=True,
+        supports_attach_interface=True,
     )
 
     def __init__(self, virtapi, read_only=False):
@@ -228,14 +230,45 @@ class SysContainerDriver(driver.ComputeDriver):
         A spawn that fails removes whatever it created; the image it
         imported stays cached for the next spawn.
         """
-        self._refuse_unsupported_build(instance, network_info,
-                                       block_device_info)
+        self._refuse_unsupported_build(instance, block_device_info)
         limits = self._limits(instance, image_meta=image_meta)
         name = container.name(instance)
+        # A port this driver cannot plug is refused before anything exists.
+        nics.plans(instance, network_info, limits.nic)
         if self.client.instance_exists(name):
             raise nova_exception.InstanceExists(name=name)
 
         image_id = instance.image_ref
+        # As Nova's libvirt driver does: wait (bounded by
+        # [DEFAULT] vif_plugging_timeout) for Neutron to report the ports
+        # that are down as plugged, once the container runs on them.
+        timeout = CONF.vif_plugging_timeout
+        events = (nics.neutron_events(network_info)
+                  if power_on and timeout else [])
+        try:
+            with self.virtapi.wait_for_instance_event(
+                    instance, events, timeout=timeout,
+                    error_callback=_neutron_failed_callback):
+                nics.plug_all(instance, network_info, limits.nic)
+                self._create_and_start(context, instance, name, limits,
+                                       network_info, power_on)
+        except nova_exception.InstanceEventTimeout:
+            if CONF.vif_plugging_is_fatal:
+                self._remove_if_ours(instance)
+                nics.unplug_all(instance, network_info)
+                raise nova_exception.VirtualInterfaceCreateException()
+            LOG.warning('Neutron did not report every port plugged within '
+                        '%d s; continuing (vif_plugging_is_fatal is off)',
+                        timeout, instance=instance)
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                self._remove_if_ours(instance)
+                nics.unplug_all(instance, network_info)
+        LOG.info('Container %s created%s', name,
+                 ' and started' if power_on else '', instance=instance)
+
+    def _create_and_start(self, context, instance, name, limits,
+                          network_info, power_on):
         with images.image_lock(image_id):
             fingerprint, _new = self.images.ensure(
                 context, image_id, instance.trusted_certs)
@@ -243,6 +276,9 @@ class SysContainerDriver(driver.ComputeDriver):
                 instance, self._nodename, fingerprint, limits,
                 CONF.syscontainer.profiles, raw_lxc=self._checkpoint_lines())
             try:
+            body['devices'].update(nics.devices(
+                instance, network_info, limits.nic,
+                existing=body['devices']))
                 self.client.create_instance(body)
             except Exception:
                 with excutils.save_and_reraise_exception():
@@ -255,8 +291,6 @@ class SysContainerDriver(driver.ComputeDriver):
                 LOG.error('Starting the new container failed; removing it',
                           instance=instance)
                 self._remove_if_ours(instance)
-        LOG.info('Container %s created%s', name,
-                 ' and started' if power_on else '', instance=instance)
 
     @staticmethod
     def _checkpoint_lines():
@@ -275,8 +309,7 @@ class SysContainerDriver(driver.ComputeDriver):
             LOG.warning(warning, instance=instance)
         return limits
 
-    def _refuse_unsupported_build(self, instance, network_info,
-                                  block_device_info):
+    def _refuse_unsupported_build(self, instance, block_device_info):
         def refuse(reason):
             raise exception.InstanceBuildRefused(instance_uuid=instance.uuid,
                                                  reason=reason)
@@ -284,9 +317,6 @@ class SysContainerDriver(driver.ComputeDriver):
         if not instance.image_ref:
             refuse(_('booting from a volume is not supported; boot from a '
                      'Glance image'))
-        if network_info:
-            refuse(_('network ports are not supported yet; create the '
-                     'server with no network (--nic none)'))
         if driver.block_device_info_get_mapping(block_device_info):
             refuse(_('volumes are not supported yet'))
 
@@ -332,12 +362,57 @@ class SysContainerDriver(driver.ComputeDriver):
                 destroy_secrets=True):
         """ComputeDriver.cleanup: remove what is left of the instance.
 
-        The container is the instance's only resource on the host, so this
-        removes it when destroy_disks is set and it is still there.
+        The container is removed when destroy_disks is set and it is still
+        there; the ports' host interfaces when destroy_vifs is set.
         """
         if destroy_disks:
             self._remove_if_ours(instance)
 
+        if destroy_vifs:
+            nics.unplug_all(instance, network_info)
+
+    # ------------------------------------------------------------------
+    # Network (see nics.py, vif.py, network.py)
+    # ------------------------------------------------------------------
+    def plug_vifs(self, instance, network_info):
+        """ComputeDriver.plug_vifs: the ports' host interfaces.
+
+        Idempotent; nova-compute calls it at start-up for every instance,
+        so a host that rebooted gets its bridges and OVS ports back.
+        """
+        nics.plug_all(instance, network_info, self._limits(instance).nic)
+
+    def unplug_vifs(self, instance, network_info):
+        """ComputeDriver.unplug_vifs: remove the ports' host interfaces."""
+        nics.unplug_all(instance, network_info)
+
+    def attach_interface(self, context, instance, image_meta, vif):
+        """ComputeDriver.attach_interface: hot-plug a NIC.
+
+        The port is plugged on the host and a NIC added to the container,
+        running or stopped; it keeps the flavor's NIC limits.
+        """
+        name = self._record(instance)['name']
+        try:
+            nics.attach(self.client, name, instance, vif,
+                        self._limits(instance, image_meta=image_meta).nic)
+        except (exception.InstanceBuildRefused, exception.VifPlugFailed,
+                exception.DaemonError) as e:
+            LOG.error('Attaching port %(port)s failed: %(error)s',
+                      {'port': vif['id'], 'error': e}, instance=instance)
+            raise nova_exception.InterfaceAttachFailed(
+                instance_uuid=instance.uuid)
+
+    def detach_interface(self, context, instance, vif):
+        """ComputeDriver.detach_interface: hot-unplug a NIC."""
+        name = self._record(instance)['name']
+        try:
+            nics.detach(self.client, name, instance, vif)
+        except (exception.VifPlugFailed, exception.DaemonError) as e:
+            LOG.error('Detaching port %(port)s failed: %(error)s',
+                      {'port': vif['id'], 'error': e}, instance=instance)
+            raise nova_exception.InterfaceDetachFailed(
+                instance_uuid=instance.uuid)
     # ------------------------------------------------------------------
     # Power
     # ------------------------------------------------------------------
@@ -377,9 +452,11 @@ class SysContainerDriver(driver.ComputeDriver):
                  block_device_info=None, accel_info=None, share_info=None):
         """ComputeDriver.power_on: start (or thaw) the container.
 
-        A container with a saved checkpoint is restored from it.
+        A container with a saved checkpoint is restored from it. The
+        ports' host interfaces are plugged again first (idempotent).
         """
         self._bring_up(instance)
+        nics.plug_all(instance, network_info, self._limits(instance).nic)
 
     def _bring_up(self, instance):
         name, status, stateful = self._status(instance)
@@ -388,6 +465,8 @@ class SysContainerDriver(driver.ComputeDriver):
         elif status != daemon_client.RUNNING:
             self.client.change_state(name, 'start', stateful=stateful)
 
+            if stateful:
+                nics.remove_stale_for(self._record(instance))
     def reboot(self, context, instance, network_info, reboot_type,
                block_device_info=None, bad_volumes_callback=None,
                accel_info=None, share_info=None):
@@ -449,6 +528,7 @@ class SysContainerDriver(driver.ComputeDriver):
             self._ensure_running(instance)
             raise nova_exception.InstanceSuspendFailure(reason=str(e))
 
+        nics.remove_stale_for(rec)
     def _ensure_running(self, instance):
         try:
             name, status, _stateful = self._status(instance)
@@ -468,10 +548,15 @@ class SysContainerDriver(driver.ComputeDriver):
             LOG.warning('No saved state: the container boots afresh',
                         instance=instance)
         try:
+        nics.plug_all(instance, network_info, self._limits(instance).nic)
             self.client.change_state(name, 'start', stateful=stateful)
         except exception.DaemonError as e:
             raise nova_exception.InstanceResumeFailure(reason=str(e))
 
+        finally:
+            # LXD 5.0.2 leaves veths on the host at a checkpoint and at a
+            # restore (measured): remove those carrying this NIC's MACs.
+            nics.remove_stale_for(self._record(instance))
     def resume_state_on_host_boot(self, context, instance, network_info,
                                   share_info, block_device_info=None):
         """ComputeDriver.resume_state_on_host_boot: bring it back up."""
@@ -564,6 +649,8 @@ class SysContainerDriver(driver.ComputeDriver):
         """
         self._apply_flavor(instance, image_meta)
         if power_on:
+        nics.plug_all(instance, network_info,
+                      self._limits(instance, image_meta=image_meta).nic)
             self._bring_up(instance)
 
     def _apply_flavor(self, instance, image_meta=None):
@@ -574,6 +661,7 @@ class SysContainerDriver(driver.ComputeDriver):
             self.client.get_writable(name), instance, self._nodename, limits,
             raw_lxc=self._checkpoint_lines())
         self.client.update_instance(name, body)
+        body['devices'] = nics.with_limits(body['devices'], limits.nic)
 
     def confirm_migration(self, context, migration, instance, network_info):
         """ComputeDriver.confirm_migration (on the source).
@@ -584,6 +672,7 @@ class SysContainerDriver(driver.ComputeDriver):
         if migration.source_compute != migration.dest_compute:
             self._remove_if_ours(instance)
 
+            nics.unplug_all(instance, network_info, only_unused=True)
     def finish_revert_migration(self, context, instance, network_info,
                                 migration, block_device_info=None,
                                 power_on=True, share_info=None):
@@ -597,6 +686,7 @@ class SysContainerDriver(driver.ComputeDriver):
         self._stop(instance, force=True)
         self._apply_flavor(instance)
         if power_on:
+        nics.plug_all(instance, network_info, self._limits(instance).nic)
             self._bring_up(instance)
 
     # ------------------------------------------------------------------
@@ -643,6 +733,9 @@ class SysContainerDriver(driver.ComputeDriver):
         return migrate_data
 
     def live_migration(self, context, instance, dest, post_method,
+        # The container's NICs hang on its ports' bridges: they must exist
+        # here before it arrives.
+        nics.plug_all(instance, network_info, self._limits(instance).nic)
                        recover_method, block_migration=False,
                        migrate_data=None):
         """ComputeDriver.live_migration (on the source).
@@ -705,7 +798,8 @@ class SysContainerDriver(driver.ComputeDriver):
         """ComputeDriver.post_live_migration_at_source.
 
         The move deletes the source container; if that deletion failed,
-        it is done now.
+        it is done now. The ports' host interfaces go too, unless a
+        container on this host still uses them (two daemons on one host).
         """
         self._remove_if_ours(instance)
 
@@ -713,6 +807,7 @@ class SysContainerDriver(driver.ComputeDriver):
                                            network_info,
                                            block_migration=False,
                                            block_device_info=None):
+        nics.unplug_all(instance, network_info, only_unused=True)
         """ComputeDriver.post_live_migration_at_destination.
 
         The container now belongs to this node: its node marker changes,
@@ -789,3 +884,11 @@ def _image_properties(image_meta):
     props = image_meta.properties
     return {key: getattr(props, key) for key in props.fields
             if props.obj_attr_is_set(key)}
+def _neutron_failed_callback(event_name, instance):
+    """Neutron reported a port failed: fatal if vif_plugging_is_fatal."""
+    LOG.error('Neutron reported failure on event %s', event_name,
+              instance=instance)
+    if CONF.vif_plugging_is_fatal:
+        raise nova_exception.VirtualInterfaceCreateException()
+
+

@@ -1,0 +1,227 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Host side of an instance's ports: plug and unplug (see :mod:`vif`).
+
+OVS ports go through os-vif's OVS plugin (hybrid plug: per-port Linux
+bridge, veth pair, OVS port with Neutron's ``external_ids``). Linux-bridge
+and tap ports, which Nova no longer hands to os-vif, are plugged here with
+``ip``. Egress shaping is an HTB qdisc on the port's inner veth end.
+Everything is idempotent: plugging twice, or unplugging what is gone, is
+fine. Nothing here ever gives an interface an address.
+"""
+
+import os
+import threading
+
+from nova.network import os_vif_util
+import os_vif
+from os_vif import exception as osv_exception
+from os_vif import objects as osv_objects
+from oslo_concurrency import processutils
+from oslo_log import log as logging
+
+from nova_syscontainer import conf as sc_conf
+from nova_syscontainer import exception
+from nova_syscontainer.virt import vif as vif_mod
+
+LOG = logging.getLogger(__name__)
+CONF = sc_conf.CONF
+
+_init_lock = threading.Lock()
+_initialized = False
+
+SYS_NET = '/sys/class/net'
+
+
+def initialize():
+    """Load os-vif's plugins once per process.
+
+    nova-compute runs this driver as root (the daemon's NICs need
+    CAP_NET_ADMIN anyway), so os-vif's privileged calls run in this
+    process instead of through a privsep helper started with sudo.
+    """
+    global _initialized
+    with _init_lock:
+        if _initialized:
+            return
+        os_vif.initialize()
+        if os.geteuid() == 0:
+            from vif_plug_ovs import privsep as ovs_privsep
+            ovs_privsep.vif_plug.set_client_mode(False)
+        _initialized = True
+
+
+def _run(*cmd, ok=(0,)):
+    try:
+        out, _err = processutils.execute(*cmd, check_exit_code=list(ok))
+    except (processutils.ProcessExecutionError, OSError) as e:
+        raise exception.VifPlugFailed(command=' '.join(cmd), reason=str(e))
+    return out
+
+
+def exists(dev):
+    return os.path.exists(os.path.join(SYS_NET, dev))
+
+
+def _master(dev):
+    link = os.path.join(SYS_NET, dev, 'master')
+    return os.path.basename(os.readlink(link)) if os.path.islink(link) \
+        else None
+
+
+def _ensure_bridge(name):
+    if not exists(name):
+        _run('ip', 'link', 'add', 'name', name, 'type', 'bridge',
+             ok=(0, 2))
+    # A bridge of ours carries no address, not even an IPv6 link-local.
+    try:
+        with open('/proc/sys/net/ipv6/conf/%s/disable_ipv6' % name,
+                  'w') as f:
+            f.write('1')
+    except OSError:
+        pass
+    _run('ip', 'link', 'set', name, 'up')
+
+
+def _ensure_veth(inner, outer, mtu):
+    if not exists(inner):
+        _run('ip', 'link', 'add', inner, 'type', 'veth', 'peer', 'name',
+             outer)
+    for dev in (inner, outer):
+        if mtu:
+            _run('ip', 'link', 'set', dev, 'mtu', str(mtu))
+        _run('ip', 'link', 'set', dev, 'up')
+
+
+def _set_master(dev, bridge):
+    if _master(dev) != bridge:
+        _run('ip', 'link', 'set', dev, 'master', bridge)
+
+
+def _delete(dev):
+    if exists(dev):
+        _run('ip', 'link', 'del', dev, ok=(0, 1, 2))
+
+
+def _ovs_object(vif):
+    """os-vif's object of an OVS port, always hybrid-plugged.
+
+    A port bound without a datapath type gets [syscontainer]
+    ovs_datapath_type, so that plugging never switches the integration
+    bridge to a datapath the kernel lacks.
+    """
+    obj = os_vif_util.nova_to_osvif_vif(vif)
+    profile = obj.port_profile
+    if not (profile.obj_attr_is_set('datapath_type') and
+            profile.datapath_type):
+        profile.datapath_type = CONF.syscontainer.ovs_datapath_type
+    if isinstance(obj, osv_objects.vif.VIFBridge):
+        return obj
+    fields = {key: getattr(obj, key) for key in (
+        'id', 'address', 'network', 'has_traffic_filtering',
+        'preserve_on_delete', 'active', 'vif_name')
+        if obj.obj_attr_is_set(key)}
+    return osv_objects.vif.VIFBridge(
+        plugin='ovs', port_profile=profile,
+        bridge_name=vif_mod.port_name('qbr', vif['id']), **fields)
+
+
+def plug(instance, vif, host_plan):
+    """Create the port's host interfaces (idempotent).
+
+    :raises VifPlugFailed: with the command or os-vif's reason.
+    """
+    if host_plan.vif_type == vif_mod.OVS:
+        initialize()
+        try:
+            os_vif.plug(_ovs_object(vif),
+                        os_vif_util.nova_to_osvif_instance(instance))
+        except osv_exception.ExceptionBase as e:
+            raise exception.VifPlugFailed(command='os-vif plug',
+                                          reason=str(e))
+    else:
+        _ensure_bridge(host_plan.bridge)
+        _ensure_veth(host_plan.inner, host_plan.outer, host_plan.mtu)
+        _set_master(host_plan.inner, host_plan.bridge)
+        if host_plan.network_bridge:
+            _ensure_bridge(host_plan.network_bridge)
+            _set_master(host_plan.outer, host_plan.network_bridge)
+    shape_egress(host_plan.inner, host_plan.egress_kbit)
+    LOG.debug('Plugged port %(port)s: %(bridge)s, %(inner)s <-> %(outer)s',
+              {'port': host_plan.port_id, 'bridge': host_plan.bridge,
+               'inner': host_plan.inner, 'outer': host_plan.outer},
+              instance=instance)
+
+
+def unplug(instance, vif, host_plan):
+    """Remove the port's host interfaces; what is gone already is fine."""
+    if host_plan.vif_type == vif_mod.OVS:
+        initialize()
+        try:
+            os_vif.unplug(_ovs_object(vif),
+                          os_vif_util.nova_to_osvif_instance(instance))
+        except osv_exception.ExceptionBase as e:
+            raise exception.VifPlugFailed(command='os-vif unplug',
+                                          reason=str(e))
+    else:
+        # Deleting one end of a veth pair deletes the other.
+        _delete(host_plan.inner)
+        _delete(host_plan.outer)
+    _delete(host_plan.bridge)
+
+
+def shape_egress(dev, kbit):
+    """Limit what ``dev`` sends to ``kbit`` kbit/s (HTB), or unlimit it."""
+    if kbit:
+        _run('tc', 'qdisc', 'replace', 'dev', dev, 'root', 'handle', '1:',
+             'htb', 'default', '1')
+        _run('tc', 'class', 'replace', 'dev', dev, 'parent', '1:',
+             'classid', '1:1', 'htb', 'rate', '%dkbit' % kbit)
+    elif exists(dev):
+        # "No such file" (2) when there is no root qdisc to delete.
+        _run('tc', 'qdisc', 'del', 'dev', dev, 'root', ok=(0, 1, 2))
+
+
+def remove_stale_container_ends(macs):
+    """Delete veths left in the host's namespace with a NIC's MAC.
+
+    LXD 5.0.2 leaves the container end of a NIC's veth pair behind, down
+    and detached, when it checkpoints a container with CRIU (suspend,
+    live migration). An interface carrying one of an instance's MACs
+    outside its container is such a leftover: deleting it deletes its
+    peer too. Returns the names deleted.
+    """
+    wanted = {mac.lower() for mac in macs if mac}
+    removed = []
+    if not wanted:
+        return removed
+    for dev in os.listdir(SYS_NET):
+        base = os.path.join(SYS_NET, dev)
+        try:
+            with open(os.path.join(base, 'address')) as f:
+                mac = f.read().strip().lower()
+            with open(os.path.join(base, 'operstate')) as f:
+                state = f.read().strip()
+        except OSError:
+            continue
+        if (mac in wanted and state != 'up' and _master(dev) is None and
+                os.path.exists(os.path.join(base, 'iflink'))):
+            try:
+                _delete(dev)
+            except exception.VifPlugFailed as e:
+                LOG.warning('Could not remove stale interface %s: %s',
+                            dev, e)
+                continue
+            removed.append(dev)
+    if removed:
+        LOG.info('Removed stale container interfaces %s', removed)
+    return removed

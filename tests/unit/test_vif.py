@@ -1,0 +1,130 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Pure mapping of Nova VIFs to host interfaces and daemon NIC devices."""
+
+from nova.network import model
+import testtools
+
+from nova_syscontainer import exception
+from nova_syscontainer.virt import nics
+from nova_syscontainer.virt import vif
+
+PORT = '5b048e97-89aa-4c3e-9d1f-0123456789ab'
+
+
+def make_vif(vif_type='ovs', port_id=PORT, mac='fa:16:3e:00:00:01',
+             mtu=1450, bridge='br-int', active=True, **kwargs):
+    network = model.Network(id='net', bridge=bridge)
+    if mtu:
+        network['meta']['mtu'] = mtu
+    return model.VIF(id=port_id, address=mac, network=network,
+                     type=vif_type, devname=('tap' + port_id)[:14],
+                     active=active, **kwargs)
+
+
+class PlanTest(testtools.TestCase):
+
+    def test_ovs_port_is_hybrid_plugged_with_port_names(self):
+        plan = vif.plan(make_vif())
+        self.assertEqual('qbr5b048e97-89', plan.bridge)
+        self.assertEqual('qvb5b048e97-89', plan.inner)
+        self.assertEqual('qvo5b048e97-89', plan.outer)
+        self.assertEqual('br-int', plan.network_bridge)
+        self.assertEqual(1450, plan.mtu)
+        self.assertEqual('fa:16:3e:00:00:01', plan.mac)
+        self.assertIsNone(plan.egress_kbit)
+
+    def test_bridge_and_tap_ports_keep_their_devname(self):
+        plan = vif.plan(make_vif('bridge', bridge='brq-net'))
+        self.assertEqual('tap5b048e97-89', plan.outer)
+        self.assertEqual('brq-net', plan.network_bridge)
+        plan = vif.plan(make_vif('tap', bridge=None))
+        self.assertEqual('tap5b048e97-89', plan.outer)
+        self.assertIsNone(plan.network_bridge)
+
+    def test_egress_rate_from_flavor_limits(self):
+        plan = vif.plan(make_vif(), {'limits.egress': '4000kbit',
+                                     'limits.ingress': '8000kbit'})
+        self.assertEqual(4000, plan.egress_kbit)
+
+    def test_unsupported_types_are_refused_by_name(self):
+        for vif_type in ('vhostuser', 'hw_veb', 'binding_failed',
+                         'unbound', 'macvtap', None):
+            e = self.assertRaises(exception.InstanceBuildRefused,
+                                  vif.plan, make_vif(vif_type), None, 'u')
+            self.assertIn(str(vif_type), str(e))
+            self.assertIn('ovs, bridge, tap', str(e))
+
+    def test_direct_vnic_refused(self):
+        e = self.assertRaises(exception.InstanceBuildRefused, vif.plan,
+                              make_vif(vnic_type='direct'))
+        self.assertIn('direct', str(e))
+
+    def test_ovs_without_bridge_or_mac_refused(self):
+        self.assertRaises(exception.InstanceBuildRefused, vif.plan,
+                          make_vif(bridge=None))
+        self.assertRaises(exception.InstanceBuildRefused, vif.plan,
+                          make_vif(mac=None))
+
+
+class DeviceTest(testtools.TestCase):
+
+    def test_device_is_bridged_on_the_port_bridge(self):
+        plan = vif.plan(make_vif())
+        dev = vif.nic_device(plan, 'eth0', {'limits.ingress': '8000kbit',
+                                            'limits.egress': '4000kbit'})
+        self.assertEqual({'type': 'nic', 'nictype': 'bridged',
+                          'parent': 'qbr5b048e97-89', 'name': 'eth0',
+                          'hwaddr': 'fa:16:3e:00:00:01', 'mtu': '1450',
+                          'limits.ingress': '8000kbit'}, dev)
+
+    def test_no_mtu_no_limit(self):
+        dev = vif.nic_device(vif.plan(make_vif(mtu=None)), 'eth0')
+        self.assertNotIn('mtu', dev)
+        self.assertNotIn('limits.ingress', dev)
+
+    def test_interfaces_numbered_after_existing_nics(self):
+        other = '11111111-2222-3333-4444-555555555555'
+        existing = {'root': {'type': 'disk', 'path': '/'},
+                    'nic-x': {'type': 'nic', 'name': 'eth0'}}
+        devices = vif.nic_devices(
+            [make_vif(), make_vif(port_id=other, mac='fa:16:3e:00:00:02')],
+            existing=existing)
+        self.assertEqual('eth1', devices['nic-' + PORT]['name'])
+        self.assertEqual('eth2', devices['nic-' + other]['name'])
+        # A port already in the container is not added twice.
+        again = vif.nic_devices([make_vif()],
+                                existing=dict(existing, **devices))
+        self.assertEqual({}, again)
+
+    def test_device_names_round_trip(self):
+        self.assertEqual(PORT, vif.port_of_device(vif.device_name(PORT)))
+        self.assertIsNone(vif.port_of_device('root'))
+
+    def test_new_flavor_replaces_ingress_of_our_nics_only(self):
+        devices = {'nic-' + PORT: {'type': 'nic', 'limits.ingress': '1kbit'},
+                   'other': {'type': 'nic', 'limits.ingress': '1kbit'}}
+        out = vif.with_nic_limits(devices, {'limits.ingress': '9kbit'})
+        self.assertEqual('9kbit', out['nic-' + PORT]['limits.ingress'])
+        self.assertEqual('1kbit', out['other']['limits.ingress'])
+        out = vif.with_nic_limits(devices, {})
+        self.assertNotIn('limits.ingress', out['nic-' + PORT])
+
+
+class EventsTest(testtools.TestCase):
+
+    def test_waits_only_for_ports_not_yet_active(self):
+        down = make_vif(port_id='a', active=False)
+        up = make_vif(port_id='b', active=True)
+        self.assertEqual([('network-vif-plugged', 'a')],
+                         nics.neutron_events([down, up]))
+        self.assertEqual([], nics.neutron_events(None))
