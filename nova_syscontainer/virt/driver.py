@@ -232,13 +232,12 @@ class SysContainerDriver(driver.ComputeDriver):
         """
         self._refuse_unsupported_build(instance, block_device_info)
         limits = self._limits(instance, image_meta=image_meta)
-        name = container.name(instance)
         # A port this driver cannot plug is refused before anything exists.
         nics.plans(instance, network_info, limits.nic)
+        name = container.name(instance)
         if self.client.instance_exists(name):
             raise nova_exception.InstanceExists(name=name)
 
-        image_id = instance.image_ref
         # As Nova's libvirt driver does: wait (bounded by
         # [DEFAULT] vif_plugging_timeout) for Neutron to report the ports
         # that are down as plugged, once the container runs on them.
@@ -269,16 +268,17 @@ class SysContainerDriver(driver.ComputeDriver):
 
     def _create_and_start(self, context, instance, name, limits,
                           network_info, power_on):
+        image_id = instance.image_ref
         with images.image_lock(image_id):
             fingerprint, _new = self.images.ensure(
                 context, image_id, instance.trusted_certs)
             body = container.create_body(
                 instance, self._nodename, fingerprint, limits,
                 CONF.syscontainer.profiles, raw_lxc=self._checkpoint_lines())
-            try:
             body['devices'].update(nics.devices(
                 instance, network_info, limits.nic,
                 existing=body['devices']))
+            try:
                 self.client.create_instance(body)
             except Exception:
                 with excutils.save_and_reraise_exception():
@@ -367,7 +367,6 @@ class SysContainerDriver(driver.ComputeDriver):
         """
         if destroy_disks:
             self._remove_if_ours(instance)
-
         if destroy_vifs:
             nics.unplug_all(instance, network_info)
 
@@ -413,6 +412,7 @@ class SysContainerDriver(driver.ComputeDriver):
                       {'port': vif['id'], 'error': e}, instance=instance)
             raise nova_exception.InterfaceDetachFailed(
                 instance_uuid=instance.uuid)
+
     # ------------------------------------------------------------------
     # Power
     # ------------------------------------------------------------------
@@ -455,8 +455,8 @@ class SysContainerDriver(driver.ComputeDriver):
         A container with a saved checkpoint is restored from it. The
         ports' host interfaces are plugged again first (idempotent).
         """
-        self._bring_up(instance)
         nics.plug_all(instance, network_info, self._limits(instance).nic)
+        self._bring_up(instance)
 
     def _bring_up(self, instance):
         name, status, stateful = self._status(instance)
@@ -464,9 +464,9 @@ class SysContainerDriver(driver.ComputeDriver):
             self.client.change_state(name, 'unfreeze')
         elif status != daemon_client.RUNNING:
             self.client.change_state(name, 'start', stateful=stateful)
-
             if stateful:
                 nics.remove_stale_for(self._record(instance))
+
     def reboot(self, context, instance, network_info, reboot_type,
                block_device_info=None, bad_volumes_callback=None,
                accel_info=None, share_info=None):
@@ -527,8 +527,8 @@ class SysContainerDriver(driver.ComputeDriver):
         except exception.DaemonError as e:
             self._ensure_running(instance)
             raise nova_exception.InstanceSuspendFailure(reason=str(e))
-
         nics.remove_stale_for(rec)
+
     def _ensure_running(self, instance):
         try:
             name, status, _stateful = self._status(instance)
@@ -547,16 +547,16 @@ class SysContainerDriver(driver.ComputeDriver):
         if not stateful:
             LOG.warning('No saved state: the container boots afresh',
                         instance=instance)
-        try:
         nics.plug_all(instance, network_info, self._limits(instance).nic)
+        try:
             self.client.change_state(name, 'start', stateful=stateful)
         except exception.DaemonError as e:
             raise nova_exception.InstanceResumeFailure(reason=str(e))
-
         finally:
             # LXD 5.0.2 leaves veths on the host at a checkpoint and at a
             # restore (measured): remove those carrying this NIC's MACs.
             nics.remove_stale_for(self._record(instance))
+
     def resume_state_on_host_boot(self, context, instance, network_info,
                                   share_info, block_device_info=None):
         """ComputeDriver.resume_state_on_host_boot: bring it back up."""
@@ -648,9 +648,9 @@ class SysContainerDriver(driver.ComputeDriver):
         node's marker, and is started.
         """
         self._apply_flavor(instance, image_meta)
-        if power_on:
         nics.plug_all(instance, network_info,
                       self._limits(instance, image_meta=image_meta).nic)
+        if power_on:
             self._bring_up(instance)
 
     def _apply_flavor(self, instance, image_meta=None):
@@ -660,8 +660,8 @@ class SysContainerDriver(driver.ComputeDriver):
         body = container.reconfigured(
             self.client.get_writable(name), instance, self._nodename, limits,
             raw_lxc=self._checkpoint_lines())
-        self.client.update_instance(name, body)
         body['devices'] = nics.with_limits(body['devices'], limits.nic)
+        self.client.update_instance(name, body)
 
     def confirm_migration(self, context, migration, instance, network_info):
         """ComputeDriver.confirm_migration (on the source).
@@ -671,8 +671,8 @@ class SysContainerDriver(driver.ComputeDriver):
         """
         if migration.source_compute != migration.dest_compute:
             self._remove_if_ours(instance)
-
             nics.unplug_all(instance, network_info, only_unused=True)
+
     def finish_revert_migration(self, context, instance, network_info,
                                 migration, block_device_info=None,
                                 power_on=True, share_info=None):
@@ -685,8 +685,8 @@ class SysContainerDriver(driver.ComputeDriver):
         """
         self._stop(instance, force=True)
         self._apply_flavor(instance)
-        if power_on:
         nics.plug_all(instance, network_info, self._limits(instance).nic)
+        if power_on:
             self._bring_up(instance)
 
     # ------------------------------------------------------------------
@@ -730,12 +730,12 @@ class SysContainerDriver(driver.ComputeDriver):
         live_migration.clear_leftover(self.client, instance)
         if self._pending_cleanups is not None:
             self._pending_cleanups.discard(instance.uuid)
-        return migrate_data
-
-    def live_migration(self, context, instance, dest, post_method,
         # The container's NICs hang on its ports' bridges: they must exist
         # here before it arrives.
         nics.plug_all(instance, network_info, self._limits(instance).nic)
+        return migrate_data
+
+    def live_migration(self, context, instance, dest, post_method,
                        recover_method, block_migration=False,
                        migrate_data=None):
         """ComputeDriver.live_migration (on the source).
@@ -802,12 +802,12 @@ class SysContainerDriver(driver.ComputeDriver):
         container on this host still uses them (two daemons on one host).
         """
         self._remove_if_ours(instance)
+        nics.unplug_all(instance, network_info, only_unused=True)
 
     def post_live_migration_at_destination(self, context, instance,
                                            network_info,
                                            block_migration=False,
                                            block_device_info=None):
-        nics.unplug_all(instance, network_info, only_unused=True)
         """ComputeDriver.post_live_migration_at_destination.
 
         The container now belongs to this node: its node marker changes,
@@ -880,10 +880,6 @@ class SysContainerDriver(driver.ComputeDriver):
         return new
 
 
-def _image_properties(image_meta):
-    props = image_meta.properties
-    return {key: getattr(props, key) for key in props.fields
-            if props.obj_attr_is_set(key)}
 def _neutron_failed_callback(event_name, instance):
     """Neutron reported a port failed: fatal if vif_plugging_is_fatal."""
     LOG.error('Neutron reported failure on event %s', event_name,
@@ -892,3 +888,7 @@ def _neutron_failed_callback(event_name, instance):
         raise nova_exception.VirtualInterfaceCreateException()
 
 
+def _image_properties(image_meta):
+    props = image_meta.properties
+    return {key: getattr(props, key) for key in props.fields
+            if props.obj_attr_is_set(key)}
