@@ -171,6 +171,15 @@ migration_opts = [
         min=10,
         help='Seconds a live migration may take before it is rolled back '
              '(the source keeps running).'),
+    cfg.StrOpt(
+        'criu_path',
+        default='criu',
+        help='The CRIU program the daemon on this host runs (a name looked '
+             'up in PATH, or a path). Before a live migration is accepted '
+             '(destination) or sent (source), nova-compute runs "<criu_path> '
+             'check" and refuses the migration unless it passes; this needs '
+             'nova-compute to run as root on the daemon\'s host. Empty skips '
+             'the check.'),
 ]
 
 image_opts = [

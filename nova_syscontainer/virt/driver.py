@@ -70,6 +70,7 @@ class SysContainerDriver(driver.ComputeDriver):
         # Per-node options are read now: several compute services in one
         # process (functional tests) share one configuration.
         self._migration_endpoint = CONF.syscontainer.migration_endpoint
+        self._criu_path = CONF.syscontainer.criu_path
         # instance uuid -> source operation of its live migration, and the
         # uuids whose migration an operator aborted.
         self._live_moves = {}
@@ -699,10 +700,11 @@ class SysContainerDriver(driver.ComputeDriver):
         """ComputeDriver.check_can_live_migrate_destination (on the target).
 
         Live migration must be allowed here, both nodes must publish a
-        migration endpoint, and CRIU must be prepared in new containers.
+        migration endpoint, CRIU must be prepared in new containers and
+        ``criu check`` must pass on this host.
         """
         return live_migration.check_destination(
-            self._migration_endpoint, src_compute_info)
+            self._migration_endpoint, src_compute_info, self._criu_path)
 
     def cleanup_live_migration_destination_check(self, context,
                                                  dest_check_data):
@@ -713,10 +715,11 @@ class SysContainerDriver(driver.ComputeDriver):
         """ComputeDriver.check_can_live_migrate_source (on the source).
 
         The container must be running, prepared for CRIU and without a uid
-        range of its own; the target's own checks come in live_migration,
+        range of its own, and ``criu check`` must pass on this host; the
+        target's own checks come in live_migration,
         which reads both daemons before sending anything.
         """
-        live_migration.check_source(self._record(instance))
+        live_migration.check_source(self._record(instance), self._criu_path)
         return dest_check_data
 
     def pre_live_migration(self, context, instance, block_device_info,
@@ -748,10 +751,12 @@ class SysContainerDriver(driver.ComputeDriver):
         def started(op_id):
             self._live_moves[instance.uuid] = op_id
 
+        migration = (migrate_data.migration if migrate_data is not None and
+                     migrate_data.obj_attr_is_set('migration') else None)
         try:
             figures = live_migration.move(
                 context, self.client, self._migration_endpoint, instance,
-                dest, on_started=started)
+                dest, on_started=started, migration=migration)
         except Exception as e:
             aborted = instance.uuid in self._aborted
             LOG.error('Live migration to %(dest)s %(what)s: %(error)s',

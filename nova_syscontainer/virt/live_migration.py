@@ -27,6 +27,7 @@ False: the container's files move with it).
 
 import hashlib
 import os
+import subprocess
 
 from nova import exception as nova_exception
 from nova.i18n import _
@@ -39,6 +40,7 @@ from nova_syscontainer import exception
 from nova_syscontainer.virt import client as daemon_client
 from nova_syscontainer.virt import container
 from nova_syscontainer.virt import migrate
+from nova_syscontainer.virt import migration_progress
 
 LOG = logging.getLogger(__name__)
 CONF = sc_conf.CONF
@@ -67,7 +69,57 @@ def _stats(compute_info):
     return stats or {}
 
 
-def check_destination(own_endpoint, src_compute_info):
+#: Seconds ``criu check`` may take (it takes about 0.1 s).
+CRIU_CHECK_TIMEOUT = 30
+
+
+def criu_verdict(path, returncode, output):
+    """Why ``criu check``'s result means CRIU is unusable, or None (pure).
+
+    CRIU prints "Looks good." (possibly with notes on optional features)
+    and exits 0 when it can checkpoint and restore on this kernel; any
+    other exit status is a refusal, explained by its last error lines.
+    """
+    if returncode == 0:
+        return None
+    lines = [line.strip() for line in (output or '').splitlines()
+             if line.strip()]
+    errors = [line for line in lines if 'error' in line.lower()] or lines
+    detail = '; '.join(errors[-3:]) or 'no output'
+    return (_('"%(path)s check" failed with exit status %(rc)s: '
+              '%(detail)s') % {'path': path, 'rc': returncode,
+                               'detail': detail})
+
+
+def criu_problem(path):
+    """Run ``<path> check`` on this host; why CRIU is unusable, or None."""
+    if not path:
+        return None
+    try:
+        result = subprocess.run(
+            [path, 'check'], stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            timeout=CRIU_CHECK_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        return _('"%(path)s check" did not end within %(t)d s') % {
+            'path': path, 't': CRIU_CHECK_TIMEOUT}
+    except OSError as e:
+        return _('CRIU cannot be run as %(path)s ([syscontainer] '
+                 'criu_path): %(error)s') % {'path': path, 'error': e}
+    return criu_verdict(path, result.returncode,
+                        result.stdout.decode(errors='replace'))
+
+
+def check_criu(path, where):
+    """Raise MigrationPreCheckError unless CRIU works on this host."""
+    problem = criu_problem(path)
+    if problem:
+        raise _precheck_error(_('CRIU is not usable on the %(where)s '
+                                'node: %(problem)s') % {
+                                    'where': where, 'problem': problem})
+
+
+def check_destination(own_endpoint, src_compute_info, criu_path=None):
     """Checks of check_can_live_migrate_destination; the migrate data."""
     if not CONF.syscontainer.allow_live_migration:
         raise _precheck_error(_('live migration to this node is disabled '
@@ -81,15 +133,17 @@ def check_destination(own_endpoint, src_compute_info):
     if not _stats(src_compute_info).get(ENDPOINT_STAT):
         raise _precheck_error(_('the source node publishes no '
                                 '[syscontainer] migration_endpoint'))
+    check_criu(criu_path, 'destination')
     return objects.HyperVLiveMigrateData(is_shared_instance_path=False)
 
 
-def check_source(record):
+def check_source(record, criu_path=None):
     """Checks of check_can_live_migrate_source on the container itself."""
     problems = migrate.record_problems(
         record, True, CONF.syscontainer.checkpoint_raw_lxc)
     if problems:
         raise _precheck_error('; '.join(problems))
+    check_criu(criu_path, 'source')
 
 
 def _peer_certificate(pem):
@@ -129,17 +183,43 @@ def _target(context, source_endpoint, dest):
 
 
 def move(context, source, source_endpoint, instance, dest,
-         on_started=None):
+         on_started=None, migration=None):
     """Move the instance's running container to ``dest``; its figures.
 
     ``on_started`` gets the source operation's id (see
-    :func:`migrate.move`), which :meth:`abort` needs.
+    :func:`migrate.move`), which :meth:`abort` needs. While the daemons
+    move it, the progress (:mod:`migration_progress`) goes into
+    ``migration``'s memory_*/disk_* fields and ``instance.progress``,
+    saved as libvirt's driver does.
     """
     target = _target(context, source_endpoint, dest)
-    return migrate.move(source, target, container.name(instance),
-                        source_endpoint, live=True,
-                        timeout=CONF.syscontainer.migration_timeout,
-                        on_started=on_started)
+    name = container.name(instance)
+    monitor = None
+    if migration is not None:
+        monitor = migration_progress.Monitor(
+            source, name, _progress_saver(instance, migration))
+        monitor.start()
+    try:
+        return migrate.move(
+            source, target, name, source_endpoint, live=True,
+            timeout=CONF.syscontainer.migration_timeout,
+            on_started=on_started,
+            on_target_started=(
+                None if monitor is None else
+                lambda op_id: monitor.target_started(target, op_id)))
+    finally:
+        if monitor is not None:
+            monitor.stop()
+
+
+def _progress_saver(instance, migration):
+    def save(fields, progress):
+        for key, value in fields.items():
+            setattr(migration, key, value)
+        migration.save()
+        instance.progress = progress
+        instance.save()
+    return save
 
 
 def copy_stopped(context, source, source_endpoint, instance, dest):

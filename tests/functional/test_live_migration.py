@@ -16,6 +16,8 @@ daemon, host2 the second (``tools/setup-host.sh --second-daemon``); the
 move itself is CRIU checkpoint/restore between the daemons over https.
 """
 
+import os
+import subprocess
 import time
 
 from testtools import content
@@ -119,6 +121,21 @@ class LiveMigrationTest(MigrationTestCase):
         name = self.container_name(server)
         self.assert_migration_fails_source_kept(server, name)
 
+    def test_destination_without_usable_criu_refused_before_moving(self):
+        self.flags(endpoint=daemon.SECOND_ENDPOINT,
+                   migration_endpoint=daemon.SECOND_HTTPS_ENDPOINT,
+                   criu_path='/nonexistent/criu', group='syscontainer')
+        self.compute2 = self.restart_compute_service(
+            self.compute2, keep_hypervisor_state=False)
+        server = self.boot(host='host1')
+        name = self.container_name(server)
+        token, pid, _count = self.daemon.counter(name)
+        self.assert_migration_fails_source_kept(server, name)
+        self.assertEqual((token, pid), self.daemon.counter(name)[:2])
+        self.assertIn('CRIU is not usable on the destination node: CRIU '
+                      'cannot be run as /nonexistent/criu',
+                      self.stdlog.logger.output)
+
     def test_abort_during_the_move_keeps_the_source(self):
         server = self.boot(host='host1')
         name = self.container_name(server)
@@ -145,6 +162,60 @@ class LiveMigrationTest(MigrationTestCase):
         self.wait_until(lambda: self.daemon.counter(name)[2] > count,
                         what='the source counter to keep ticking')
         self.assertNotIn(name, self.second.names())
+
+    def test_progress_of_a_move_with_256_mib_of_memory(self):
+        flavor = self.make_flavor('c1.mem512', vcpus=1, memory_mb=512)
+        server = self.boot(host='host1', flavor_id=flavor)
+        name = self.container_name(server)
+        # 256 MiB of random bytes in the container's /tmp (a tmpfs, whose
+        # pages CRIU dumps with the processes), written by a command that
+        # ends (LXD's file API would leave a helper process inside that
+        # makes the dump fail).
+        pid = self.daemon.init_pid(name)
+        with open('/proc/%d/mounts' % pid) as f:
+            self.assertIn(' /tmp tmpfs ', f.read())
+        subprocess.run(
+            ['lxc', 'exec', name, '--', 'dd', 'if=/dev/urandom',
+             'of=/tmp/ballast', 'bs=1M', 'count=256'],
+            check=True, stdin=subprocess.DEVNULL, capture_output=True,
+            timeout=120, env=dict(os.environ, LXD_DIR=os.path.dirname(
+                daemon.ENDPOINT)))
+        self.assertEqual(256 << 20, os.stat(
+            '/proc/%d/root/tmp/ballast' % pid).st_size)
+        token, pid, _count = self.daemon.counter(name)
+
+        self.live_migrate(server)
+        # What GET /servers/{id}/migrations shows while it runs.
+        seen = []
+        while True:
+            active = self.api.get_active_migrations(server['id'])
+            if active:
+                seen.append(active[0])
+            elif self.migration_status(server) in (
+                    'completed', 'error', 'failed', 'cancelled'):
+                break
+            time.sleep(0.3)
+        self.assertEqual('completed', self.migration_status(server))
+        server = self.wait_for(server, 'ACTIVE', timeout=120)
+        self.assertEqual('host2', server['OS-EXT-SRV-ATTR:host'])
+        self.assertEqual((token, pid), self.second.counter(name)[:2])
+
+        processed = [m['memory_processed_bytes'] for m in seen
+                     if m['memory_processed_bytes']]
+        self.addDetail('progress', content.text_content('\n'.join(
+            '%s total=%s processed=%s remaining=%s disk=%s' % (
+                m['status'], m['memory_total_bytes'],
+                m['memory_processed_bytes'], m['memory_remaining_bytes'],
+                m['disk_processed_bytes']) for m in seen)))
+        self.assertTrue(processed, 'no progress reported while moving')
+        # Never more processed than the total it reported; never going back.
+        for m in seen:
+            if m['memory_processed_bytes']:
+                self.assertLessEqual(m['memory_processed_bytes'],
+                                     m['memory_total_bytes'])
+        self.assertEqual(sorted(processed), processed)
+        # The checkpoint holds the 256 MiB written into the tmpfs.
+        self.assertGreater(max(processed), 256 << 20)
 
     def test_target_daemon_killed_during_the_move(self):
         # host2's daemon crashes (SIGKILL) about 2 s into the move: by then
