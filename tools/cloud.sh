@@ -1,0 +1,83 @@
+#!/bin/bash
+# cloud.sh - a real single-node OpenStack whose compute runs LXD system
+# containers through nova-syscontainer, on one Debian 12 machine (as root,
+# no systemd needed).
+#
+#   tools/cloud.sh up       start (installing what is missing), then boot a
+#                           server "demo" with the openstack CLI and show it
+#   tools/cloud.sh start    install what is missing, configure, start
+#   tools/cloud.sh demo     image, flavor, server create --wait, and show
+#   tools/cloud.sh stop     stop exactly the processes start started
+#   tools/cloud.sh status   which services run
+#
+# Services: RabbitMQ (Debian's), Keystone (fernet, bootstrap admin),
+# Placement, Glance (file store), Neutron (ML2, no agents: servers have no
+# network yet), Nova API (uwsgi), conductor, scheduler and nova-compute
+# with this driver, all on 127.0.0.1, with sqlite databases. The LXD daemon
+# comes from tools/setup-host.sh.
+#   config      /etc/nova-syscontainer/cloud/<service>/
+#   state, DBs  /var/lib/nova-syscontainer/cloud/
+#   logs, PIDs  /var/log/nova-syscontainer/cloud/
+#   services    /opt/nova-syscontainer/cloud-venv (own virtualenv)
+#   CLI         /etc/openstack/clouds.yaml, cloud "syscontainer"
+set -Eeuo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+readonly REPO
+readonly CLOUD_LIB=$REPO/tools/cloud
+
+# shellcheck source=tools/lib/syscontainer-conf.sh
+. "$REPO/tools/lib/syscontainer-conf.sh"
+# shellcheck source=tools/cloud/lib-common.sh
+. "$CLOUD_LIB/lib-common.sh"
+# shellcheck source=tools/cloud/lib-install.sh
+. "$CLOUD_LIB/lib-install.sh"
+# shellcheck source=tools/cloud/lib-config.sh
+. "$CLOUD_LIB/lib-config.sh"
+# shellcheck source=tools/cloud/lib-services.sh
+. "$CLOUD_LIB/lib-services.sh"
+# shellcheck source=tools/cloud/lib-demo.sh
+. "$CLOUD_LIB/lib-demo.sh"
+
+usage() { sed -n '2,/^set -E/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+
+# One cloud.sh at a time: two starts would race for the same PID files.
+take_lock() {
+    exec 9>/run/lock/nova-syscontainer-cloud.lock
+    flock 9
+}
+
+cmd_start() {
+    local t0=$SECONDS
+    mkdir -p "$CLOUD_LOGS" "$CLOUD_STATE" "$CLOUD_CONF"
+    say "preparing the host (tools/setup-host.sh)"
+    "$REPO/tools/setup-host.sh"
+    install_apt_packages
+    install_venv
+    link_openstack_cli
+    write_all_conf
+    sync_databases
+    start_all
+    say "cloud up in $((SECONDS - t0))s: export OS_CLOUD=$CLOUD_NAME" \
+        "(clouds.yaml: $CLOUDS_YAML); logs in $CLOUD_LOGS"
+}
+
+main() {
+    local cmd=${1:-up}
+    case $cmd in
+        -h|--help|help) usage; return 0 ;;
+    esac
+    if [ "$(id -u)" != 0 ]; then
+        die "must run as root (it starts the LXD daemon and the services)"
+    fi
+    case $cmd in
+        up) take_lock; cmd_start; demo ;;
+        start) take_lock; cmd_start ;;
+        demo) take_lock; load_secrets; demo ;;
+        stop) take_lock; stop_all ;;
+        status) status_all ;;
+        *) usage >&2; return 2 ;;
+    esac
+}
+
+main "$@"

@@ -1,0 +1,215 @@
+#!/bin/bash
+# lib-config.sh - configuration files of the all-in-one cloud, written with
+# the project's one ini writer (tools/lib/syscontainer-conf.sh), which the
+# DevStack plugin uses too. Every service's files live in
+# $CLOUD_CONF/<service>/, its sqlite database in $CLOUD_STATE.
+
+# Passwords made once per machine, kept in $CLOUD_CONF/secrets (0600).
+load_secrets() {
+    local secrets=$CLOUD_CONF/secrets
+    if [ ! -s "$secrets" ]; then
+        mkdir -p "$CLOUD_CONF"
+        (
+            umask 077
+            printf 'ADMIN_PASSWORD=%s\nSERVICE_PASSWORD=%s\n' \
+                "$(openssl rand -hex 16)" "$(openssl rand -hex 16)" \
+                >"$secrets.tmp"
+            mv "$secrets.tmp" "$secrets"
+        )
+    fi
+    # shellcheck disable=SC1090  # written just above
+    . "$secrets"
+}
+
+sqlite_url() { printf 'sqlite:///%s/%s.sqlite\n' "$CLOUD_STATE" "$1"; }
+transport_url() {
+    printf 'rabbit://guest:guest@%s:%s/\n' "$CLOUD_IP" "$RABBIT_PORT"
+}
+
+# The [keystone_authtoken] (or another section's) password auth of a
+# service user, as triples for syscontainer_iniset.
+auth_triples() {
+    local section=$1 user=$2
+    printf '%s\n' \
+        "$section" auth_type password \
+        "$section" auth_url "http://$CLOUD_IP:$KEYSTONE_PORT" \
+        "$section" username "$user" \
+        "$section" password "$SERVICE_PASSWORD" \
+        "$section" project_name service \
+        "$section" user_domain_name Default \
+        "$section" project_domain_name Default \
+        "$section" region_name "$CLOUD_REGION"
+}
+
+authtoken_triples() {
+    auth_triples keystone_authtoken "$1"
+    printf '%s\n' keystone_authtoken www_authenticate_uri \
+        "http://$CLOUD_IP:$KEYSTONE_PORT"
+}
+
+# ini FILE < triples (one word a line: SECTION, KEY, VALUE, ...)
+ini() {
+    local file=$1
+    local -a triples
+    mapfile -t triples
+    syscontainer_iniset "$file" "${triples[@]}"
+}
+
+write_keystone_conf() {
+    local dir=$CLOUD_CONF/keystone
+    mkdir -p "$dir" "$CLOUD_STATE/keystone"
+    ini "$dir/keystone.conf" <<EOT
+database
+connection
+$(sqlite_url keystone)
+token
+provider
+fernet
+fernet_tokens
+key_repository
+$CLOUD_STATE/keystone/fernet-keys
+fernet_receipts
+key_repository
+$CLOUD_STATE/keystone/fernet-keys
+credential
+key_repository
+$CLOUD_STATE/keystone/credential-keys
+EOT
+}
+
+write_placement_conf() {
+    local dir=$CLOUD_CONF/placement
+    mkdir -p "$dir"
+    {
+        printf '%s\n' placement_database connection "$(sqlite_url placement)" \
+            api auth_strategy keystone
+        authtoken_triples placement
+    } | ini "$dir/placement.conf"
+}
+
+write_glance_conf() {
+    local dir=$CLOUD_CONF/glance
+    mkdir -p "$dir" "$CLOUD_STATE/glance/images" \
+        "$CLOUD_STATE/glance/staging" "$CLOUD_STATE/glance/tasks"
+    cp "$CLOUD_VENV/etc/glance/glance-api-paste.ini" "$dir/"
+    {
+        printf '%s\n' \
+            DEFAULT enabled_backends fs:file \
+            database connection "$(sqlite_url glance)" \
+            glance_store default_backend fs \
+            fs filesystem_store_datadir "$CLOUD_STATE/glance/images" \
+            os_glance_staging_store filesystem_store_datadir \
+            "$CLOUD_STATE/glance/staging" \
+            os_glance_tasks_store filesystem_store_datadir \
+            "$CLOUD_STATE/glance/tasks" \
+            paste_deploy flavor keystone \
+            paste_deploy config_file "$dir/glance-api-paste.ini" \
+            oslo_concurrency lock_path "$CLOUD_STATE/glance/locks"
+        authtoken_triples glance
+    } | ini "$dir/glance-api.conf"
+}
+
+write_neutron_conf() {
+    local dir=$CLOUD_CONF/neutron
+    mkdir -p "$dir/plugins/ml2" "$CLOUD_STATE/neutron"
+    cp "$CLOUD_VENV/etc/neutron/api-paste.ini" "$dir/"
+    # ML2 with no mechanism driver: the API answers (networks, ports,
+    # security groups) with no agent and nothing wired on the host.
+    {
+        printf '%s\n' \
+            DEFAULT core_plugin ml2 \
+            DEFAULT service_plugins '' \
+            DEFAULT auth_strategy keystone \
+            DEFAULT transport_url "$(transport_url)" \
+            DEFAULT api_paste_config "$dir/api-paste.ini" \
+            DEFAULT state_path "$CLOUD_STATE/neutron" \
+            DEFAULT notify_nova_on_port_status_changes false \
+            DEFAULT notify_nova_on_port_data_changes false \
+            database connection "$(sqlite_url neutron)" \
+            oslo_concurrency lock_path "$CLOUD_STATE/neutron/locks"
+        authtoken_triples neutron
+        auth_triples nova nova
+    } | ini "$dir/neutron.conf"
+    printf '%s\n' \
+        ml2 type_drivers flat \
+        ml2 tenant_network_types '' \
+        ml2 mechanism_drivers '' \
+        ml2 extension_drivers port_security \
+        ml2_type_flat flat_networks '' \
+        | ini "$dir/plugins/ml2/ml2_conf.ini"
+}
+
+write_nova_conf() {
+    local dir=$CLOUD_CONF/nova
+    mkdir -p "$dir" "$CLOUD_STATE/nova/instances" "$CLOUD_STATE/nova/locks"
+    cp "$CLOUD_VENV/etc/nova/api-paste.ini" "$dir/"
+    {
+        printf '%s\n' \
+            DEFAULT transport_url "$(transport_url)" \
+            DEFAULT my_ip "$CLOUD_IP" \
+            DEFAULT host "$CLOUD_HOST" \
+            DEFAULT state_path "$CLOUD_STATE/nova" \
+            DEFAULT instances_path "$CLOUD_STATE/nova/instances" \
+            DEFAULT instance_name_template "$CLOUD_HOST-%08x" \
+            api auth_strategy keystone \
+            wsgi api_paste_config "$dir/api-paste.ini" \
+            api_database connection "$(sqlite_url nova_api)" \
+            database connection "$(sqlite_url nova_cell1)" \
+            conductor workers 1 \
+            scheduler workers 1 \
+            oslo_concurrency lock_path "$CLOUD_STATE/nova/locks" \
+            vnc enabled false \
+            placement valid_interfaces public \
+            neutron valid_interfaces public \
+            glance valid_interfaces public
+        authtoken_triples nova
+        auth_triples placement nova
+        auth_triples neutron nova
+    } | ini "$dir/nova.conf"
+    # nova-compute's own file: the driver's settings from the one writer
+    # that DevStack uses too. The btrfs pool enforces root disk sizes.
+    SYSCONTAINER_ENDPOINT=/var/lib/lxd/unix.socket \
+    SYSCONTAINER_STORAGE_POOL=quota \
+        syscontainer_write_compute_conf "$dir/nova-cpu.conf"
+}
+
+write_clouds_yaml() {
+    mkdir -p "$(dirname "$CLOUDS_YAML")"
+    # Keep the other clouds of an existing file; (re)write ours.
+    "$(venv_bin python)" - "$CLOUDS_YAML" "$CLOUD_NAME" "$KEYSTONE_URL" \
+        "$ADMIN_PASSWORD" "$CLOUD_REGION" <<'PYEOF'
+import os
+import sys
+
+import yaml
+
+path, name, url, password, region = sys.argv[1:]
+data = {}
+if os.path.exists(path):
+    with open(path) as f:
+        data = yaml.safe_load(f) or {}
+data.setdefault('clouds', {})[name] = {
+    'auth': {'auth_url': url, 'username': 'admin', 'password': password,
+             'project_name': 'admin', 'user_domain_name': 'Default',
+             'project_domain_name': 'Default'},
+    'region_name': region,
+    'interface': 'public',
+    'identity_api_version': 3,
+}
+old = os.umask(0o077)
+with open(path + '.tmp', 'w') as f:
+    yaml.safe_dump(data, f, default_flow_style=False)
+os.umask(old)
+os.replace(path + '.tmp', path)
+PYEOF
+}
+
+write_all_conf() {
+    load_secrets
+    write_keystone_conf
+    write_placement_conf
+    write_glance_conf
+    write_neutron_conf
+    write_nova_conf
+    write_clouds_yaml
+}
