@@ -14,7 +14,8 @@
 #   stack post-config  nova-compute's settings through the project's one
 #                      writer (tools/lib/syscontainer-conf.sh); Glance
 #                      accepts the image format the driver boots;
-#   stack extra        the test image is uploaded to Glance;
+#   stack extra        nova-compute restarted as root (Neutron ports need
+#                      it); the test image is uploaded to Glance;
 #   stack test-config  Tempest: the test image, and off what the driver
 #                      does not do.
 # Everything the all-in-one cloud (tools/cloud.sh) also does comes from the
@@ -42,9 +43,9 @@ SYSCONTAINER_TEMPEST_FEATURES=(
     shelve=False              # needs snapshots to Glance: not implemented
     shelve_migrate=False
     snapshot=False            # not implemented
-    interface_attach=False    # no network interfaces attached later
+    interface_attach=True     # NICs hot-plugged (nova-compute as root)
     config_drive=False        # no config drive
-    metadata_service=False    # no metadata service reachable from inside
+    metadata_service=False    # not proved reachable from inside
     personality=False         # no file injection
     change_password=False
     disk_config=False         # a container has no partition table
@@ -149,6 +150,19 @@ function syscontainer_configure_glance {
     syscontainer_glance_accepts disk_formats raw
 }
 
+# syscontainer_compute_as_root: DevStack started nova-compute as
+# $STACK_USER; plugging Neutron ports needs root (bridges, veths, qdiscs).
+function syscontainer_compute_as_root {
+    local unit=devstack@n-cpu.service
+    local dropin=$SYSCONTAINER_SYSTEMD_DIR/$unit.d
+    echo_summary "Restarting nova-compute as root for nova-syscontainer"
+    sudo install -d -m 755 "$dropin"
+    printf '[Service]\nUser=root\nGroup=root\n' |
+        sudo tee "$dropin/nova-syscontainer.conf" >/dev/null
+    sudo systemctl daemon-reload
+    sudo systemctl restart "$unit" || die $LINENO "restarting $unit as root failed"
+}
+
 # syscontainer_image_id: the id of the test image in Glance, or nothing.
 function syscontainer_image_id {
     openstack --os-cloud=devstack-admin --os-region-name="$REGION_NAME" \
@@ -185,10 +199,13 @@ function syscontainer_configure_tempest {
     for flag in "${SYSCONTAINER_TEMPEST_FEATURES[@]}"; do
         iniset "$TEMPEST_CONFIG" compute-feature-enabled "${flag%%=*}" "${flag#*=}"
     done
+    if [[ $SYSCONTAINER_COMPUTE_AS_ROOT != True ]]; then
+        iniset "$TEMPEST_CONFIG" compute-feature-enabled interface_attach False
+    fi
     [[ -z $SYSCONTAINER_MIGRATION_ENDPOINT ]] || migrations=True
     iniset "$TEMPEST_CONFIG" compute-feature-enabled cold_migration "$migrations"
     iniset "$TEMPEST_CONFIG" compute-feature-enabled live_migration "$migrations"
-    # Servers have no network: nothing can be reached over SSH.
+    # The busybox test image runs no SSH server.
     iniset "$TEMPEST_CONFIG" validation run_validation False
 }
 
@@ -205,6 +222,9 @@ if is_service_enabled nova-syscontainer; then
             syscontainer_configure_glance
         fi
     elif [[ "$1" == "stack" && "$2" == "extra" ]]; then
+        if is_service_enabled n-cpu && [[ $SYSCONTAINER_COMPUTE_AS_ROOT == True ]]; then
+            syscontainer_compute_as_root
+        fi
         if is_service_enabled g-api; then
             syscontainer_upload_image
         fi

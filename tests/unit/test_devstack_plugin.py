@@ -81,6 +81,7 @@ is_service_enabled() {
     return 1
 }
 setup_install() { record "setup_install $*"; }
+systemctl() { record "systemctl $*"; }
 sudo() { record "sudo $*"; "$@"; }
 _ini() {
     python3 - "$@" <<'PYEOF'
@@ -124,6 +125,7 @@ NOVA_CONF_DIR=$WORK/etc/nova
 NOVA_CONF=$NOVA_CONF_DIR/nova.conf
 GLANCE_API_CONF=$WORK/etc/glance/glance-api.conf
 TEMPEST_CONFIG=$WORK/etc/tempest/tempest.conf
+SYSCONTAINER_SYSTEMD_DIR=$WORK/systemd
 ENABLED_SERVICES=n-cpu,n-api,g-api,tempest
 mkdir -p "$NOVA_CONF_DIR" "$WORK/etc/glance" "$WORK/etc/tempest"
 '''
@@ -345,6 +347,27 @@ class PluginTest(unittest.TestCase):
                      '--file %s' % self.image):
             self.assertIn(part, create)
 
+    def test_extra_restarts_nova_compute_as_root(self):
+        self.run_plugin('stack extra')
+        dropin = self.ini(
+            'systemd/devstack@n-cpu.service.d/nova-syscontainer.conf')
+        self.assertEqual('root', dropin.get('Service', 'User'))
+        self.assertEqual('root', dropin.get('Service', 'Group'))
+        calls = self.calls()
+        reload = calls.index('systemctl daemon-reload')
+        restart = calls.index('systemctl restart devstack@n-cpu.service')
+        self.assertLess(reload, restart)
+
+    def test_extra_leaves_nova_compute_alone_when_asked(self):
+        self.run_plugin('stack extra', 'stack test-config', settings=(
+            'SYSCONTAINER_COMPUTE_AS_ROOT=False'))
+        self.assertFalse(os.path.exists(self.path('systemd')))
+        self.assertEqual([], [c for c in self.calls()
+                              if c.startswith('systemctl')])
+        tempest = self.ini('etc/tempest/tempest.conf')
+        self.assertEqual('False', tempest.get('compute-feature-enabled',
+                                              'interface_attach'))
+
     def test_extra_without_the_image_says_so(self):
         os.unlink(self.image)
         proc = self.run_plugin('stack extra', check=False)
@@ -367,10 +390,11 @@ class PluginTest(unittest.TestCase):
         features = dict(tempest.items('compute-feature-enabled'))
         for off in ('shelve', 'snapshot', 'rescue', 'vnc_console',
                     'spice_console', 'serial_console',
-                    'attach_encrypted_volume', 'interface_attach',
-                    'config_drive', 'live_migration', 'cold_migration'):
+                    'attach_encrypted_volume', 'config_drive',
+                    'live_migration', 'cold_migration'):
             self.assertEqual('False', features[off], off)
-        for on in ('console_output', 'pause', 'suspend', 'resize'):
+        for on in ('console_output', 'pause', 'suspend', 'resize',
+                   'interface_attach'):
             self.assertEqual('True', features[on], on)
         self.assertEqual('False', tempest.get('validation', 'run_validation'))
 
