@@ -217,6 +217,29 @@ class LiveMigrationTest(MigrationTestCase):
         # The checkpoint holds the 256 MiB written into the tmpfs.
         self.assertGreater(max(processed), 256 << 20)
 
+    def test_force_complete_refused_the_move_goes_on(self):
+        server = self.boot(host='host1')
+        name = self.container_name(server)
+        token, pid, _count = self.daemon.counter(name)
+        self.live_migrate(server)
+        self.wait_until(
+            lambda: self.migration_status(server) == 'running',
+            what='the migration to run')
+        migration = self.api.get_active_migrations(server['id'])[0]
+        # Nova accepts the request and casts it to the source compute, where
+        # the driver lacks the method (ComputeDriver's NotImplementedError,
+        # as the support matrix says): a failed action event, nothing else.
+        self.api.force_complete_migration(server['id'], migration['id'])
+        event = self._wait_for_instance_action_event(
+            server, 'live_migration_force_complete',
+            'compute_live_migration_force_complete', 'Error')
+        self.assertIn('NotImplementedError', event.get('traceback') or '')
+        server = self._wait_for_server_parameter(
+            server, {'OS-EXT-SRV-ATTR:host': 'host2', 'status': 'ACTIVE',
+                     'OS-EXT-STS:task_state': None}, max_retries=240)
+        self.assertEqual('completed', self.migration_status(server))
+        self.assertEqual((token, pid), self.second.counter(name)[:2])
+
     def test_target_daemon_killed_during_the_move(self):
         # host2's daemon crashes (SIGKILL) about 2 s into the move: by then
         # the CRIU dump has normally frozen the source's tasks (see
