@@ -28,6 +28,9 @@ set +o xtrace
 # all-in-one cloud.
 # shellcheck source=tools/lib/syscontainer-conf.sh
 source "$SYSCONTAINER_DIR/tools/lib/syscontainer-conf.sh"
+# How images are registered in Glance (formats and properties).
+# shellcheck source=tools/lib/syscontainer-image.sh
+source "$SYSCONTAINER_DIR/tools/lib/syscontainer-image.sh"
 
 # Tempest [compute-feature-enabled] flags, from what the driver does (see
 # doc/source/support-matrix.ini, where each supported feature names the
@@ -180,9 +183,7 @@ function syscontainer_upload_image {
     fi
     openstack --os-cloud=devstack-admin --os-region-name="$REGION_NAME" \
         image create "$SYSCONTAINER_IMAGE_NAME" --public \
-        --container-format bare --disk-format raw \
-        --property architecture="$(uname -m)" \
-        --property hypervisor_type=lxc --property vm_mode=exe \
+        "${SYSCONTAINER_IMAGE_CREATE_ARGS[@]}" \
         --file "$SYSCONTAINER_IMAGE_FILE" ||
         die $LINENO "uploading $SYSCONTAINER_IMAGE_FILE to Glance failed"
 }
