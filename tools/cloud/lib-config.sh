@@ -115,10 +115,12 @@ write_neutron_conf() {
     cp "$CLOUD_VENV/etc/neutron/api-paste.ini" "$dir/"
     # ML2 with no mechanism driver: the API answers (networks, ports,
     # security groups) with no agent and nothing wired on the host.
+    # Neutron's get_ports needs the port-forwarding models (and those the
+    # router's), so both service plugins are loaded.
     {
         printf '%s\n' \
             DEFAULT core_plugin ml2 \
-            DEFAULT service_plugins '' \
+            DEFAULT service_plugins router,port_forwarding \
             DEFAULT auth_strategy keystone \
             DEFAULT transport_url "$(transport_url)" \
             DEFAULT api_paste_config "$dir/api-paste.ini" \
@@ -204,8 +206,11 @@ os.replace(path + '.tmp', path)
 PYEOF
 }
 
+# The files are generated whole at every start (stale keys never linger);
+# change them here, not in place.
 write_all_conf() {
     load_secrets
+    rm -f "$CLOUD_CONF"/*/*.conf "$CLOUD_CONF"/*/plugins/ml2/ml2_conf.ini
     write_keystone_conf
     write_placement_conf
     write_glance_conf

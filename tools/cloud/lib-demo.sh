@@ -1,5 +1,90 @@
 #!/bin/bash
 # lib-demo.sh - the end of the main command: the ordinary openstack CLI
-# boots a container server and we show it from Nova, the daemon and the
-# kernel.
-demo() { :; }
+# uploads the test image, makes a flavor with limits and boots a container
+# server; then Nova, the LXD daemon and the kernel's cgroup files show it.
+
+readonly DEMO_IMAGE_FILE=/var/cache/nova-syscontainer/images/busybox-counter.tar.gz
+readonly DEMO_IMAGE=busybox-counter
+readonly DEMO_FLAVOR=sc.small
+readonly DEMO_SERVER=${SYSCONTAINER_DEMO_SERVER:-demo}
+
+osc() {
+    printf '\n$ openstack %s\n' "$*"
+    OS_CLOUD=$CLOUD_NAME "$(venv_bin openstack)" "$@"
+}
+osc_quiet() { OS_CLOUD=$CLOUD_NAME "$(venv_bin openstack)" "$@"; }
+
+# The host path of a running container's cgroup for one v1 controller.
+container_cgroup() {
+    local pid=$1 controller=$2
+    awk -F: -v c="$controller" '
+        { n = split($2, cs, ","); for (i = 1; i <= n; i++)
+              if (cs[i] == c) { print "/sys/fs/cgroup/" $2 $3; exit } }
+    ' "/proc/$pid/cgroup"
+}
+
+demo() {
+    local t0=$SECONDS
+    [ -r "$DEMO_IMAGE_FILE" ] || die "no test image $DEMO_IMAGE_FILE" \
+        "(tools/setup-host.sh builds it)"
+    # LXD unified tarball: Glance's raw/bare (nova_syscontainer/virt/image.py)
+    if ! osc_quiet image show "$DEMO_IMAGE" >/dev/null 2>&1; then
+        osc image create --disk-format raw --container-format bare \
+            --public --file "$DEMO_IMAGE_FILE" "$DEMO_IMAGE" \
+            -c id -c name -c disk_format -c container_format -c size -c status
+    fi
+    # Limits the kernel enforces (doc/source/flavors.rst): 1 CPU, 128 MiB,
+    # a 1 GiB root disk (btrfs qgroup), half a CPU's time, 100 processes.
+    if ! osc_quiet flavor show "$DEMO_FLAVOR" >/dev/null 2>&1; then
+        osc flavor create --vcpus 1 --ram 128 --disk 1 \
+            --property quota:cpu_quota=50000 \
+            --property quota:cpu_period=100000 \
+            --property syscontainer:processes=100 "$DEMO_FLAVOR" \
+            -c name -c vcpus -c ram -c disk -c properties
+    fi
+    if osc_quiet server show "$DEMO_SERVER" >/dev/null 2>&1; then
+        osc server delete --wait "$DEMO_SERVER"
+    fi
+    local t1=$SECONDS
+    osc server create --flavor "$DEMO_FLAVOR" --image "$DEMO_IMAGE" \
+        --nic none --wait "$DEMO_SERVER" \
+        -c id -c name -c status -c OS-EXT-SRV-ATTR:instance_name \
+        -c OS-EXT-SRV-ATTR:host
+    local boot=$((SECONDS - t1))
+    local status name
+    status=$(osc_quiet server show "$DEMO_SERVER" -f value -c status)
+    [ "$status" = ACTIVE ] || die "server $DEMO_SERVER is $status, not ACTIVE"
+    name=$(osc_quiet server show "$DEMO_SERVER" -f value \
+        -c OS-EXT-SRV-ATTR:instance_name)
+
+    printf '\n$ lxc list %s\n' "$name"
+    lxc list "$name" -c nsPt
+    printf '\n$ lxc config show %s | grep limits (what the driver set)\n' "$name"
+    lxc config show "$name" | grep -E 'limits\.|cfs_|size:' || true
+    local pid
+    pid=$(lxc info "$name" | awk '/^PID:/ {print $2}')
+    [ -n "$pid" ] || die "container $name has no init process"
+    printf '\nThe kernel enforces (cgroup v1 files of init PID %s):\n' "$pid"
+    local cg
+    cg=$(container_cgroup "$pid" memory)
+    printf '  memory.limit_in_bytes = %s\n' "$(cat "$cg/memory.limit_in_bytes")"
+    cg=$(container_cgroup "$pid" cpu)
+    printf '  cpu.cfs_quota_us      = %s\n' "$(cat "$cg/cpu.cfs_quota_us")"
+    printf '  cpu.cfs_period_us     = %s\n' "$(cat "$cg/cpu.cfs_period_us")"
+    cg=$(container_cgroup "$pid" cpuset)
+    printf '  cpuset.cpus           = %s\n' "$(cat "$cg/cpuset.cpus")"
+    cg=$(container_cgroup "$pid" pids)
+    printf '  pids.max              = %s\n' "$(cat "$cg/pids.max")"
+    echo
+    osc console log show --lines 10 "$DEMO_SERVER"
+    cat <<EOT
+
+cloud: server "$DEMO_SERVER" ACTIVE in ${boot}s (demo $((SECONDS - t0))s). Go on with the openstack CLI:
+  export OS_CLOUD=$CLOUD_NAME     # $CLOUDS_YAML
+  openstack server stop $DEMO_SERVER; openstack server start $DEMO_SERVER
+  openstack console log show $DEMO_SERVER
+  openstack flavor set --property quota:cpu_quota=20000 $DEMO_FLAVOR  # next boots
+  openstack server delete $DEMO_SERVER
+  tools/cloud.sh stop             # ends the services tools/cloud.sh started
+EOT
+}

@@ -139,8 +139,9 @@ start_glance() {
 }
 
 start_neutron() {
-    start_uwsgi neutron "$NEUTRON_PORT" neutron.wsgi.api:application \
-        "OS_NEUTRON_CONFIG_DIR=$CLOUD_CONF/neutron"
+    # neutron_api.py: Neutron's application, mappers configured first.
+    start_uwsgi neutron "$NEUTRON_PORT" neutron_api:application \
+        "OS_NEUTRON_CONFIG_DIR=$CLOUD_CONF/neutron" "PYTHONPATH=$CLOUD_LIB"
     wait_for neutron 120 http_up "http://$CLOUD_IP:$NEUTRON_PORT/"
 }
 

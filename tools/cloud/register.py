@@ -17,8 +17,8 @@ bootstrap made the admin user and the identity endpoints:
     python register.py AUTH_URL REGION ADMIN_PASSWORD SERVICE_PASSWORD \
         TYPE:NAME:URL ...
 
-makes the project "service", one user per service NAME with the admin role
-there (password SERVICE_PASSWORD), and for each service its catalog entry
+makes the project "service", one user per service NAME with the admin and
+service roles there (password SERVICE_PASSWORD), and for each service its catalog entry
 with public and internal endpoints at URL. What exists is kept (passwords
 are set again), so a second run changes nothing.
 """
@@ -42,6 +42,11 @@ def main(argv):
                or ident.create_project(name='service', domain_id='default',
                                        description='Service users'))
     admin = ident.find_role('admin')
+    # Tokens that services send on behalf of users (X-Service-Token) must
+    # carry this role ([keystone_authtoken] service_token_roles), or
+    # keystonemiddleware rejects the request with 401.
+    service_role = (ident.find_role('service')
+                    or ident.create_role(name='service'))
     for spec in argv[4:]:
         stype, name, url = spec.split(':', 2)
         user = ident.find_user(name, domain_id='default')
@@ -51,6 +56,7 @@ def main(argv):
         else:
             ident.update_user(user, password=service_password)
         ident.assign_project_role_to_user(project, user, admin)
+        ident.assign_project_role_to_user(project, user, service_role)
 
         services = [s for s in ident.services() if s.type == stype]
         service = services[0] if services else ident.create_service(
