@@ -53,6 +53,7 @@ Failures that matter, and what rolling back does about them:
   reached, :func:`cleanup_target` must be called once it is back.
 """
 
+import json
 import os
 import signal
 import time
@@ -189,6 +190,63 @@ def record_problems(record, live, required_raw_lxc):
     return problems
 
 
+def _idmap(config):
+    """The uid/gid map in a container's config, comparable; None if none."""
+    for key in ('volatile.idmap.current', 'volatile.idmap.next'):
+        try:
+            entries = json.loads(config.get(key) or '[]')
+        except ValueError:
+            continue
+        if entries:
+            return frozenset(tuple(sorted(entry.items()))
+                             for entry in entries)
+    return None
+
+
+def daemon_idmap(records):
+    """The map a daemon gives containers without an isolated idmap.
+
+    LXD 5.0.2 does not publish it; the containers it already runs show it.
+    None when none of ``records`` (the daemon's instances) tells.
+    """
+    for record in records:
+        config = _effective_config(record)
+        if config.get('security.idmap.isolated', '').lower() == 'true':
+            continue
+        found = _idmap(config)
+        if found is not None:
+            return found
+    return None
+
+
+def idmap_problem(record, target_records):
+    """Why the target would map the container's uids otherwise, or None.
+
+    CRIU restores the processes with the uids they have; a target daemon
+    whose map differs would leave them with the source's host uids.
+    Unknown on either side (a target without containers) is no problem.
+    """
+    ours = _idmap(_effective_config(record))
+    theirs = daemon_idmap(target_records)
+    if ours is None or theirs is None or ours == theirs:
+        return None
+    return ('the target daemon maps uids/gids differently (%s, here %s): '
+            'the restored processes would keep the source\'s host uids; '
+            'give both daemons the same /etc/subuid and /etc/subgid range' %
+            (_describe_idmap(theirs), _describe_idmap(ours)))
+
+
+def _describe_idmap(entries):
+    parts = []
+    for entry in sorted(entries):
+        e = dict(entry)
+        kind = '/'.join(k for k, flag in (('uid', e.get('Isuid')),
+                                          ('gid', e.get('Isgid'))) if flag)
+        parts.append('%s %s->%s+%s' % (
+            kind, e.get('Nsid'), e.get('Hostid'), e.get('Maprange')))
+    return ', '.join(parts)
+
+
 def _unsuitable(name, target, reasons):
     raise exception.MigrationTargetUnsuitable(
         name=name, target=target.endpoint, reason='; '.join(reasons))
@@ -205,7 +263,9 @@ def check_target(source, target, record, live=None):
       ``checkpoint_raw_lxc`` lines and no ``security.idmap.isolated``;
     * the target knows the architecture, every profile, and the root disk
       would land on a pool of the same name (LXD would silently use the
-      profile's pool otherwise), and has no instance of that name.
+      profile's pool otherwise), and has no instance of that name;
+    * for a live move, the target's containers show the same uid/gid map
+      as the container's own (unknown when the target runs none).
     """
     name = record['name']
     if live is None:
@@ -243,6 +303,10 @@ def check_target(source, target, record, live=None):
                             'target, not %s' % (landing, wanted))
     if target.instance_exists(name):
         problems.append('the target already has an instance of that name')
+    if live:
+        idmap = idmap_problem(record, target.list_instances())
+        if idmap:
+            problems.append(idmap)
     if problems:
         _unsuitable(name, target, problems)
 

@@ -286,6 +286,30 @@ class DaemonMigrationTest(testtools.TestCase):
         self.assertIn('same daemon', str(ctx))
         self.assertIn('already has an instance', str(ctx))
 
+    def test_pre_check_compares_the_daemons_idmaps(self):
+        name = self.create()
+        # B runs a container too: its map is what B gives new containers.
+        other = '%smig-b-%s' % (daemon.NAME_PREFIX, uuid.uuid4().hex[:8])
+        self.addCleanup(lambda: rawlxd.remove(self.b.lxd, other))
+        self.b.create_raw(other, self.b.import_image(), start=False)
+        record = self.source.get_instance(name)
+        b_map = migrate.daemon_idmap(self.target.list_instances())
+        self.assertIsNotNone(b_map)
+        # Both daemons use the host's one subuid range: the same map.
+        self.assertEqual(migrate._idmap(record['expanded_config']), b_map)
+        migrate.check_target(self.source, self.target, record)
+
+        # A container whose map B would not give: refused before moving.
+        shifted = record['expanded_config']['volatile.idmap.current'].replace(
+            '"Hostid":100000', '"Hostid":300000')
+        self.assertNotEqual(
+            shifted, record['expanded_config']['volatile.idmap.current'])
+        record['expanded_config']['volatile.idmap.current'] = shifted
+        ctx = self.assertRaises(exception.MigrationTargetUnsuitable,
+                                migrate.check_target, self.source,
+                                self.target, record)
+        self.assertIn('maps uids/gids differently', str(ctx))
+
     # -- (d) the target daemon dies mid-move ---------------------------------
     def test_target_daemon_killed_after_dump_source_recovers(self):
         # Timing-dependent by nature: at 2 s the CRIU dump (about 1.5 s

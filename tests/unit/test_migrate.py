@@ -158,6 +158,9 @@ class FakeDaemon(object):
     def instance_exists(self, name):
         return name in self.instances
 
+    def list_instances(self):
+        return list(self.instances.values())
+
     def get_instance(self, name, not_found=None):
         if name not in self.instances:
             raise not_found or exception.DaemonError(
@@ -282,3 +285,62 @@ class CheckAndMoveTest(unittest.TestCase):
         self.assertTrue(migrate.cleanup_target(self.target, 'c1'))
         self.assertEqual([('stop', 'c1'), ('delete', 'c1')],
                          self.target.calls)
+
+
+MAP_A = ('[{"Isuid":true,"Isgid":false,"Hostid":100000,"Nsid":0,'
+         '"Maprange":65536},{"Isuid":false,"Isgid":true,"Hostid":100000,'
+         '"Nsid":0,"Maprange":65536}]')
+MAP_B = MAP_A.replace('100000', '200000')
+
+
+class IdmapTest(unittest.TestCase):
+
+    def rec(self, current=None, isolated=False, nxt=None):
+        config = {}
+        if current is not None:
+            config['volatile.idmap.current'] = current
+        if nxt is not None:
+            config['volatile.idmap.next'] = nxt
+        if isolated:
+            config['security.idmap.isolated'] = 'true'
+        return {'config': config, 'expanded_config': config}
+
+    def test_same_or_unknown_is_fine(self):
+        self.assertIsNone(migrate.idmap_problem(self.rec(MAP_A),
+                                                [self.rec(MAP_A)]))
+        # The same entries in another order and JSON spelling.
+        flipped = ('[{"Nsid":0,"Isgid":true,"Isuid":false,"Hostid":100000,'
+                   '"Maprange":65536},' + MAP_A[1:].split('},')[0] + '}]')
+        self.assertIsNone(migrate.idmap_problem(self.rec(MAP_A),
+                                                [self.rec(flipped)]))
+        self.assertIsNone(migrate.idmap_problem(self.rec(MAP_A), []))
+        self.assertIsNone(migrate.idmap_problem(self.rec(), [self.rec(MAP_B)]))
+        self.assertIsNone(migrate.idmap_problem(self.rec('garbage'),
+                                                [self.rec(MAP_B)]))
+
+    def test_different_map_refused(self):
+        problem = migrate.idmap_problem(self.rec(MAP_A), [self.rec(MAP_B)])
+        self.assertIn('maps uids/gids differently', problem)
+        self.assertIn('uid 0->200000+65536', problem)
+        self.assertIn('here uid 0->100000+65536', problem)
+
+    def test_isolated_containers_do_not_tell_the_daemon_map(self):
+        target = [self.rec(MAP_B, isolated=True), self.rec(nxt=MAP_A)]
+        self.assertEqual(migrate._idmap({'volatile.idmap.current': MAP_A}),
+                         migrate.daemon_idmap(target))
+        self.assertIsNone(migrate.idmap_problem(self.rec(MAP_A), target))
+
+    def test_check_target_refuses_a_live_move_only(self):
+        source = FakeDaemon('https://a:8443', 'fa')
+        other = {'volatile.idmap.current': MAP_B}
+        target = FakeDaemon('https://b:8443', 'fb', instances={
+            'other': _record(name='other', config=other,
+                             expanded_config=other)})
+        source.profiles['p2'] = target.profiles['p2'] = {'devices': {}}
+        record = _record()
+        record['expanded_config']['volatile.idmap.current'] = MAP_A
+        with self.assertRaises(exception.MigrationTargetUnsuitable) as ctx:
+            migrate.check_target(source, target, record)
+        self.assertIn('maps uids/gids differently', str(ctx.exception))
+        record['status'] = 'Stopped'
+        migrate.check_target(source, target, record, live=False)
