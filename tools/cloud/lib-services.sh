@@ -154,23 +154,25 @@ start_nova() {
     start_service nova-scheduler -- "$(venv_bin nova-scheduler)" "${n[@]}"
     start_service nova-compute -- "$(venv_bin nova-compute)" "${n[@]}" \
         --config-file "$CLOUD_CONF/nova/nova-cpu.conf"
-    wait_for nova-compute 180 compute_node_recorded
+    wait_for nova-compute 180 rpc_consumers "compute.$CLOUD_HOST" conductor \
+        scheduler
     # Map the compute host into cell1 (quick no-op when already mapped).
     run_logged "nova discover_hosts" "$(venv_bin nova-manage)" "${n[@]}" \
         cell_v2 discover_hosts
 }
 
-# nova-compute registered its node in the cell database.
-compute_node_recorded() {
-    "$(venv_bin python)" - "$CLOUD_STATE/nova_cell1.sqlite" "$CLOUD_HOST" <<'PYEOF'
-import sqlite3
-import sys
-
-db = sqlite3.connect('file:%s?mode=ro' % sys.argv[1], uri=True, timeout=5)
-n = db.execute('SELECT count(*) FROM compute_nodes WHERE host = ? AND '
-               'deleted = 0', (sys.argv[2],)).fetchone()[0]
-sys.exit(0 if n else 1)
-PYEOF
+# Every named RabbitMQ queue has a consumer. Nova's services consume
+# their RPC topic only once they are ready: nova-compute after init_host
+# and its first report of the node's inventory to Placement. (A compute
+# node row alone proves nothing on a second start: it is kept.)
+rpc_consumers() {
+    local queues
+    queues=$(rabbitmqctl -q list_queues name consumers 2>/dev/null) || return 1
+    local q
+    for q in "$@"; do
+        awk -v q="$q" '$1 == q && $2 > 0 {found = 1} END {exit !found}' \
+            <<<"$queues" || return 1
+    done
 }
 
 start_all() {

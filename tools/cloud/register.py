@@ -18,9 +18,9 @@ bootstrap made the admin user and the identity endpoints:
         TYPE:NAME:URL ...
 
 makes the project "service", one user per service NAME with the admin and
-service roles there (password SERVICE_PASSWORD), and for each service its catalog entry
-with public and internal endpoints at URL. What exists is kept (passwords
-are set again), so a second run changes nothing.
+service roles there (password SERVICE_PASSWORD), and for each service its
+catalog entry with public and internal endpoints at URL. What exists is
+kept (passwords are set again), so a second run changes nothing.
 """
 
 import sys
