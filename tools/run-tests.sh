@@ -3,15 +3,17 @@
 #
 # Sets up the host (tools/setup-host.sh: two LXD daemons, CRIU, storage
 # pools, test image), installs tox in a private virtualenv, then runs the style checks,
-# the unit tests and the functional tests (Nova's own services driving the
-# driver against the real daemon). .ci/run calls exactly this.
+# the unit tests, the functional tests (Nova's own services driving the
+# driver against the real daemon) and the smoke test of the all-in-one
+# cloud (tools/cloud.sh, through the openstack CLI). .ci/run calls exactly
+# this.
 set -Eeuo pipefail
 
 cd "$(dirname "$0")/.."
 readonly REPO=$PWD
 readonly BOOTSTRAP=$REPO/.tox/.bootstrap
 readonly LOG_DIR=/var/log/nova-syscontainer
-readonly ENVS=${SYSCONTAINER_TOX_ENVS:-pep8,py3,functional,functional-eventlet}
+readonly ENVS=${SYSCONTAINER_TOX_ENVS:-pep8,py3,functional,functional-eventlet,smoke}
 
 say() { printf 'run-tests: %s\n' "$*"; }
 
