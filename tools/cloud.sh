@@ -9,6 +9,8 @@
 #   tools/cloud.sh demo     image, flavor, server create --wait, and show
 #   tools/cloud.sh stop     stop exactly the processes start started
 #   tools/cloud.sh status   which services run
+#   tools/cloud.sh reset    stop, delete this cloud's containers, state and
+#                           configuration (the virtualenv stays)
 #
 # Services: RabbitMQ (Debian's), Keystone (fernet, bootstrap admin),
 # Placement, Glance (file store), Neutron (ML2, no agents: servers have no
@@ -76,6 +78,7 @@ main() {
         demo) take_lock; load_secrets; demo ;;
         stop) take_lock; stop_all ;;
         status) status_all ;;
+        reset) take_lock; reset_all ;;
         *) usage >&2; return 2 ;;
     esac
 }

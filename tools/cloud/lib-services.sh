@@ -209,3 +209,21 @@ status_all() {
     done
     return "$rc"
 }
+
+# Back to nothing: services stopped, the containers this cloud's
+# nova-compute made (marked with its host) deleted from the daemon, state
+# and configuration removed. The virtualenv stays (reinstalling it is the
+# slow part); remove $CLOUD_VENV too for a start from scratch.
+reset_all() {
+    stop_all
+    local name
+    for name in $(lxc list --format csv -c n 2>/dev/null); do
+        if [ "$(lxc config get "$name" user.nova_syscontainer.host 2>/dev/null)" \
+                = "$CLOUD_HOST" ]; then
+            say "deleting container $name (made by this cloud)"
+            lxc delete --force "$name"
+        fi
+    done
+    rm -rf "$CLOUD_STATE" "$CLOUD_CONF"
+    say "reset: state and configuration removed"
+}
