@@ -832,7 +832,10 @@ class SysContainerDriver(driver.ComputeDriver):
         a container carrying this instance's UUID. If the daemon cannot be
         reached (it died during the move), the instance is remembered and
         its leftover removed once the daemon is back (next resource
-        update).
+        update). The ports pre_live_migration plugged here are unplugged,
+        except those a container on this host still uses: when source and
+        destination share the host (two daemons), the source's container
+        keeps its NICs on them.
         """
         try:
             live_migration.clear_leftover(self.client, instance)
@@ -842,6 +845,7 @@ class SysContainerDriver(driver.ComputeDriver):
             self._pending_cleanups.add(instance)
         else:
             self._pending_cleanups.discard(instance.uuid)
+        nics.unplug_all(instance, network_info, only_unused=True)
 
     def _retry_pending_cleanups(self):
         """Remove leftovers of failed live migrations to this node."""
