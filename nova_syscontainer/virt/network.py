@@ -28,6 +28,7 @@ from os_vif import exception as osv_exception
 from os_vif import objects as osv_objects
 from oslo_concurrency import processutils
 from oslo_log import log as logging
+from oslo_serialization import jsonutils
 
 from nova_syscontainer import conf as sc_conf
 from nova_syscontainer import exception
@@ -179,11 +180,29 @@ def unplug(instance, vif, host_plan):
     _delete(host_plan.bridge)
 
 
+def _has_our_root_qdisc(dev):
+    """Whether ``dev``'s root qdisc is already the HTB ``1:`` we add."""
+    try:
+        qdiscs = jsonutils.loads(
+            _run('tc', '-j', 'qdisc', 'show', 'dev', dev, 'root') or '[]')
+    except ValueError:
+        return False
+    return any(q.get('kind') == 'htb' and q.get('handle') == '1:'
+               for q in qdiscs)
+
+
 def shape_egress(dev, kbit):
-    """Limit what ``dev`` sends to ``kbit`` kbit/s (HTB), or unlimit it."""
+    """Limit what ``dev`` sends to ``kbit`` kbit/s (HTB), or unlimit it.
+
+    Idempotent, and a new rate replaces the old one (resize, plugging
+    again at start-up or power-on): the kernel refuses to "replace" an
+    HTB root qdisc by one of the same handle ("Change operation not
+    supported"), so an existing one is kept and only its class changes.
+    """
     if kbit:
-        _run('tc', 'qdisc', 'replace', 'dev', dev, 'root', 'handle', '1:',
-             'htb', 'default', '1')
+        if not _has_our_root_qdisc(dev):
+            _run('tc', 'qdisc', 'replace', 'dev', dev, 'root', 'handle',
+                 '1:', 'htb', 'default', '1')
         _run('tc', 'class', 'replace', 'dev', dev, 'parent', '1:',
              'classid', '1:1', 'htb', 'rate', '%dkbit' % kbit)
     elif exists(dev):

@@ -120,6 +120,13 @@ class NetworkTest(PortsMixin, base.SysContainerTestCase):
         qvb = self.port_links(self.hybrid['id'])[1]
         self.assertIn('rate 4Mbit', run('tc', 'class', 'show', 'dev', qvb))
         self.assertIn('htb', run('tc', 'qdisc', 'show', 'dev', qvb))
+        # Power-on plugs the ports again: the shaping stays as it was.
+        server = self.action(server, {'os-stop': None}, 'SHUTOFF')
+        server = self.action(server, {'os-start': None}, 'ACTIVE')
+        _nic, peer = self.assert_plugged(server, self.hybrid)
+        self.assertIn('rate 8Mbit',
+                      run('tc', 'class', 'show', 'dev', peer['ifname']))
+        self.assertIn('rate 4Mbit', run('tc', 'class', 'show', 'dev', qvb))
         self._delete_server(server)
 
     def test_unsupported_vif_type_is_refused(self):

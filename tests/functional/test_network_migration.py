@@ -23,6 +23,7 @@ import time
 from tests.functional.ports import bridge_members
 from tests.functional.ports import host_link_exists
 from tests.functional.ports import PortsMixin
+from tests.functional.ports import run
 from tests.functional import test_live_migration
 
 
@@ -187,4 +188,75 @@ class LiveMigrationNICsTest(NICMigrationTestCase):
         # host1 plugs them again when it starts the instance.
         server = self.action(server, {'os-start': None}, 'ACTIVE')
         peers = self.assert_only_nic_on_bridges(server, self.daemon, ports)
+        self.delete_and_check(server, peers, ports)
+
+
+class ColdMigrationNICsTest(NICMigrationTestCase):
+    """Cold migration and resize to another host, with a port."""
+
+    def test_cold_migrate_confirm_with_a_port(self):
+        ports = [self.hybrid]
+        server = self.boot_with(ports, host='host1')
+        name = self.container_name(server)
+        self.assert_only_nic_on_bridges(server, self.daemon, ports)
+        server = self.action(server, {'migrate': {'host': 'host2'}},
+                             'VERIFY_RESIZE', timeout=120)
+        self.assertEqual('host2', server['OS-EXT-SRV-ATTR:host'])
+        # The stopped source copy has no NIC: only host2's hangs on the
+        # port's bridge.
+        self.assertEqual('Stopped', self.daemon.state(name)['status'])
+        self.assert_only_nic_on_bridges(server, self.second, ports)
+
+        server = self.action(server, {'confirmResize': None}, 'ACTIVE')
+        self.assertNotIn(name, self.daemon.names())
+        # Confirming on host1 kept the port host2's container uses.
+        peers = self.assert_only_nic_on_bridges(server, self.second, ports)
+        self.delete_and_check(server, peers, ports)
+        self.assertNotIn(name, self.second.names())
+
+    def nic_rates(self, server, daemon):
+        """tc classes of the port's two shaping points, as text.
+
+        To the container: the daemon's HTB on the NIC's host-side veth;
+        from it: the driver's HTB on the port's qvb.
+        """
+        _nic, peer = self.assert_plugged(server, self.hybrid, daemon)
+        qvb = self.port_links(self.hybrid['id'])[1]
+        return (run('tc', 'class', 'show', 'dev', peer['ifname']),
+                run('tc', 'class', 'show', 'dev', qvb))
+
+    def test_resize_to_another_host_changes_nic_limits_and_revert(self):
+        old = self.make_flavor('c1.shaped', extra_specs={
+            'quota:vif_inbound_average': '1000',   # kB/s -> 8 Mbit/s in
+            'quota:vif_outbound_average': '500'})  # kB/s -> 4 Mbit/s out
+        new = self.make_flavor('c1.shaped2', extra_specs={
+            'quota:vif_inbound_average': '2000',   # 16 Mbit/s in
+            'quota:vif_outbound_average': '250'})  # 2 Mbit/s out
+        ports = [self.hybrid]
+        server = self.boot_with(ports, flavor_id=old, host='host1')
+        name = self.container_name(server)
+        inbound, outbound = self.nic_rates(server, self.daemon)
+        self.assertIn('rate 8Mbit', inbound)
+        self.assertIn('rate 4Mbit', outbound)
+
+        server = self.action(server, {'resize': {'flavorRef': new}},
+                             'VERIFY_RESIZE', timeout=120)
+        self.assertEqual('host2', server['OS-EXT-SRV-ATTR:host'])
+        self.assert_only_nic_on_bridges(server, self.second, ports)
+        inbound, outbound = self.nic_rates(server, self.second)
+        self.assertIn('rate 16Mbit', inbound)
+        self.assertNotIn('rate 8Mbit', inbound)
+        self.assertIn('rate 2Mbit', outbound)
+        self.assertNotIn('rate 4Mbit', outbound)
+
+        server = self.action(server, {'revertResize': None}, 'ACTIVE',
+                             timeout=120)
+        self.assertEqual('host1', server['OS-EXT-SRV-ATTR:host'])
+        self.assertNotIn(name, self.second.names())
+        peers = self.assert_only_nic_on_bridges(server, self.daemon, ports)
+        inbound, outbound = self.nic_rates(server, self.daemon)
+        self.assertIn('rate 8Mbit', inbound)
+        self.assertNotIn('rate 16Mbit', inbound)
+        self.assertIn('rate 4Mbit', outbound)
+        self.assertNotIn('rate 2Mbit', outbound)
         self.delete_and_check(server, peers, ports)
