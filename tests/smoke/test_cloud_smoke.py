@@ -144,6 +144,17 @@ class CloudSmokeTest(testtools.TestCase):
                           self.tag)
         self.addCleanup(self.osc, 'flavor', 'delete', flavor['id'],
                         fmt=False)
+        # Nova's API validates the driver's extra specs from microversion
+        # 2.86 (clouds.yaml asks for 2.96): a bad value is refused.
+        bad = run(os.path.join(VENV, 'bin', 'openstack'),
+                  '--os-cloud', 'syscontainer', 'flavor', 'set',
+                  '--property', 'syscontainer:processes=1', self.tag,
+                  check=False)
+        self.assertNotEqual(0, bad.returncode, bad.stdout)
+        self.assertIn("Validation failed; '1' is less than the min value",
+                      bad.stderr)
+        self.assertEqual('100', self.osc('flavor', 'show', self.tag)[
+            'properties']['syscontainer:processes'])
 
         self.addCleanup(self._delete_server, self.tag)
         try:

@@ -197,6 +197,10 @@ data.setdefault('clouds', {})[name] = {
     'region_name': region,
     'interface': 'public',
     'identity_api_version': 3,
+    # The CLI's default compute microversion is older than 2.86, below
+    # which Nova does not validate flavor extra specs (the driver's
+    # syscontainer: and quota: keys); 2.96 is known to both sides.
+    'compute_api_version': '2.96',
 }
 old = os.umask(0o077)
 with open(path + '.tmp', 'w') as f:
