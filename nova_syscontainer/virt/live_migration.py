@@ -203,10 +203,7 @@ def move(context, source, source_endpoint, instance, dest,
         return migrate.move(
             source, target, name, source_endpoint, live=True,
             timeout=CONF.syscontainer.migration_timeout,
-            on_started=on_started,
-            on_target_started=(
-                None if monitor is None else
-                lambda op_id: monitor.target_started(target, op_id)))
+            on_started=on_started)
     finally:
         if monitor is not None:
             monitor.stop()

@@ -467,7 +467,7 @@ def _roll_back(source, target, name, op_id, live, init_pid, grace):
 
 def move(source, target, name, source_url, live=True, timeout=None,
          check=True, release_grace=RELEASE_GRACE, on_started=None,
-         keep_source=False, on_target_started=None):
+         keep_source=False):
     """Move container ``name`` from one daemon to another, same name.
 
     :param source: DaemonClient of the daemon that has the container.
@@ -486,8 +486,6 @@ def move(source, target, name, source_url, live=True, timeout=None,
     :param on_started: called with the source operation's id once the
         source offers the container; cancelling that operation (on the
         source daemon) aborts the move, which is then rolled back.
-    :param on_target_started: called with the target's operation id once
-        the target pulls (for progress; it must not raise).
     :returns: figures in seconds since the call: ``target_done`` (the
         instance is on the target, Running for a live move), ``total``
         (the source was deleted), and ``source_removed`` (False if that
@@ -532,8 +530,6 @@ def move(source, target, name, source_url, live=True, timeout=None,
                                               op['id']),
             certificate, op.get('metadata') or {}, live)
         target_op = target.start_migration_target(body)
-        if on_target_started is not None:
-            on_target_started(target_op['id'])
         target.wait_operation('receive instance %s' % name,
                               target_op['id'], timeout=timeout)
         figures['target_done'] = time.monotonic() - start

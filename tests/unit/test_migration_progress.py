@@ -12,22 +12,13 @@
 
 import os
 import tempfile
+import threading
 import unittest
 
 from nova_syscontainer.virt import migration_progress as progress
 
 
-class ParseTest(unittest.TestCase):
-
-    def test_fs_progress(self):
-        self.assertEqual(4, progress.parse_fs_progress('c1: 4B (2B/s)'))
-        self.assertEqual(1230000, progress.parse_fs_progress(
-            'c1: 1.23MB (45.6kB/s)'))
-        self.assertEqual(2 * 10 ** 9, progress.parse_fs_progress(
-            'nsc-1: 2GB (1MB/s)'))
-        self.assertEqual(5000, progress.parse_fs_progress('c1: 5kB'))
-        for text in (None, '', 'garbage', 'c1: fast'):
-            self.assertIsNone(progress.parse_fs_progress(text))
+class PureTest(unittest.TestCase):
 
     def test_images_dir(self):
         self.assertEqual('/tmp/x/final', progress.images_dir_of(
@@ -82,40 +73,48 @@ class FiguresTest(unittest.TestCase):
 
 
 class FakeClient(object):
-    def __init__(self, endpoint='/s', state=None, ops=None):
+    def __init__(self, endpoint='/s', state=None):
         self.endpoint = endpoint
         self.state = state or {}
-        self.ops = ops or {}
 
     def get_state(self, name):
         return self.state
 
-    def get_operation(self, op_id):
-        return self.ops.get(op_id)
-
 
 class MonitorTest(unittest.TestCase):
 
-    def test_sample_remote_source_and_target_progress(self):
+    def test_sample_remote_source(self):
         source = FakeClient(endpoint='https://a:8443', state={
-            'pid': 1, 'memory': {'usage': 4000},
-            'disk': {'root': {'usage': 100}}})
-        target = FakeClient(ops={'t1': {'metadata': {
-            'fs_progress': 'c: 60B (1B/s)'}}})
-        reports = []
-        mon = progress.Monitor(source, 'c', lambda *a: reports.append(a),
-                               interval=3600)
+            'pid': 1, 'memory': {'usage': 4000}})
+        mon = progress.Monitor(source, 'c', lambda *a: None, interval=3600)
         mon.start()
         # A remote source: its processes are not looked at.
         self.assertIsNone(mon._init_pid)
-        mon.target_started(target, 't1')
         fields, pct = mon.sample()
         mon.stop()
         self.assertEqual(4000, fields['memory_total'])
         self.assertIsNone(fields['memory_processed'])
-        self.assertEqual(60, fields['disk_processed'])
-        self.assertEqual(40, fields['disk_remaining'])
+        self.assertIsNone(fields['disk_processed'])
         self.assertEqual(0, pct)
+
+    def test_reports_changes_from_its_thread(self):
+        source = FakeClient(state={'pid': 42, 'memory': {'usage': 1000}})
+        sizes = iter([100, 100, 400] + [400] * 1000)
+        orig = progress.checkpoint_bytes
+        progress.checkpoint_bytes = lambda pid: next(sizes)
+        self.addCleanup(setattr, progress, 'checkpoint_bytes', orig)
+        reports = []
+        done = threading.Event()
+
+        def report(fields, pct):
+            reports.append((fields['memory_processed'], pct))
+            if pct == 40:
+                done.set()
+        mon = progress.Monitor(source, 'c', report, interval=0.01)
+        mon.start()
+        self.assertTrue(done.wait(10))
+        mon.stop()
+        self.assertEqual([(100, 10), (400, 40)], reports)
 
     def test_local_source_counts_the_checkpoint_never_backwards(self):
         source = FakeClient(state={'pid': 42, 'memory': {'usage': 1000}})
