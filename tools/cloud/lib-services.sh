@@ -95,11 +95,39 @@ start_rabbitmq() {
         RABBITMQ_NODE_PORT="$RABBIT_PORT" ERL_EPMD_ADDRESS="$CLOUD_IP" \
         RABBITMQ_LOGS=- -- rabbitmq-server
     wait_for rabbitmq 120 rabbitmqctl -q await_startup
+    # Debian's rabbitmq-server runs the node through su, which gives it a
+    # session of its own: record that session's leader too, so that stop
+    # reaches the Erlang VM even when "rabbitmqctl shutdown" cannot.
+    if ! service_pid rabbitmq-node >/dev/null; then
+        local leader
+        leader=$(rabbit_session_leader "$(service_pid rabbitmq)") \
+            && printf '%s %s\n' "$leader" "$(proc_start_time "$leader")" \
+                >"$(pid_file rabbitmq-node)"
+    fi
     if [ "$had_epmd" = 0 ] && ! service_pid epmd >/dev/null; then
         local pid
         pid=$(pgrep -x -n epmd) && printf '%s %s\n' "$pid" \
             "$(proc_start_time "$pid")" >"$(pid_file epmd)"
     fi
+}
+
+# The leader of a new session among the descendants of PID (su's child).
+rabbit_session_leader() {
+    local pid=$1 child sid
+    local -a queue=("$pid")
+    while [ "${#queue[@]}" -gt 0 ]; do
+        pid=${queue[0]}
+        queue=("${queue[@]:1}")
+        for child in $(ps -o pid= --ppid "$pid"); do
+            sid=$(ps -o sid= -p "$child" | tr -d ' ')
+            if [ "$sid" = "$child" ]; then
+                printf '%s\n' "$child"
+                return 0
+            fi
+            queue+=("$child")
+        done
+    done
+    return 1
 }
 
 start_keystone() {
@@ -193,6 +221,9 @@ stop_all() {
             rabbitmqctl -q shutdown >>"$CLOUD_LOGS/rabbitmq.log" 2>&1 || true
         fi
         stop_service "$name"
+        if [ "$name" = rabbitmq ]; then
+            stop_service rabbitmq-node
+        fi
     done
     stop_service epmd
 }
