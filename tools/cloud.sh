@@ -30,6 +30,8 @@ readonly CLOUD_LIB=$REPO/tools/cloud
 
 # shellcheck source=tools/lib/syscontainer-conf.sh
 . "$REPO/tools/lib/syscontainer-conf.sh"
+# shellcheck source=tools/lib/syscontainer-image.sh
+. "$REPO/tools/lib/syscontainer-image.sh"
 # shellcheck source=tools/cloud/lib-common.sh
 . "$CLOUD_LIB/lib-common.sh"
 # shellcheck source=tools/cloud/lib-install.sh

@@ -3,7 +3,9 @@
 # uploads the test image, makes a flavor with limits and boots a container
 # server; then Nova, the LXD daemon and the kernel's cgroup files show it.
 
-readonly DEMO_IMAGE_FILE=/var/cache/nova-syscontainer/images/busybox-counter.tar.gz
+# How images are registered (tools/lib/syscontainer-image.sh, shared with
+# the DevStack plugin): LXD unified tarball as raw/bare, with properties.
+readonly DEMO_IMAGE_FILE=$SYSCONTAINER_TEST_IMAGE_FILE
 readonly DEMO_IMAGE=busybox-counter
 readonly DEMO_FLAVOR=sc.small
 readonly DEMO_SERVER=${SYSCONTAINER_DEMO_SERVER:-demo}
@@ -27,9 +29,8 @@ demo() {
     local t0=$SECONDS
     [ -r "$DEMO_IMAGE_FILE" ] || die "no test image $DEMO_IMAGE_FILE" \
         "(tools/setup-host.sh builds it)"
-    # LXD unified tarball: Glance's raw/bare (nova_syscontainer/virt/image.py)
     if ! osc_quiet image show "$DEMO_IMAGE" >/dev/null 2>&1; then
-        osc image create --disk-format raw --container-format bare \
+        osc image create "${SYSCONTAINER_IMAGE_CREATE_ARGS[@]}" \
             --public --file "$DEMO_IMAGE_FILE" "$DEMO_IMAGE" \
             -c id -c name -c disk_format -c container_format -c size -c status
     fi
