@@ -848,14 +848,28 @@ class SysContainerDriver(driver.ComputeDriver):
         nics.unplug_all(instance, network_info, only_unused=True)
 
     def _retry_pending_cleanups(self):
-        """Remove leftovers of failed live migrations to this node."""
+        """Remove leftovers of failed live migrations to this node.
+
+        Once a leftover container is gone, the ports the failed move
+        plugged here are unplugged too, unless a container on this host
+        still uses them (see rollback_live_migration_at_destination).
+        """
         if self._pending_cleanups is None:
             return
+        ctxt = nova_context.get_admin_context()
         try:
-            self._pending_cleanups.retry(
-                nova_context.get_admin_context(), self.client)
+            done = self._pending_cleanups.retry(ctxt, self.client)
         except Exception:
             LOG.exception('Removing leftovers of failed live migrations')
+            return
+        for uuid in done or ():
+            try:
+                instance = objects.Instance.get_by_uuid(
+                    ctxt, uuid, expected_attrs=['info_cache'])
+            except nova_exception.InstanceNotFound:
+                continue
+            nics.unplug_all(instance, instance.get_network_info(),
+                            only_unused=True)
 
     # ------------------------------------------------------------------
     # Console

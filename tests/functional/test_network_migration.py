@@ -168,6 +168,51 @@ class LiveMigrationNICsTest(NICMigrationTestCase):
         peers = self.assert_only_nic_on_bridges(server, self.daemon, ports)
         self.delete_and_check(server, peers, ports)
 
+    def test_target_daemon_killed_nics_kept_then_unplugged_on_host2(self):
+        # host2's daemon crashes (SIGKILL) about 2 s into the move, as in
+        # test_live_migration.LiveMigrationTest, here with two ports.
+        ports = [self.hybrid, self.plain]
+        server = self.boot_with(ports, host='host1')
+        name = self.container_name(server)
+        self.assert_only_nic_on_bridges(server, self.daemon, ports)
+        token, pid, _count = self.daemon.counter(name)
+        self.live_migrate(server)
+        self.wait_until(
+            lambda: self.migration_status(server) == 'running',
+            what='the migration to run')
+        time.sleep(2)
+        self.second.kill()
+        self.wait_until(
+            lambda: self.migration_status(server) in ('error', 'failed'),
+            timeout=120, what='the migration to fail')
+        self.notifier.wait_for_versioned_notifications(
+            'instance.live_migration_rollback_dest.end', timeout=120)
+        server = self.wait_for(server, 'ACTIVE', timeout=120)
+        self.assertEqual('host1', server['OS-EXT-SRV-ATTR:host'])
+        value = self.daemon.counter(name)
+        self.assertEqual((token, pid), value[:2])
+        self.wait_until(lambda: self.daemon.counter(name)[2] > value[2] + 1,
+                        what='the source counter to keep ticking')
+        self.assert_only_nic_on_bridges(server, self.daemon, ports)
+        # host2 could not clean its dead daemon: it remembers the instance.
+        pending = self.computes['host2'].driver._pending_cleanups
+        self.assertEqual([server['id']], pending.uuids())
+        # On two machines nothing would use the ports on host2 any more;
+        # here host1's stopped container does not either, which is what
+        # host2's next resource update then sees, once its daemon is back:
+        # it removes the leftover and unplugs the ports.
+        server = self.action(server, {'os-stop': None}, 'SHUTOFF')
+        self.second.ensure_running()
+        self.computes['host2'].manager.update_available_resource(self.ctxt)
+        self.assertNotIn(name, self.second.names())
+        self.assertEqual([], pending.uuids())
+        for port in ports:
+            self.assert_unplugged(port['id'])
+        # host1 plugs them again when it starts the instance.
+        server = self.action(server, {'os-start': None}, 'ACTIVE')
+        peers = self.assert_only_nic_on_bridges(server, self.daemon, ports)
+        self.delete_and_check(server, peers, ports)
+
     def test_rollback_at_destination_unplugs_unused_ports(self):
         # On two machines, nothing on the destination uses the ports after
         # a failed move. Here the stopped instance on host1 has no NIC on
