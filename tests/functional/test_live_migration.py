@@ -37,12 +37,43 @@ class MigrationTestCase(base.TwoHostsTestCase):
                       if m['instance_uuid'] == server['id']]
         return migrations[-1]['status'] if migrations else None
 
-
-class LiveMigrationTest(MigrationTestCase):
-
     def live_migrate(self, server, host='host2'):
         self.api.post_server_action(server['id'], {'os-migrateLive': {
             'host': host, 'block_migration': 'auto'}})
+
+    def start_live_migration(self, server):
+        """Live-migrate to host2 and return once the daemons are moving it.
+
+        Returns the migration record. Two seconds after Nova reports the
+        migration running, the source daemon has normally dumped the
+        processes with CRIU and is syncing the files.
+        """
+        self.live_migrate(server)
+        self.wait_until(
+            lambda: self.migration_status(server) == 'running',
+            what='the migration to run')
+        migration = [m for m in self.api.get_migrations()
+                     if m['instance_uuid'] == server['id']][-1]
+        time.sleep(2)
+        return migration
+
+    def abort_migration(self, server, migration):
+        """DELETE the running migration; wait until Nova cancelled it."""
+        self.api.api_delete('/servers/%s/migrations/%s' % (
+            server['id'], migration['id']))
+        self.wait_until(
+            lambda: self.migration_status(server) == 'cancelled',
+            timeout=60, what='the migration to be cancelled')
+
+    def kill_target_daemon(self, server):
+        """SIGKILL host2's daemon; wait until Nova failed the migration."""
+        self.second.kill()
+        self.wait_until(
+            lambda: self.migration_status(server) in ('error', 'failed'),
+            timeout=120, what='the migration to fail')
+
+
+class LiveMigrationTest(MigrationTestCase):
 
     def assert_migration_fails_source_kept(self, server, name):
         """Live-migrate to host2, which fails: all stays on host1."""
@@ -140,19 +171,8 @@ class LiveMigrationTest(MigrationTestCase):
         server = self.boot(host='host1')
         name = self.container_name(server)
         token, pid, count = self.daemon.counter(name)
-        self.live_migrate(server)
-        self.wait_until(
-            lambda: self.migration_status(server) == 'running',
-            what='the migration to run')
-        migration = [m for m in self.api.get_migrations()
-                     if m['instance_uuid'] == server['id']][-1]
-        # The daemon has dumped the processes and is syncing the files.
-        time.sleep(2)
-        self.api.api_delete('/servers/%s/migrations/%s' % (
-            server['id'], migration['id']))
-        self.wait_until(
-            lambda: self.migration_status(server) == 'cancelled',
-            timeout=60, what='the migration to be cancelled')
+        migration = self.start_live_migration(server)
+        self.abort_migration(server, migration)
         self.assertIn('Live migration to host2 aborted',
                       self.stdlog.logger.output)
         server = self.wait_for(server, 'ACTIVE')
@@ -247,16 +267,8 @@ class LiveMigrationTest(MigrationTestCase):
         server = self.boot(host='host1')
         name = self.container_name(server)
         token, pid, count = self.daemon.counter(name)
-        self.live_migrate(server)
-        self.wait_until(
-            lambda: self.migration_status(server) == 'running',
-            what='the migration to run')
-        time.sleep(2)
-        self.second.kill()
-
-        self.wait_until(
-            lambda: self.migration_status(server) in ('error', 'failed'),
-            timeout=120, what='the migration to fail')
+        self.start_live_migration(server)
+        self.kill_target_daemon(server)
         server = self.wait_for(server, 'ACTIVE', timeout=120)
         self.assertEqual('host1', server['OS-EXT-SRV-ATTR:host'])
         self.assertEqual('Running', self.daemon.state(name)['status'])

@@ -18,8 +18,6 @@ nothing else does. See :mod:`tests.functional.ports` for the ports and the
 stand-in for Neutron's OVS agent.
 """
 
-import time
-
 from tests.functional.ports import bridge_members
 from tests.functional.ports import host_link_exists
 from tests.functional.ports import PortsMixin
@@ -41,10 +39,6 @@ class NICMigrationTestCase(PortsMixin, test_live_migration.MigrationTestCase):
         self.hybrid = self.make_port({'ovs_hybrid_plug': True,
                                       'port_filter': True})
         self.plain = self.make_port({'port_filter': True})
-
-    def live_migrate(self, server, host='host2'):
-        self.api.post_server_action(server['id'], {'os-migrateLive': {
-            'host': host, 'block_migration': 'auto'}})
 
     def assert_only_nic_on_bridges(self, server, daemon, ports):
         """Each port's bridge holds its qvb and this container's NIC only.
@@ -142,21 +136,10 @@ class LiveMigrationNICsTest(NICMigrationTestCase):
         name = self.container_name(server)
         self.assert_only_nic_on_bridges(server, self.daemon, ports)
         token, pid, count = self.daemon.counter(name)
-        self.live_migrate(server)
-        self.wait_until(
-            lambda: self.migration_status(server) == 'running',
-            what='the migration to run')
-        migration = [m for m in self.api.get_migrations()
-                     if m['instance_uuid'] == server['id']][-1]
-        # The daemon has dumped the processes (CRIU's checkpoint leaves
-        # the container ends of the NICs' veths on the host) and is
-        # syncing the files.
-        time.sleep(2)
-        self.api.api_delete('/servers/%s/migrations/%s' % (
-            server['id'], migration['id']))
-        self.wait_until(
-            lambda: self.migration_status(server) == 'cancelled',
-            timeout=60, what='the migration to be cancelled')
+        # By then CRIU's checkpoint has left the container ends of the
+        # NICs' veths on the host.
+        migration = self.start_live_migration(server)
+        self.abort_migration(server, migration)
         self.notifier.wait_for_versioned_notifications(
             'instance.live_migration_rollback_dest.end', timeout=60)
         server = self.wait_for(server, 'ACTIVE')
@@ -176,15 +159,8 @@ class LiveMigrationNICsTest(NICMigrationTestCase):
         name = self.container_name(server)
         self.assert_only_nic_on_bridges(server, self.daemon, ports)
         token, pid, _count = self.daemon.counter(name)
-        self.live_migrate(server)
-        self.wait_until(
-            lambda: self.migration_status(server) == 'running',
-            what='the migration to run')
-        time.sleep(2)
-        self.second.kill()
-        self.wait_until(
-            lambda: self.migration_status(server) in ('error', 'failed'),
-            timeout=120, what='the migration to fail')
+        self.start_live_migration(server)
+        self.kill_target_daemon(server)
         self.notifier.wait_for_versioned_notifications(
             'instance.live_migration_rollback_dest.end', timeout=120)
         server = self.wait_for(server, 'ACTIVE', timeout=120)
