@@ -136,19 +136,24 @@ def _ovs_object(vif):
         bridge_name=vif_mod.port_name('qbr', vif['id']), **fields)
 
 
+def _os_vif(action, instance, vif):
+    """os_vif.plug or os_vif.unplug of an OVS port, errors made ours."""
+    initialize()
+    try:
+        getattr(os_vif, action)(_ovs_object(vif),
+                                os_vif_util.nova_to_osvif_instance(instance))
+    except osv_exception.ExceptionBase as e:
+        raise exception.VifPlugFailed(command='os-vif %s' % action,
+                                      reason=str(e))
+
+
 def plug(instance, vif, host_plan):
     """Create the port's host interfaces (idempotent).
 
     :raises VifPlugFailed: with the command or os-vif's reason.
     """
     if host_plan.vif_type == vif_mod.OVS:
-        initialize()
-        try:
-            os_vif.plug(_ovs_object(vif),
-                        os_vif_util.nova_to_osvif_instance(instance))
-        except osv_exception.ExceptionBase as e:
-            raise exception.VifPlugFailed(command='os-vif plug',
-                                          reason=str(e))
+        _os_vif('plug', instance, vif)
     else:
         _ensure_bridge(host_plan.bridge)
         _ensure_veth(host_plan.inner, host_plan.outer, host_plan.mtu)
@@ -166,13 +171,7 @@ def plug(instance, vif, host_plan):
 def unplug(instance, vif, host_plan):
     """Remove the port's host interfaces; what is gone already is fine."""
     if host_plan.vif_type == vif_mod.OVS:
-        initialize()
-        try:
-            os_vif.unplug(_ovs_object(vif),
-                          os_vif_util.nova_to_osvif_instance(instance))
-        except osv_exception.ExceptionBase as e:
-            raise exception.VifPlugFailed(command='os-vif unplug',
-                                          reason=str(e))
+        _os_vif('unplug', instance, vif)
     else:
         # Deleting one end of a veth pair deletes the other.
         _delete(host_plan.inner)
