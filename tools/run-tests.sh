@@ -3,6 +3,7 @@
 #
 # Sets up the host (tools/setup-host.sh: two LXD daemons, CRIU, storage
 # pools, test image), installs tox in a private virtualenv, then runs the style checks,
+# the documentation build (warnings are errors: the support matrix renders),
 # the unit tests, the functional tests (Nova's own services driving the
 # driver against the real daemon) and the smoke test of the all-in-one
 # cloud (tools/cloud.sh, through the openstack CLI). .ci/run calls exactly
@@ -13,7 +14,7 @@ cd "$(dirname "$0")/.."
 readonly REPO=$PWD
 readonly BOOTSTRAP=$REPO/.tox/.bootstrap
 readonly LOG_DIR=/var/log/nova-syscontainer
-readonly ENVS=${SYSCONTAINER_TOX_ENVS:-pep8,py3,functional,functional-eventlet,smoke}
+readonly ENVS=${SYSCONTAINER_TOX_ENVS:-pep8,docs,py3,functional,functional-eventlet,smoke}
 
 say() { printf 'run-tests: %s\n' "$*"; }
 
