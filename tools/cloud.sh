@@ -6,17 +6,19 @@
 #   tools/cloud.sh up       start (installing what is missing), then boot a
 #                           server "demo" with the openstack CLI and show it
 #   tools/cloud.sh start    install what is missing, configure, start
-#   tools/cloud.sh demo     image, flavor, server create --wait, and show
+#   tools/cloud.sh demo     image, flavor, network, server create --wait,
+#                           and show (its NIC and port too)
 #   tools/cloud.sh stop     stop exactly the processes start started
 #   tools/cloud.sh status   which services run
 #   tools/cloud.sh reset    stop, delete this cloud's containers, state and
 #                           configuration (the virtualenv stays)
 #
 # Services: RabbitMQ (Debian's), Keystone (fernet, bootstrap admin),
-# Placement, Glance (file store), Neutron (ML2, no agents: servers have no
-# network yet), Nova API (uwsgi), conductor, scheduler and nova-compute
-# with this driver, all on 127.0.0.1, with sqlite databases. The LXD daemon
-# comes from tools/setup-host.sh.
+# Placement, Glance (file store), Neutron (API, RPC server, ML2 with the
+# openvswitch driver and "local" networks, and the real OVS agent on
+# br-int), Nova API (uwsgi), conductor, scheduler and nova-compute with
+# this driver, all on 127.0.0.1, with sqlite databases. The LXD daemon
+# and Open vSwitch (br-int) come from tools/setup-host.sh.
 #   config      /etc/nova-syscontainer/cloud/<service>/
 #   state, DBs  /var/lib/nova-syscontainer/cloud/
 #   logs, PIDs  /var/log/nova-syscontainer/cloud/

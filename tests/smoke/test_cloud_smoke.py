@@ -12,13 +12,16 @@
 """The all-in-one cloud, end to end, through the ordinary openstack CLI.
 
 ``tools/cloud.sh start`` brings up the real services (Keystone, Glance,
-Placement, Neutron, Nova API, conductor, scheduler, nova-compute with this
-driver, RabbitMQ) and this test drives them with the real ``openstack``
-command: image upload, a flavor with limits, server create, the container
-and its cgroup limits in the daemon and the kernel, console log, stop,
-start, delete. It leaves nothing behind: its server, flavor and image are
-deleted, and a cloud it had to start is stopped again (and then every
-process the cloud recorded must be gone).
+Placement, Neutron with its OVS agent, Nova API, conductor, scheduler,
+nova-compute with this driver, RabbitMQ) and this test drives them with
+the real ``openstack`` command: image upload, a flavor with limits, a
+network, server create on it (the real neutron-openvswitch-agent wires the
+port in br-int and Nova waits for network-vif-plugged), the container, its
+NIC and its cgroup limits in the daemon and the kernel, console log, stop,
+start, delete (which leaves no host interface of the port). It leaves
+nothing behind: its server, network, flavor and image are deleted, and a
+cloud it had to start is stopped again (and then every process the cloud
+recorded must be gone).
 
 Run as root after tools/setup-host.sh: ``tox -e smoke``.
 """
@@ -156,10 +159,22 @@ class CloudSmokeTest(testtools.TestCase):
         self.assertEqual('100', self.osc('flavor', 'show', self.tag)[
             'properties']['syscontainer:processes'])
 
+        # A "local" network: Neutron binds the port to the real OVS agent
+        # on this host. TEST-NET-1 addresses go to the port record only;
+        # no gateway, no DHCP, no address on any host interface.
+        network = self.osc('network', 'create', self.tag)
+        self.addCleanup(self.osc, 'network', 'delete', network['id'],
+                        fmt=False)
+        self.assertEqual('local', network['provider:network_type'])
+        self.osc('subnet', 'create', '--network', network['id'],
+                 '--subnet-range', '192.0.2.0/24', '--gateway', 'none',
+                 '--no-dhcp', self.tag)
+
         self.addCleanup(self._delete_server, self.tag)
         try:
             server = self.osc('server', 'create', '--flavor', self.tag,
-                              '--image', image['id'], '--nic', 'none',
+                              '--image', image['id'],
+                              '--network', network['id'],
                               '--wait', self.tag)
         except AssertionError as e:
             fault = run(os.path.join(VENV, 'bin', 'openstack'),
@@ -185,6 +200,34 @@ class CloudSmokeTest(testtools.TestCase):
                          self.cgroup(pid, 'cpu', 'cpu.cfs_period_us'))
         self.assertEqual('100', self.cgroup(pid, 'pids', 'pids.max'))
 
+        # Nova waited for network-vif-plugged (the default: fatal after
+        # 300 s), which Neutron sends once the agent wired the port.
+        ports = self.osc('port', 'list', '--server', server['id'])
+        self.assertEqual(1, len(ports), ports)
+        port = self.osc('port', 'show', ports[0]['ID'])
+        self.assertEqual('ACTIVE', port['status'])
+        self.assertEqual('aio', port['binding_host_id'])
+        self.assertEqual('ovs', port['binding_vif_type'])
+        self.assertEqual('netdev',
+                         port['binding_vif_details']['datapath_type'])
+        # The container has a NIC with the port's MAC, and no address.
+        nics = json.loads(run('nsenter', '-t', str(pid), '-n', 'ip', '-j',
+                              'addr', 'show').stdout)
+        nic = [n for n in nics if n.get('address') == port['mac_address']]
+        self.assertEqual(1, len(nic), nics)
+        self.assertEqual([], [a for a in nic[0]['addr_info']
+                              if a['family'] == 'inet'])
+        # The agent wired qvo<port> in br-int: a local VLAN tag.
+        links = [(prefix + port['id'])[:14]
+                 for prefix in ('qbr', 'qvb', 'qvo')]
+        for link in links:
+            self.assertTrue(os.path.exists('/sys/class/net/' + link), link)
+        self.assertIn(links[2], run('ovs-vsctl', '--timeout=30',
+                                    'list-ports', 'br-int').stdout.split())
+        tag = run('ovs-vsctl', '--timeout=30', 'get', 'port', links[2],
+                  'tag').stdout.strip()
+        self.assertTrue(tag.isdigit() and 0 < int(tag) < 4095, tag)
+
         log = self.osc('console', 'log', 'show', server['id'], fmt=False)
         self.assertIn('nova-syscontainer test image booted', log)
 
@@ -201,6 +244,14 @@ class CloudSmokeTest(testtools.TestCase):
         self.osc('server', 'delete', '--wait', server['id'], fmt=False)
         gone = run('lxc', 'query', '/1.0/instances/%s' % name, check=False)
         self.assertNotEqual(0, gone.returncode, 'container left behind')
+        # Nova unplugged the port: nothing of it is left on the host, and
+        # Neutron deleted the port Nova made.
+        self.assertEqual([], [link for link in links if os.path.exists(
+            '/sys/class/net/' + link)])
+        self.assertNotIn(links[2], run('ovs-vsctl', '--timeout=30',
+                                       'list-ports', 'br-int').stdout.split())
+        self.assertEqual([], self.osc('port', 'list', '--network',
+                                      network['id']))
 
     def _delete_server(self, name):
         """Delete the server if the test did not get that far."""

@@ -21,8 +21,11 @@ readonly NOVA_PORT=8774
 readonly NEUTRON_PORT=9696
 readonly RABBIT_PORT=5672
 readonly KEYSTONE_URL=http://$CLOUD_IP:$KEYSTONE_PORT/v3
+# tools/setup-host.sh's OVS integration bridge (userspace datapath).
+readonly CLOUD_OVS_BRIDGE=${SYSCONTAINER_OVS_BRIDGE:-br-int}
 # Services in start order; stop goes the other way.
 readonly CLOUD_SERVICES=(rabbitmq keystone placement glance neutron
+                         neutron-rpc neutron-ovs-agent
                          nova-api nova-conductor nova-scheduler nova-compute)
 
 say() { printf 'cloud: %s\n' "$*"; }

@@ -113,10 +113,12 @@ write_neutron_conf() {
     local dir=$CLOUD_CONF/neutron
     mkdir -p "$dir/plugins/ml2" "$CLOUD_STATE/neutron"
     cp "$CLOUD_VENV/etc/neutron/api-paste.ini" "$dir/"
-    # ML2 with no mechanism driver: the API answers (networks, ports,
-    # security groups) with no agent and nothing wired on the host.
-    # Neutron's get_ports needs the port-forwarding models (and those the
-    # router's), so both service plugins are loaded.
+    # ML2 with the openvswitch mechanism driver and "local" networks
+    # (ports of one host, no tunnels, no physical network): the real
+    # neutron-openvswitch-agent wires the ports in br-int. Neutron tells
+    # Nova when a port goes up (network-vif-plugged), so Nova waits for
+    # it. Neutron's get_ports needs the port-forwarding models (and those
+    # the router's), so both service plugins are loaded.
     {
         printf '%s\n' \
             DEFAULT core_plugin ml2 \
@@ -125,20 +127,50 @@ write_neutron_conf() {
             DEFAULT transport_url "$(transport_url)" \
             DEFAULT api_paste_config "$dir/api-paste.ini" \
             DEFAULT state_path "$CLOUD_STATE/neutron" \
-            DEFAULT notify_nova_on_port_status_changes false \
-            DEFAULT notify_nova_on_port_data_changes false \
+            DEFAULT host "$CLOUD_HOST" \
+            DEFAULT notify_nova_on_port_status_changes true \
+            DEFAULT notify_nova_on_port_data_changes true \
             database connection "$(sqlite_url neutron)" \
             oslo_concurrency lock_path "$CLOUD_STATE/neutron/locks"
         authtoken_triples neutron
         auth_triples nova nova
+        printf '%s\n' nova endpoint_type public
     } | ini "$dir/neutron.conf"
     printf '%s\n' \
-        ml2 type_drivers flat \
-        ml2 tenant_network_types '' \
-        ml2 mechanism_drivers '' \
+        ml2 type_drivers local \
+        ml2 tenant_network_types local \
+        ml2 mechanism_drivers openvswitch \
         ml2 extension_drivers port_security \
-        ml2_type_flat flat_networks '' \
         | ini "$dir/plugins/ml2/ml2_conf.ini"
+    write_ovs_agent_conf "$dir"
+}
+
+# The agent runs as root: its root helper runs commands as they are
+# (no sudo here) and privsep starts its daemons directly.
+write_ovs_agent_conf() {
+    local dir=$1
+    local conf=$dir/plugins/ml2/openvswitch_agent.ini section
+    local helper
+    helper="$(venv_bin privsep-helper) --config-file $dir/neutron.conf"
+    helper+=" --config-file $conf"
+    {
+        # br-int is tools/setup-host.sh's, on OVS's userspace datapath
+        # (this kernel has no openvswitch module); no tunnels, no
+        # physical bridges; no firewall (the ports have no address).
+        printf '%s\n' \
+            ovs integration_bridge "$CLOUD_OVS_BRIDGE" \
+            ovs datapath_type netdev \
+            ovs bridge_mappings '' \
+            ovs of_listen_address "$CLOUD_IP" \
+            agent tunnel_types '' \
+            agent root_helper env \
+            securitygroup firewall_driver noop \
+            securitygroup enable_security_group false
+        for section in privsep privsep_dhcp_release privsep_ovs_vsctl \
+                privsep_namespace privsep_conntrack privsep_link; do
+            printf '%s\n' "$section" helper_command "$helper"
+        done
+    } | ini "$conf"
 }
 
 write_nova_conf() {
@@ -172,7 +204,8 @@ write_nova_conf() {
     # that DevStack uses too. The btrfs pool enforces root disk sizes.
     SYSCONTAINER_ENDPOINT=/var/lib/lxd/unix.socket \
     SYSCONTAINER_STORAGE_POOL=quota \
-        syscontainer_write_compute_conf "$dir/nova-cpu.conf"
+        syscontainer_write_compute_conf "$dir/nova-cpu.conf" \
+        ovs_datapath_type=netdev
 }
 
 write_clouds_yaml() {
@@ -214,7 +247,7 @@ PYEOF
 # change them here, not in place.
 write_all_conf() {
     load_secrets
-    rm -f "$CLOUD_CONF"/*/*.conf "$CLOUD_CONF"/*/plugins/ml2/ml2_conf.ini
+    rm -f "$CLOUD_CONF"/*/*.conf "$CLOUD_CONF"/*/plugins/ml2/*.ini
     write_keystone_conf
     write_placement_conf
     write_glance_conf

@@ -9,6 +9,11 @@ readonly DEMO_IMAGE_FILE=$SYSCONTAINER_TEST_IMAGE_FILE
 readonly DEMO_IMAGE=busybox-counter
 readonly DEMO_FLAVOR=sc.small
 readonly DEMO_SERVER=${SYSCONTAINER_DEMO_SERVER:-demo}
+readonly DEMO_NET=demo-net
+# TEST-NET-1 (RFC 5737): only Neutron's port records get an address from
+# it; no bridge or host interface ever does. No router, no gateway, no
+# DHCP: the server's NIC is wired, not addressed.
+readonly DEMO_SUBNET_RANGE=192.0.2.0/24
 
 osc() {
     printf '\n$ openstack %s\n' "$*"
@@ -23,6 +28,28 @@ container_cgroup() {
         { n = split($2, cs, ","); for (i = 1; i <= n; i++)
               if (cs[i] == c) { print "/sys/fs/cgroup/" $2 $3; exit } }
     ' "/proc/$pid/cgroup"
+}
+
+# The server's port as Neutron and the OVS agent made it, and its NIC
+# inside the container (container init PID $1).
+demo_network() {
+    local pid=$1 port mac short
+    port=$(osc_quiet port list --server "$DEMO_SERVER" -f value -c ID | head -n1)
+    [ -n "$port" ] || die "server $DEMO_SERVER has no port"
+    osc port show "$port" -c id -c mac_address -c status -c fixed_ips \
+        -c binding_host_id -c binding_vif_type -c binding_vif_details
+    mac=$(osc_quiet port show "$port" -f value -c mac_address)
+    short=${port:0:11}
+    printf '\n$ ovs-vsctl list-ports %s\n' "$CLOUD_OVS_BRIDGE"
+    ovs-vsctl --timeout=30 list-ports "$CLOUD_OVS_BRIDGE"
+    printf '\n$ ovs-vsctl get port qvo%s tag   (the agent'"'"'s local VLAN)\n' \
+        "$short"
+    ovs-vsctl --timeout=30 get port "qvo$short" tag
+    printf '\n$ nsenter -t %s -n ip -br link   (inside the container;' "$pid"
+    printf ' the port'"'"'s MAC is %s)\n' "$mac"
+    nsenter -t "$pid" -n ip -br link
+    nsenter -t "$pid" -n ip -br link | grep -qi "$mac" \
+        || die "no NIC with the port's MAC $mac in the container"
 }
 
 demo() {
@@ -46,9 +73,17 @@ demo() {
     if osc_quiet server show "$DEMO_SERVER" >/dev/null 2>&1; then
         osc server delete --wait "$DEMO_SERVER"
     fi
+    # A "local" network (ports on this host only): Neutron binds the
+    # server's port to the OVS agent here, which wires it in br-int.
+    if ! osc_quiet network show "$DEMO_NET" >/dev/null 2>&1; then
+        osc network create "$DEMO_NET" -c id -c name -c provider:network_type
+        osc subnet create --network "$DEMO_NET" \
+            --subnet-range "$DEMO_SUBNET_RANGE" --gateway none --no-dhcp \
+            "$DEMO_NET-subnet" -c id -c cidr -c gateway_ip -c enable_dhcp
+    fi
     local t1=$SECONDS
     osc server create --flavor "$DEMO_FLAVOR" --image "$DEMO_IMAGE" \
-        --nic none --wait "$DEMO_SERVER" \
+        --network "$DEMO_NET" --wait "$DEMO_SERVER" \
         -c id -c name -c status -c OS-EXT-SRV-ATTR:instance_name \
         -c OS-EXT-SRV-ATTR:host
     local boot=$((SECONDS - t1))
@@ -76,6 +111,7 @@ demo() {
     printf '  cpuset.cpus           = %s\n' "$(cat "$cg/cpuset.cpus")"
     cg=$(container_cgroup "$pid" pids)
     printf '  pids.max              = %s\n' "$(cat "$cg/pids.max")"
+    demo_network "$pid"
     echo
     osc console log show --lines 10 "$DEMO_SERVER"
     cat <<EOT
@@ -85,6 +121,7 @@ cloud: server "$DEMO_SERVER" ACTIVE in ${boot}s (demo $((SECONDS - t0))s). Go on
   openstack server stop $DEMO_SERVER; openstack server start $DEMO_SERVER
   openstack console log show $DEMO_SERVER
   openstack flavor set --property quota:cpu_quota=20000 $DEMO_FLAVOR  # next boots
+  openstack port list --server $DEMO_SERVER --long
   openstack server delete $DEMO_SERVER
   tools/cloud.sh stop             # ends the services tools/cloud.sh started
 EOT

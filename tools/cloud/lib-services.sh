@@ -171,6 +171,25 @@ start_neutron() {
     start_uwsgi neutron "$NEUTRON_PORT" neutron_api:application \
         "OS_NEUTRON_CONFIG_DIR=$CLOUD_CONF/neutron" "PYTHONPATH=$CLOUD_LIB"
     wait_for neutron 120 http_up "http://$CLOUD_IP:$NEUTRON_PORT/"
+    local c=(--config-file "$CLOUD_CONF/neutron/neutron.conf"
+             --config-file "$CLOUD_CONF/neutron/plugins/ml2/ml2_conf.ini")
+    # Under a WSGI server, Neutron's API process serves no RPC: the
+    # agent's reports and port updates (which send Nova its
+    # network-vif-plugged events) go to neutron-rpc-server.
+    start_service neutron-rpc -- "$(venv_bin neutron-rpc-server)" "${c[@]}"
+    wait_for neutron-rpc 120 rpc_consumers q-plugin q-reports-plugin
+    # The real OVS agent, as root, on br-int (tools/setup-host.sh's).
+    start_service neutron-ovs-agent -- "$(venv_bin neutron-openvswitch-agent)" \
+        --config-file "$CLOUD_CONF/neutron/neutron.conf" \
+        --config-file "$CLOUD_CONF/neutron/plugins/ml2/openvswitch_agent.ini"
+    wait_for neutron-ovs-agent 180 ovs_agent_alive
+}
+
+# Neutron lists the host's OVS agent as alive (it reported its state).
+ovs_agent_alive() {
+    OS_CLOUD=$CLOUD_NAME "$(venv_bin openstack)" network agent list \
+        --host "$CLOUD_HOST" --agent-type open-vswitch -f value -c Alive \
+        | grep -qx True
 }
 
 start_nova() {
@@ -220,7 +239,14 @@ stop_all() {
         if [ "$name" = rabbitmq ] && service_pid rabbitmq >/dev/null; then
             rabbitmqctl -q shutdown >>"$CLOUD_LOGS/rabbitmq.log" 2>&1 || true
         fi
-        stop_service "$name"
+        if [ "$name" = neutron-ovs-agent ]; then
+            # It leaves its loop within a second of TERM, then some
+            # thread keeps the process alive (measured: still there
+            # after 15 s); its state lives in OVS, so KILL loses nothing.
+            stop_service "$name" 5
+        else
+            stop_service "$name"
+        fi
         if [ "$name" = rabbitmq ]; then
             stop_service rabbitmq-node
         fi
@@ -241,6 +267,38 @@ status_all() {
     return "$rc"
 }
 
+# The host side of a stopped cloud's ports (nova-compute would unplug
+# them): per port qbr<id>, the veth pair qvb<id>/qvo<id> and qvo's port
+# in br-int, named by the container's qbr bridges.
+unplug_port_links() {
+    local bridge id
+    for bridge in "$@"; do
+        id=${bridge#qbr}
+        ovs-vsctl --timeout=30 --if-exists del-port "$CLOUD_OVS_BRIDGE" \
+            "qvo$id"
+        ip link del "qvb$id" 2>/dev/null || true
+        ip link del "qvo$id" 2>/dev/null || true
+        ip link del "$bridge" 2>/dev/null || true
+    done
+}
+
+# The OVS agent's marks on br-int, undone: its OpenFlow controller
+# (itself), fail mode "secure", its flows and bridge settings. br-int is
+# left as tools/setup-host.sh makes it: standalone, one NORMAL flow. The
+# ports' local VLAN tags go with the ports (nova-compute unplugs them).
+reset_integration_bridge() {
+    local br=$CLOUD_OVS_BRIDGE
+    ovs-vsctl --timeout=30 br-exists "$br" 2>/dev/null || return 0
+    say "resetting $br (the OVS agent's controller, fail mode and flows)"
+    ovs-vsctl --timeout=30 del-controller "$br" -- del-fail-mode "$br" \
+        -- remove bridge "$br" other_config disable-in-band \
+        -- remove bridge "$br" other_config mac-table-size \
+        -- remove bridge "$br" other_config \
+        mcast-snooping-disable-flood-unregistered
+    ovs-ofctl del-flows "$br"
+    ovs-ofctl add-flow "$br" priority=0,actions=NORMAL
+}
+
 # Back to nothing: services stopped, the containers this cloud's
 # nova-compute made (marked with its host) deleted from the daemon, state
 # and configuration removed. The virtualenv stays (reinstalling it is the
@@ -252,9 +310,14 @@ reset_all() {
         if [ "$(lxc config get "$name" user.nova_syscontainer.host 2>/dev/null)" \
                 = "$CLOUD_HOST" ]; then
             say "deleting container $name (made by this cloud)"
+            local -a bridges
+            mapfile -t bridges < <(lxc config show "$name" | awk '
+                $1 == "parent:" && $2 ~ /^qbr/ {print $2}')
             lxc delete --force "$name"
+            unplug_port_links "${bridges[@]}"
         fi
     done
+    reset_integration_bridge
     rm -rf "$CLOUD_STATE" "$CLOUD_CONF"
     say "reset: state and configuration removed"
 }
