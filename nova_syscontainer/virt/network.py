@@ -12,9 +12,9 @@
 """Host side of an instance's ports: plug and unplug (see :mod:`vif`).
 
 OVS ports go through os-vif's OVS plugin (hybrid plug: per-port Linux
-bridge, veth pair, OVS port with Neutron's ``external_ids``). Linux-bridge
-and tap ports, which Nova no longer hands to os-vif, are plugged here with
-``ip``. Egress shaping is an HTB qdisc on the port's inner veth end.
+bridge, veth pair, OVS port with Neutron's ``external_ids``). Tap ports
+(routing backends), which Nova does not hand to os-vif, are plugged here
+with ``ip``. Egress shaping is an HTB qdisc on the port's inner veth end.
 Everything is idempotent: plugging twice, or unplugging what is gone, is
 fine. Nothing here ever gives an interface an address.
 """
@@ -158,9 +158,6 @@ def plug(instance, vif, host_plan):
         _ensure_bridge(host_plan.bridge)
         _ensure_veth(host_plan.inner, host_plan.outer, host_plan.mtu)
         _set_master(host_plan.inner, host_plan.bridge)
-        if host_plan.network_bridge:
-            _ensure_bridge(host_plan.network_bridge)
-            _set_master(host_plan.outer, host_plan.network_bridge)
     shape_egress(host_plan.inner, host_plan.egress_kbit)
     LOG.debug('Plugged port %(port)s: %(bridge)s, %(inner)s <-> %(outer)s',
               {'port': host_plan.port_id, 'bridge': host_plan.bridge,

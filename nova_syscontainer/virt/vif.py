@@ -24,9 +24,11 @@ Every port becomes the same three pieces, whatever its vif type:
   - ``ovs`` (hybrid or not): ``qvo<port>`` in the integration bridge, with
     Neutron's ``external_ids`` (os-vif's OVS plugin plugs it, as it does
     for libvirt's hybrid plug);
-  - ``bridge``: the port's ``devname`` (``tap<port>``) in the network's
-    Linux bridge;
-  - ``tap``: the port's ``devname`` alone, for a routing backend.
+  - ``tap``: the port's ``devname`` (``tap<port>``) alone, for a routing
+    backend.
+
+(``bridge`` ports never reach a driver: Nova 34 itself refuses Neutron's
+Linux-bridge binding when it builds the instance's network info.)
 
 Why not give the daemon the port's ``devname`` as the NIC's host-side name:
 LXD 5.0.2 creates a NIC twice when it restores a CRIU checkpoint, so a
@@ -50,10 +52,8 @@ NAME_LEN = network_model.NIC_NAME_LEN
 DEVICE_PREFIX = 'nic-'
 
 OVS = 'ovs'
-BRIDGE = 'bridge'
 TAP = 'tap'
 SUPPORTED_VIF_TYPES = (network_model.VIF_TYPE_OVS,
-                       network_model.VIF_TYPE_BRIDGE,
                        network_model.VIF_TYPE_TAP)
 
 
@@ -71,9 +71,9 @@ class HostPlan:
     bridge: str
     #: Inner veth end, in ``bridge``; egress shaping lives on it.
     inner: str
-    #: Outer veth end: qvo<port> (ovs) or the port's devname (bridge, tap).
+    #: Outer veth end: qvo<port> (ovs) or the port's devname (tap).
     outer: str
-    #: The network's bridge the outer end joins (OVS or Linux), or None.
+    #: The integration bridge the outer end joins (ovs), or None (tap).
     network_bridge: str
     mac: str
     mtu: int
@@ -140,12 +140,10 @@ def plan(vif, nic_limits=None, instance_uuid=None):
         outer = port_name('qvo', port_id)
     else:
         outer = devname
-    network_bridge = network.get('bridge')
-    if vif_type in (OVS, BRIDGE) and not network_bridge:
+    network_bridge = network.get('bridge') if vif_type == OVS else None
+    if vif_type == OVS and not network_bridge:
         refuse(_('port %(port)s (%(type)s) names no bridge to plug '
                  'into') % {'port': port_id, 'type': vif_type})
-    if vif_type == TAP:
-        network_bridge = None
     limits = nic_limits or {}
     return HostPlan(
         port_id=port_id, vif_type=vif_type,

@@ -16,9 +16,12 @@ Neutron's OVS agent and the checks of the plumbing work. No interface
 ever gets an address.
 """
 
+import json
+
 from tests.functional import base
 from tests.functional.ports import host_link_exists
 from tests.functional.ports import ip_links
+from tests.functional.ports import MTU
 from tests.functional.ports import PortsMixin
 from tests.functional.ports import run
 
@@ -136,3 +139,35 @@ class NetworkTest(PortsMixin, base.SysContainerTestCase):
         self.assertIn('vhostuser', fault)
         self.assertEqual([], [n for n in self.daemon.names()
                               if server['id'] in n])
+
+    def test_tap_port(self):
+        # A port as a routing backend (calico-like) binds it. No OVS agent
+        # reports it, so it is ACTIVE already and spawn has no event to
+        # wait for (as with Nova's libvirt driver).
+        port = self.make_port({}, vif_type='tap')
+        port['status'] = 'ACTIVE'
+        server = self.boot_with([port])
+        nic = self.container_nics(server)[port['mac_address']]
+        self.assertEqual(MTU, nic['mtu'])
+        qbr, qvb, _qvo = self.port_links(port['id'])
+        peer = self.host_peer(nic)
+        self.assertEqual(qbr, peer.get('master'))
+        self.assertEqual(qbr, self.link(qvb).get('master'))
+        # The port's devname is the other end of qvb, in no bridge, with
+        # no address: the routing backend takes it from there.
+        tap_name = ('tap' + port['id'])[:14]
+        tap = self.link(tap_name)
+        # (ip names a peer in the same namespace by its name.)
+        self.assertEqual(qvb, tap.get('link'))
+        self.assertIsNone(tap.get('master'))
+        self.assertEqual([], self.ipv4_addresses(tap_name))
+
+        self._delete_server(server)
+        self.assertFalse(host_link_exists(tap_name))
+        self.assertFalse(host_link_exists(peer['ifname']))
+
+    @staticmethod
+    def ipv4_addresses(dev):
+        out = json.loads(run('ip', '-j', '-4', 'addr', 'show', 'dev', dev))
+        return [a['local'] for entry in out
+                for a in entry.get('addr_info', [])]

@@ -43,13 +43,11 @@ class PlanTest(testtools.TestCase):
         self.assertEqual('fa:16:3e:00:00:01', plan.mac)
         self.assertIsNone(plan.egress_kbit)
 
-    def test_bridge_and_tap_ports_keep_their_devname(self):
-        plan = vif.plan(make_vif('bridge', bridge='brq-net'))
-        self.assertEqual('tap5b048e97-89', plan.outer)
-        self.assertEqual('brq-net', plan.network_bridge)
-        plan = vif.plan(make_vif('tap', bridge=None))
-        self.assertEqual('tap5b048e97-89', plan.outer)
-        self.assertIsNone(plan.network_bridge)
+    def test_tap_ports_keep_their_devname_and_join_no_bridge(self):
+        for bridge in (None, 'br-ignored'):
+            plan = vif.plan(make_vif('tap', bridge=bridge))
+            self.assertEqual('tap5b048e97-89', plan.outer)
+            self.assertIsNone(plan.network_bridge)
 
     def test_egress_rate_from_flavor_limits(self):
         plan = vif.plan(make_vif(), {'limits.egress': '4000kbit',
@@ -57,12 +55,12 @@ class PlanTest(testtools.TestCase):
         self.assertEqual(4000, plan.egress_kbit)
 
     def test_unsupported_types_are_refused_by_name(self):
-        for vif_type in ('vhostuser', 'hw_veb', 'binding_failed',
+        for vif_type in ('vhostuser', 'hw_veb', 'binding_failed', 'bridge',
                          'unbound', 'macvtap', None):
             e = self.assertRaises(exception.InstanceBuildRefused,
                                   vif.plan, make_vif(vif_type), None, 'u')
             self.assertIn(str(vif_type), str(e))
-            self.assertIn('ovs, bridge, tap', str(e))
+            self.assertIn('ovs, tap', str(e))
 
     def test_direct_vnic_refused(self):
         e = self.assertRaises(exception.InstanceBuildRefused, vif.plan,
