@@ -366,10 +366,13 @@ class DaemonClient(object):
                          lambda api: api.instances[name],
                          not_found=not_found, read=True)
 
+    def find_instance(self, name):
+        """An instance's record, or None if the daemon has none by name."""
+        return self._read_or_none('read instance %s' % name,
+                                  lambda api: api.instances[name])
+
     def instance_exists(self, name):
-        return self._read_or_none(
-            'read instance %s' % name,
-            lambda api: api.instances[name]) is not None
+        return self.find_instance(name) is not None
 
     def get_state(self, name, not_found=None):
         return self.call('read the state of %s' % name, 'get',

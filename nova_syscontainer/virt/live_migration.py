@@ -241,10 +241,8 @@ def clear_leftover(client, instance):
     something else: it is never touched.
     """
     name = container.name(instance)
-    try:
-        record = client.get_instance(
-            name, not_found=daemon_client.instance_not_found(instance))
-    except nova_exception.InstanceNotFound:
+    record = client.find_instance(name)
+    if record is None:
         return
     if container.instance_uuid(record) != instance.uuid:
         raise _precheck_error(_('container %s on this node is not this '
@@ -324,9 +322,7 @@ class PendingCleanups(object):
                                          instance.task_state is not None):
                 continue
             try:
-                record = client.get_instance(name, not_found=_Absent())
-            except _Absent:
-                record = None
+                record = client.find_instance(name)
             except (exception.DaemonError, exception.DaemonUnavailable) as e:
                 LOG.debug('Leftover %s not removed yet: %s', name, e)
                 continue
@@ -344,7 +340,3 @@ class PendingCleanups(object):
             self.discard(uuid)
             done.append(uuid)
         return done
-
-
-class _Absent(Exception):
-    """The daemon has no instance of that name."""

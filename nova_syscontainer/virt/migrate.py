@@ -385,10 +385,8 @@ class _Gone(Exception):
 
 
 def _status(client, name):
-    try:
-        return client.get_instance(name, not_found=_Gone())['status']
-    except _Gone:
-        return None
+    record = client.find_instance(name)
+    return record['status'] if record is not None else None
 
 
 def cleanup_target(target, name):

@@ -99,10 +99,8 @@ class FakeDaemon(object):
         self.records = records
         self.deleted = []
 
-    def get_instance(self, name, not_found=None):
-        if name not in self.records:
-            raise not_found
-        return self.records[name]
+    def find_instance(self, name):
+        return self.records.get(name)
 
     def change_state(self, name, action, force=False):
         self.records[name]['status'] = 'Stopped'

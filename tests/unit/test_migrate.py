@@ -161,6 +161,9 @@ class FakeDaemon(object):
     def list_instances(self):
         return list(self.instances.values())
 
+    def find_instance(self, name):
+        return self.instances.get(name)
+
     def get_instance(self, name, not_found=None):
         if name not in self.instances:
             raise not_found or exception.DaemonError(
