@@ -648,14 +648,16 @@ class SysContainerDriver(driver.ComputeDriver):
         migrate_disk_and_power_off) gets the new flavor's limits and this
         node's marker, and is started.
         """
-        self._apply_flavor(instance, image_meta)
-        nics.plug_all(instance, network_info,
-                      self._limits(instance, image_meta=image_meta).nic)
+        limits = self._apply_flavor(instance, image_meta)
+        nics.plug_all(instance, network_info, limits.nic)
         if power_on:
             self._bring_up(instance)
 
     def _apply_flavor(self, instance, image_meta=None):
-        """Replace every flavor-derived key with instance.flavor's."""
+        """Replace every flavor-derived key with instance.flavor's.
+
+        Returns the limits applied (the ports' shaping needs them too).
+        """
         name = self._record(instance)['name']
         limits = self._limits(instance, image_meta=image_meta)
         body = container.reconfigured(
@@ -663,6 +665,7 @@ class SysContainerDriver(driver.ComputeDriver):
             raw_lxc=self._checkpoint_lines())
         body['devices'] = nics.with_limits(body['devices'], limits.nic)
         self.client.update_instance(name, body)
+        return limits
 
     def confirm_migration(self, context, migration, instance, network_info):
         """ComputeDriver.confirm_migration (on the source).
@@ -685,8 +688,8 @@ class SysContainerDriver(driver.ComputeDriver):
         on any container that was ever restored from a CRIU checkpoint.)
         """
         self._stop(instance, force=True)
-        self._apply_flavor(instance)
-        nics.plug_all(instance, network_info, self._limits(instance).nic)
+        limits = self._apply_flavor(instance)
+        nics.plug_all(instance, network_info, limits.nic)
         if power_on:
             self._bring_up(instance)
 

@@ -74,8 +74,7 @@ def unplug_all(instance, network_info, only_unused=False):
                      host_plan.port_id, instance=instance)
             continue
         _unplug_quietly(instance, vif, host_plan)
-    network.remove_stale_container_ends(
-        [vif.get('address') for vif in network_info or []])
+    remove_stale(instance, network_info)
 
 
 def bridge_in_use(host_plan):
@@ -155,10 +154,3 @@ def detach(client, name, instance, vif):
 def with_limits(devices, nic_limits):
     """Daemon devices with our NICs' ingress limit set to a new flavor's."""
     return vif_mod.with_nic_limits(devices, nic_limits)
-
-
-def apply_limits(instance, network_info, nic_limits):
-    """Egress shaping of a (new) flavor on every plugged port."""
-    for vif, host_plan in plans(instance, network_info, nic_limits):
-        if network.exists(host_plan.inner):
-            network.shape_egress(host_plan.inner, host_plan.egress_kbit)
