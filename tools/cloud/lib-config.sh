@@ -173,35 +173,47 @@ write_ovs_agent_conf() {
     } | ini "$conf"
 }
 
+# What every Nova service of the cloud shares.
+nova_common_triples() {
+    printf '%s\n' \
+        DEFAULT transport_url "$(transport_url)" \
+        DEFAULT my_ip "$CLOUD_IP" \
+        DEFAULT host "$CLOUD_HOST" \
+        DEFAULT state_path "$CLOUD_STATE/nova" \
+        DEFAULT instances_path "$CLOUD_STATE/nova/instances" \
+        DEFAULT instance_name_template "$CLOUD_HOST-%08x" \
+        oslo_concurrency lock_path "$CLOUD_STATE/nova/locks" \
+        vnc enabled false \
+        placement valid_interfaces public \
+        neutron valid_interfaces public \
+        glance valid_interfaces public
+    auth_triples placement nova
+    auth_triples neutron nova
+}
+
 write_nova_conf() {
     local dir=$CLOUD_CONF/nova
     mkdir -p "$dir" "$CLOUD_STATE/nova/instances" "$CLOUD_STATE/nova/locks"
     cp "$CLOUD_VENV/etc/nova/api-paste.ini" "$dir/"
+    # API, conductor, scheduler and nova-manage: with the databases.
     {
+        nova_common_triples
         printf '%s\n' \
-            DEFAULT transport_url "$(transport_url)" \
-            DEFAULT my_ip "$CLOUD_IP" \
-            DEFAULT host "$CLOUD_HOST" \
-            DEFAULT state_path "$CLOUD_STATE/nova" \
-            DEFAULT instances_path "$CLOUD_STATE/nova/instances" \
-            DEFAULT instance_name_template "$CLOUD_HOST-%08x" \
             api auth_strategy keystone \
             wsgi api_paste_config "$dir/api-paste.ini" \
             api_database connection "$(sqlite_url nova_api)" \
             database connection "$(sqlite_url nova_cell1)" \
             conductor workers 1 \
-            scheduler workers 1 \
-            oslo_concurrency lock_path "$CLOUD_STATE/nova/locks" \
-            vnc enabled false \
-            placement valid_interfaces public \
-            neutron valid_interfaces public \
-            glance valid_interfaces public
+            scheduler workers 1
         authtoken_triples nova
-        auth_triples placement nova
-        auth_triples neutron nova
     } | ini "$dir/nova.conf"
-    # nova-compute's own file: the driver's settings from the one writer
-    # that DevStack uses too. The btrfs pool enforces root disk sizes.
+    # nova-compute reads only its own file, as in DevStack: no database
+    # connection (it must reach the databases through the conductor; with
+    # one, Nova's RPC version check tries the API database and logs
+    # "No DB access allowed in nova-compute"), and the driver's settings
+    # from the one writer that DevStack uses too. The btrfs pool enforces
+    # root disk sizes.
+    nova_common_triples | ini "$dir/nova-cpu.conf"
     SYSCONTAINER_ENDPOINT=/var/lib/lxd/unix.socket \
     SYSCONTAINER_STORAGE_POOL=quota \
         syscontainer_write_compute_conf "$dir/nova-cpu.conf" \

@@ -199,7 +199,7 @@ start_nova() {
     wait_for nova-api 120 http_up "http://$CLOUD_IP:$NOVA_PORT/"
     start_service nova-conductor -- "$(venv_bin nova-conductor)" "${n[@]}"
     start_service nova-scheduler -- "$(venv_bin nova-scheduler)" "${n[@]}"
-    start_service nova-compute -- "$(venv_bin nova-compute)" "${n[@]}" \
+    start_service nova-compute -- "$(venv_bin nova-compute)" \
         --config-file "$CLOUD_CONF/nova/nova-cpu.conf"
     wait_for nova-compute 180 rpc_consumers "compute.$CLOUD_HOST" conductor \
         scheduler
