@@ -257,7 +257,11 @@ class LiveMigrationTest(MigrationTestCase):
         server = self._wait_for_server_parameter(
             server, {'OS-EXT-SRV-ATTR:host': 'host2', 'status': 'ACTIVE',
                      'OS-EXT-STS:task_state': None}, max_retries=240)
-        self.assertEqual('completed', self.migration_status(server))
+        # Nova marks the migration completed just after it updates the
+        # instance, as in test_live_migration_keeps_process_state.
+        self.wait_until(
+            lambda: self.migration_status(server) == 'completed',
+            what='the migration to be completed')
         self.assertEqual((token, pid), self.second.counter(name)[:2])
 
     def test_target_daemon_killed_during_the_move(self):
