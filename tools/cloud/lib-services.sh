@@ -50,6 +50,16 @@ head.get_metadata().create_all(sqlalchemy.create_engine(sys.argv[1]))
         --config-file "$CLOUD_CONF/neutron/neutron.conf" \
         --config-file "$CLOUD_CONF/neutron/plugins/ml2/ml2_conf.ini" \
         stamp heads
+    # Two Neutron processes write this file: the API and the RPC server
+    # (the OVS agent's port reports). In SQLite's default journal mode a
+    # port DELETE from Nova that met an agent's status update failed at
+    # once with "database is locked" (measured: HTTP 500, server delete
+    # failed); with write-ahead logging a writer waits for the other
+    # instead (the mode is kept in the file).
+    run_logged "neutron sqlite WAL" "$(venv_bin python)" -c '
+import sqlite3, sys
+sqlite3.connect(sys.argv[1]).execute("PRAGMA journal_mode=WAL")
+' "$CLOUD_STATE/neutron.sqlite"
     local n=(--config-file "$CLOUD_CONF/nova/nova.conf")
     run_logged "nova api_db sync" "$(venv_bin nova-manage)" "${n[@]}" \
         api_db sync
