@@ -17,7 +17,8 @@
 # Placement, Glance (file store), Neutron (API, RPC server, ML2 with the
 # openvswitch driver and "local" networks, and the real OVS agent on
 # br-int), Nova API (uwsgi), conductor, scheduler and nova-compute with
-# this driver, all on 127.0.0.1, with sqlite databases. The LXD daemon
+# this driver, all on 127.0.0.1, their databases in a MariaDB server of the
+# cloud's own (Debian's, socket only; Keystone's in sqlite). The LXD daemon
 # and Open vSwitch (br-int) come from tools/setup-host.sh.
 #   config      /etc/nova-syscontainer/cloud/<service>/
 #   state, DBs  /var/lib/nova-syscontainer/cloud/
@@ -62,6 +63,7 @@ cmd_start() {
     install_venv
     link_openstack_cli
     write_all_conf
+    start_mariadb
     sync_databases
     start_all
     say "cloud up in $((SECONDS - t0))s: export OS_CLOUD=$CLOUD_NAME" \

@@ -21,10 +21,16 @@ readonly NOVA_PORT=8774
 readonly NEUTRON_PORT=9696
 readonly RABBIT_PORT=5672
 readonly KEYSTONE_URL=http://$CLOUD_IP:$KEYSTONE_PORT/v3
+# The cloud's own MariaDB server: its data, and the unix socket that is
+# its only way in (no TCP port, so a distribution's server, if any, is
+# left alone).
+readonly CLOUD_DB_DIR=$CLOUD_STATE/mariadb
+readonly CLOUD_DB_SOCKET=$CLOUD_DB_DIR/mysqld.sock
+readonly CLOUD_DB_USER=openstack
 # tools/setup-host.sh's OVS integration bridge (userspace datapath).
 readonly CLOUD_OVS_BRIDGE=${SYSCONTAINER_OVS_BRIDGE:-br-int}
 # Services in start order; stop goes the other way.
-readonly CLOUD_SERVICES=(rabbitmq keystone placement glance neutron
+readonly CLOUD_SERVICES=(mariadb rabbitmq keystone placement glance neutron
                          neutron-rpc neutron-ovs-agent
                          nova-api nova-conductor nova-scheduler nova-compute)
 

@@ -2,7 +2,8 @@
 # lib-config.sh - configuration files of the all-in-one cloud, written with
 # the project's one ini writer (tools/lib/syscontainer-conf.sh), which the
 # DevStack plugin uses too. Every service's files live in
-# $CLOUD_CONF/<service>/, its sqlite database in $CLOUD_STATE.
+# $CLOUD_CONF/<service>/. Keystone keeps a sqlite file in $CLOUD_STATE;
+# the others use the cloud's MariaDB server (db_url).
 
 # Passwords made once per machine, kept in $CLOUD_CONF/secrets (0600).
 load_secrets() {
@@ -17,11 +18,20 @@ load_secrets() {
             mv "$secrets.tmp" "$secrets"
         )
     fi
+    # A file from before the database server had no database password.
+    if ! grep -q '^DATABASE_PASSWORD=' "$secrets"; then
+        printf 'DATABASE_PASSWORD=%s\n' "$(openssl rand -hex 16)" >>"$secrets"
+    fi
     # shellcheck disable=SC1090  # written just above
     . "$secrets"
 }
 
 sqlite_url() { printf 'sqlite:///%s/%s.sqlite\n' "$CLOUD_STATE" "$1"; }
+# A database of the cloud's MariaDB server, through its socket.
+db_url() {
+    printf 'mysql+pymysql://%s:%s@localhost/%s?unix_socket=%s&charset=utf8\n' \
+        "$CLOUD_DB_USER" "$DATABASE_PASSWORD" "$1" "$CLOUD_DB_SOCKET"
+}
 transport_url() {
     printf 'rabbit://guest:guest@%s:%s/\n' "$CLOUD_IP" "$RABBIT_PORT"
 }
@@ -55,6 +65,30 @@ ini() {
     syscontainer_iniset "$file" "${triples[@]}"
 }
 
+# The cloud's MariaDB server: unix socket only, data in $CLOUD_DB_DIR,
+# memory sized for one small cloud. Several processes of each service
+# (Neutron's API and RPC server, Nova's API, conductor and scheduler)
+# write the same tables at once, which SQLite refuses: with oslo.db's
+# transactions (BEGIN, read, then write) the second writer fails at once
+# with "database is locked" in every journal mode, and the services do
+# not retry it (measured: a server delete failed on Neutron's HTTP 500).
+write_mariadb_conf() {
+    local dir=$CLOUD_CONF/mariadb
+    mkdir -p "$dir"
+    cat >"$dir/my.cnf" <<EOT
+[mysqld]
+datadir = $CLOUD_DB_DIR/data
+socket = $CLOUD_DB_SOCKET
+pid-file = $CLOUD_DB_DIR/mariadbd.pid
+skip-networking
+skip-name-resolve
+innodb_buffer_pool_size = 128M
+max_connections = 1000
+character-set-server = utf8mb3
+collation-server = utf8mb3_general_ci
+EOT
+}
+
 write_keystone_conf() {
     local dir=$CLOUD_CONF/keystone
     mkdir -p "$dir" "$CLOUD_STATE/keystone"
@@ -81,7 +115,7 @@ write_placement_conf() {
     local dir=$CLOUD_CONF/placement
     mkdir -p "$dir"
     {
-        printf '%s\n' placement_database connection "$(sqlite_url placement)" \
+        printf '%s\n' placement_database connection "$(db_url placement)" \
             api auth_strategy keystone
         authtoken_triples placement
     } | ini "$dir/placement.conf"
@@ -95,7 +129,7 @@ write_glance_conf() {
     {
         printf '%s\n' \
             DEFAULT enabled_backends fs:file \
-            database connection "$(sqlite_url glance)" \
+            database connection "$(db_url glance)" \
             glance_store default_backend fs \
             fs filesystem_store_datadir "$CLOUD_STATE/glance/images" \
             os_glance_staging_store filesystem_store_datadir \
@@ -130,7 +164,7 @@ write_neutron_conf() {
             DEFAULT host "$CLOUD_HOST" \
             DEFAULT notify_nova_on_port_status_changes true \
             DEFAULT notify_nova_on_port_data_changes true \
-            database connection "$(sqlite_url neutron)" \
+            database connection "$(db_url neutron)" \
             oslo_concurrency lock_path "$CLOUD_STATE/neutron/locks"
         authtoken_triples neutron
         auth_triples nova nova
@@ -201,8 +235,8 @@ write_nova_conf() {
         printf '%s\n' \
             api auth_strategy keystone \
             wsgi api_paste_config "$dir/api-paste.ini" \
-            api_database connection "$(sqlite_url nova_api)" \
-            database connection "$(sqlite_url nova_cell1)" \
+            api_database connection "$(db_url nova_api)" \
+            database connection "$(db_url nova_cell1)" \
             conductor workers 1 \
             scheduler workers 1
         authtoken_triples nova
@@ -260,6 +294,7 @@ PYEOF
 write_all_conf() {
     load_secrets
     rm -f "$CLOUD_CONF"/*/*.conf "$CLOUD_CONF"/*/plugins/ml2/*.ini
+    write_mariadb_conf
     write_keystone_conf
     write_placement_conf
     write_glance_conf

@@ -4,7 +4,7 @@
 # project's package, installed non-editable so that Nova finds the
 # nova/virt/syscontainer shim in site-packages.
 
-readonly CLOUD_APT=(rabbitmq-server python3-venv python3-dev gcc curl openssl)
+readonly CLOUD_APT=(mariadb-server rabbitmq-server python3-venv python3-dev gcc curl openssl)
 readonly CLOUD_PYTHON=${SYSCONTAINER_PYTHON:-python3}
 
 install_apt_packages() {

@@ -20,7 +20,7 @@ sync_databases() {
     if [ "$(cat "$stamp" 2>/dev/null)" = "$digest" ]; then
         return 0
     fi
-    say "creating the databases (sqlite in $CLOUD_STATE)"
+    say "creating the databases (MariaDB; Keystone's sqlite in $CLOUD_STATE)"
     local k=$CLOUD_CONF/keystone/keystone.conf
     run_logged "keystone db_sync" "$(venv_bin keystone-manage)" \
         --config-file "$k" db_sync
@@ -35,38 +35,17 @@ sync_databases() {
         --config-file "$CLOUD_CONF/placement/placement.conf" db sync
     run_logged "glance db_sync" "$(venv_bin glance-manage)" \
         --config-file "$CLOUD_CONF/glance/glance-api.conf" db_sync
-    # Neutron's migrations alter constraints, which SQLite cannot
-    # ("neutron-db-manage upgrade heads" fails at mitaka's
-    # 1df244e556f5): make the schema from Neutron's models at head, as
-    # Neutron's own tests do on sqlite, and stamp it at alembic's heads.
-    if [ ! -s "$CLOUD_STATE/neutron.sqlite" ]; then
-        run_logged "neutron schema" "$(venv_bin python)" -c '
-import sys, sqlalchemy
-from neutron.db.migration.models import head
-head.get_metadata().create_all(sqlalchemy.create_engine(sys.argv[1]))
-' "$(sqlite_url neutron)"
-    fi
-    run_logged "neutron stamp heads" "$(venv_bin neutron-db-manage)" \
+    run_logged "neutron upgrade heads" "$(venv_bin neutron-db-manage)" \
         --config-file "$CLOUD_CONF/neutron/neutron.conf" \
         --config-file "$CLOUD_CONF/neutron/plugins/ml2/ml2_conf.ini" \
-        stamp heads
-    # Two Neutron processes write this file: the API and the RPC server
-    # (the OVS agent's port reports). In SQLite's default journal mode a
-    # port DELETE from Nova that met an agent's status update failed at
-    # once with "database is locked" (measured: HTTP 500, server delete
-    # failed); with write-ahead logging a writer waits for the other
-    # instead (the mode is kept in the file).
-    run_logged "neutron sqlite WAL" "$(venv_bin python)" -c '
-import sqlite3, sys
-sqlite3.connect(sys.argv[1]).execute("PRAGMA journal_mode=WAL")
-' "$CLOUD_STATE/neutron.sqlite"
+        upgrade heads
     local n=(--config-file "$CLOUD_CONF/nova/nova.conf")
     run_logged "nova api_db sync" "$(venv_bin nova-manage)" "${n[@]}" \
         api_db sync
     if ! "$(venv_bin nova-manage)" "${n[@]}" cell_v2 list_cells 2>/dev/null \
             | grep -q ' cell0 '; then
         run_logged "nova map_cell0" "$(venv_bin nova-manage)" "${n[@]}" \
-            cell_v2 map_cell0 --database_connection "$(sqlite_url nova_cell0)"
+            cell_v2 map_cell0 --database_connection "$(db_url nova_cell0)"
     fi
     if ! "$(venv_bin nova-manage)" "${n[@]}" cell_v2 list_cells 2>/dev/null \
             | grep -q ' cell1 '; then
@@ -75,6 +54,35 @@ sqlite3.connect(sys.argv[1]).execute("PRAGMA journal_mode=WAL")
     fi
     run_logged "nova db sync" "$(venv_bin nova-manage)" "${n[@]}" db sync
     printf '%s\n' "$digest" >"$stamp"
+}
+
+# The cloud's MariaDB server (lib-config.sh's my.cnf), run as Debian's
+# "mysql" user; its data made on first start. Then the services'
+# databases and their user, made if missing.
+start_mariadb() {
+    local cnf=$CLOUD_CONF/mariadb/my.cnf
+    mkdir -p "$CLOUD_DB_DIR/data"
+    chown mysql:mysql "$CLOUD_DB_DIR" "$CLOUD_DB_DIR/data"
+    if [ ! -d "$CLOUD_DB_DIR/data/mysql" ]; then
+        run_logged "mariadb-install-db" mariadb-install-db \
+            --defaults-file="$cnf" --user=mysql --skip-test-db \
+            --auth-root-authentication-method=socket
+    fi
+    start_service mariadb -- /usr/sbin/mariadbd --defaults-file="$cnf" \
+        --user=mysql
+    wait_for mariadb 120 mariadb-admin --socket="$CLOUD_DB_SOCKET" ping
+    local db sql=""
+    for db in placement glance neutron nova_api nova_cell0 nova_cell1; do
+        sql+="CREATE DATABASE IF NOT EXISTS $db CHARACTER SET utf8;"
+        sql+="GRANT ALL PRIVILEGES ON $db.* TO '$CLOUD_DB_USER'@'localhost';"
+    done
+    # root on the socket is the OS user root (unix_socket authentication);
+    # the statements on stdin keep the password off command lines.
+    run_logged "mariadb databases" mariadb --socket="$CLOUD_DB_SOCKET" <<EOT
+CREATE USER IF NOT EXISTS '$CLOUD_DB_USER'@'localhost';
+ALTER USER '$CLOUD_DB_USER'@'localhost' IDENTIFIED BY '$DATABASE_PASSWORD';
+$sql
+EOT
 }
 
 # A WSGI application under uwsgi, on loopback only. uwsgi's plain
