@@ -62,6 +62,7 @@ from oslo_log import log as logging
 
 from nova_syscontainer import conf as sc_conf
 from nova_syscontainer import exception
+from nova_syscontainer.virt import criu_dump
 
 LOG = logging.getLogger(__name__)
 CONF = sc_conf.CONF
@@ -313,44 +314,6 @@ def check_target(source, target, record, live=None):
 
 # -- the source host's processes (local source only) --------------------
 
-def _argv(pid):
-    try:
-        with open('/proc/%s/cmdline' % pid, 'rb') as f:
-            return [arg.decode(errors='replace')
-                    for arg in f.read().split(b'\0') if arg]
-    except OSError:
-        return []
-
-
-def _ppid(pid):
-    try:
-        with open('/proc/%s/stat' % pid) as f:
-            return int(f.read().rsplit(')', 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return 0
-
-
-def _tracer(pid):
-    try:
-        with open('/proc/%s/status' % pid) as f:
-            for line in f:
-                if line.startswith('TracerPid:'):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def _descends_from(pid, ancestor, depth=6):
-    for _ in range(depth):
-        pid = _ppid(pid)
-        if pid == ancestor:
-            return True
-        if pid <= 1:
-            return False
-    return False
-
-
 def release_stuck_dump(init_pid):
     """End the ``lxd migratedumpsuccess`` helpers holding a CRIU dump.
 
@@ -360,21 +323,20 @@ def release_stuck_dump(init_pid):
     abort the dump and resume the tasks with their state intact. Returns
     the pids signalled (none when no dump is tracing the container).
     """
-    criu = _tracer(init_pid)
-    if not criu or 'dump' not in _argv(criu):
+    dump = criu_dump.dumping(init_pid)
+    if dump is None:
         return []
+    criu = dump[0]
     released = []
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit():
-            continue
-        argv = _argv(entry)
+    for pid in criu_dump.all_pids():
+        argv = criu_dump.argv(pid)
         if (len(argv) > 1 and argv[1] == 'migratedumpsuccess' and
-                _descends_from(int(entry), criu)):
+                criu_dump.descends_from(pid, criu)):
             try:
-                os.kill(int(entry), signal.SIGTERM)
+                os.kill(pid, signal.SIGTERM)
             except OSError:
                 continue
-            released.append(int(entry))
+            released.append(pid)
     return released
 
 
@@ -421,7 +383,7 @@ def _release_source(source, name, op_id, init_pid, grace):
         op = source.get_operation(op_id)
         running = op is not None and op.get('status') in ('Pending',
                                                           _RUNNING)
-        traced = bool(init_pid) and _tracer(init_pid) != 0
+        traced = bool(init_pid) and criu_dump.tracer(init_pid) != 0
         if not traced and (not running or released):
             # LXD may keep the dead operation around once the tasks are
             # free: it no longer matters.

@@ -41,7 +41,7 @@ import threading
 from oslo_log import log as logging
 
 from nova_syscontainer import exception
-from nova_syscontainer.virt import migrate
+from nova_syscontainer.virt import criu_dump
 
 LOG = logging.getLogger(__name__)
 
@@ -83,12 +83,10 @@ def tree_bytes(path):
 
 def checkpoint_bytes(init_pid):
     """Bytes the CRIU dump tracing ``init_pid`` has written, or None."""
-    criu = migrate._tracer(init_pid)
-    if not criu:
+    dump = criu_dump.dumping(init_pid)
+    if dump is None:
         return None
-    argv = migrate._argv(criu)
-    if 'dump' not in argv:
-        return None
+    criu, argv = dump
     directory = images_dir_of(argv)
     if not directory:
         return None

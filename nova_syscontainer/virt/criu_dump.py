@@ -1,0 +1,83 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""The ``criu dump`` of a local container, as ``/proc`` shows it.
+
+While LXD checkpoints a running container, the ``criu dump`` process
+ptrace()s the container's init: it is the init's ``TracerPid``. Two parts
+of a live move look for it there, on the source host only (the source
+daemon reached through its unix socket, the driver running as root):
+:func:`nova_syscontainer.virt.migrate.release_stuck_dump` ends the helper
+that holds a dump stuck, and
+:mod:`nova_syscontainer.virt.migration_progress` measures the checkpoint
+as it is written. Every reader returns an empty answer for a process that
+is gone: processes come and go while they look.
+"""
+
+import os
+
+
+def argv(pid):
+    """The command line of ``pid`` as a list ([] if it is gone)."""
+    try:
+        with open('/proc/%s/cmdline' % pid, 'rb') as f:
+            return [arg.decode(errors='replace')
+                    for arg in f.read().split(b'\0') if arg]
+    except OSError:
+        return []
+
+
+def parent(pid):
+    """The parent pid of ``pid`` (0 if it is gone)."""
+    try:
+        with open('/proc/%s/stat' % pid) as f:
+            return int(f.read().rsplit(')', 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def tracer(pid):
+    """The pid of the process ptrace()ing ``pid`` (0 if none or gone)."""
+    try:
+        with open('/proc/%s/status' % pid) as f:
+            for line in f:
+                if line.startswith('TracerPid:'):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def descends_from(pid, ancestor, depth=6):
+    """Whether ``ancestor`` is among the first ``depth`` parents of pid."""
+    for _ in range(depth):
+        pid = parent(pid)
+        if pid == ancestor:
+            return True
+        if pid <= 1:
+            return False
+    return False
+
+
+def dumping(init_pid):
+    """The ``criu dump`` tracing ``init_pid``: (pid, argv), or None."""
+    criu = tracer(init_pid)
+    if not criu:
+        return None
+    args = argv(criu)
+    if 'dump' not in args:
+        return None
+    return criu, args
+
+
+def all_pids():
+    """The pids now in ``/proc``."""
+    return [int(entry) for entry in os.listdir('/proc') if entry.isdigit()]
