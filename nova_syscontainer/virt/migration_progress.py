@@ -94,13 +94,13 @@ def checkpoint_bytes(init_pid):
     return tree_bytes('/proc/%d/root%s' % (criu, directory))
 
 
-def figures(memory_start, dumped, disk_processed, disk_total):
+def figures(memory_start, dumped):
     """Nova's migration fields and instance.progress (pure).
 
     :param memory_start: the container's memory use at the start, or None.
     :param dumped: the largest checkpoint size seen so far, or None.
     A figure that is 0 or unknown is None (Nova's API schema wants null
-    or at least 1).
+    or at least 1); the disk figures always are (see the module's notes).
     """
     dumped = dumped or 0
     total = max(memory_start or 0, dumped) or None
@@ -108,11 +108,9 @@ def figures(memory_start, dumped, disk_processed, disk_total):
         'memory_total': total,
         'memory_processed': dumped,
         'memory_remaining': (total - dumped) if total else None,
-        'disk_total': disk_total,
-        'disk_processed': disk_processed,
-        'disk_remaining': (max(disk_total - disk_processed, 0)
-                           if disk_total and disk_processed is not None
-                           else None),
+        'disk_total': None,
+        'disk_processed': None,
+        'disk_remaining': None,
     }
     progress = int(100 * dumped / total) if total else 0
     # Nova's API schema takes these figures as null or at least 1.
@@ -156,7 +154,7 @@ class Monitor(object):
             dumped = checkpoint_bytes(self._init_pid)
             if dumped is not None:
                 self._dumped = max(self._dumped or 0, dumped)
-        return figures(self._memory_start, self._dumped, None, None)
+        return figures(self._memory_start, self._dumped)
 
     def _run(self):
         while not self._done.wait(self.interval):

@@ -45,31 +45,24 @@ class PureTest(unittest.TestCase):
 class FiguresTest(unittest.TestCase):
 
     def test_nothing_known(self):
-        fields, pct = progress.figures(None, None, None, None)
+        fields, pct = progress.figures(None, None)
         self.assertEqual(0, pct)
         self.assertEqual(dict.fromkeys(fields), fields)
         self.assertIsNone(fields['memory_remaining'])
-        self.assertIsNone(fields['disk_remaining'])
 
     def test_dump_under_way(self):
-        fields, pct = progress.figures(1000, 250, 40, 100)
+        fields, pct = progress.figures(1000, 250)
         self.assertEqual({'memory_total': 1000, 'memory_processed': 250,
-                          'memory_remaining': 750, 'disk_total': 100,
-                          'disk_processed': 40, 'disk_remaining': 60},
+                          'memory_remaining': 750, 'disk_total': None,
+                          'disk_processed': None, 'disk_remaining': None},
                          fields)
         self.assertEqual(25, pct)
 
     def test_checkpoint_bigger_than_usage_raises_total(self):
-        fields, pct = progress.figures(1000, 1500, None, None)
+        fields, pct = progress.figures(1000, 1500)
         self.assertEqual(1500, fields['memory_total'])
         self.assertIsNone(fields['memory_remaining'])
         self.assertEqual(100, pct)
-
-    def test_disk_without_total(self):
-        fields, _pct = progress.figures(10, 0, 7, None)
-        self.assertEqual(7, fields['disk_processed'])
-        self.assertIsNone(fields['disk_total'])
-        self.assertIsNone(fields['disk_remaining'])
 
 
 class FakeClient(object):
