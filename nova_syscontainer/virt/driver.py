@@ -456,7 +456,7 @@ class SysContainerDriver(driver.ComputeDriver):
         A container with a saved checkpoint is restored from it. The
         ports' host interfaces are plugged again first (idempotent).
         """
-        nics.plug_all(instance, network_info, self._limits(instance).nic)
+        self.plug_vifs(instance, network_info)
         self._bring_up(instance)
 
     def _bring_up(self, instance):
@@ -548,7 +548,7 @@ class SysContainerDriver(driver.ComputeDriver):
         if not stateful:
             LOG.warning('No saved state: the container boots afresh',
                         instance=instance)
-        nics.plug_all(instance, network_info, self._limits(instance).nic)
+        self.plug_vifs(instance, network_info)
         try:
             self.client.change_state(name, 'start', stateful=stateful)
         except exception.DaemonError as e:
@@ -738,7 +738,7 @@ class SysContainerDriver(driver.ComputeDriver):
             self._pending_cleanups.discard(instance.uuid)
         # The container's NICs hang on its ports' bridges: they must exist
         # here before it arrives.
-        nics.plug_all(instance, network_info, self._limits(instance).nic)
+        self.plug_vifs(instance, network_info)
         return migrate_data
 
     def live_migration(self, context, instance, dest, post_method,
