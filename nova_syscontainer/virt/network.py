@@ -108,6 +108,16 @@ def _set_master(dev, bridge):
         _run('ip', 'link', 'set', dev, 'master', bridge)
 
 
+def bridge_in_use(host_plan):
+    """Whether the port's bridge has a member besides its own veth."""
+    try:
+        members = set(os.listdir(os.path.join(SYS_NET, host_plan.bridge,
+                                              'brif')))
+    except OSError:
+        return False
+    return bool(members - {host_plan.inner})
+
+
 def _delete(dev):
     if exists(dev):
         _run('ip', 'link', 'del', dev, ok=(0, 1, 2))

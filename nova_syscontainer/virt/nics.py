@@ -17,8 +17,6 @@ mapping lives in :mod:`vif`, host I/O in :mod:`network`, daemon I/O in
 :mod:`client`.
 """
 
-import os
-
 from nova import exception as nova_exception
 from oslo_log import log as logging
 from oslo_utils import excutils
@@ -69,22 +67,12 @@ def unplug_all(instance, network_info, only_unused=False):
             host_plan = vif_mod.plan(vif, None, instance.uuid)
         except nova_exception.NovaException:
             continue  # never plugged: not a type we plug
-        if only_unused and bridge_in_use(host_plan):
+        if only_unused and network.bridge_in_use(host_plan):
             LOG.info('Port %s still serves a container here; kept',
                      host_plan.port_id, instance=instance)
             continue
         _unplug_quietly(instance, vif, host_plan)
     remove_stale(instance, network_info)
-
-
-def bridge_in_use(host_plan):
-    """Whether the port's bridge has a member besides its own veth."""
-    path = os.path.join(network.SYS_NET, host_plan.bridge, 'brif')
-    try:
-        members = set(os.listdir(path))
-    except OSError:
-        return False
-    return bool(members - {host_plan.inner})
 
 
 def devices(instance, network_info, nic_limits=None, existing=None):
