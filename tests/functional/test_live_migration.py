@@ -32,10 +32,28 @@ ONLY_ON_FIRST = daemon.BASE_PREFIX + 'only-on-first'
 class MigrationTestCase(base.TwoHostsTestCase):
     """Two hosts, and the state of the instance's last migration."""
 
-    def migration_status(self, server):
+    def last_migration(self, server):
+        """The server's latest migration record, or None."""
         migrations = [m for m in self.api.get_migrations()
                       if m['instance_uuid'] == server['id']]
-        return migrations[-1]['status'] if migrations else None
+        return migrations[-1] if migrations else None
+
+    def migration_status(self, server):
+        migration = self.last_migration(server)
+        return migration['status'] if migration else None
+
+    def wait_migration(self, server, *statuses, timeout=30):
+        """Wait until the latest migration's status is one of statuses."""
+        self.wait_until(
+            lambda: self.migration_status(server) in statuses,
+            timeout=timeout,
+            what='the migration to be %s' % ' or '.join(statuses))
+
+    def wait_for_landing(self, server, host='host2'):
+        """Wait until Nova shows the server ACTIVE on host, at rest."""
+        return self._wait_for_server_parameter(
+            server, {'OS-EXT-SRV-ATTR:host': host, 'status': 'ACTIVE',
+                     'OS-EXT-STS:task_state': None}, max_retries=240)
 
     def live_migrate(self, server, host='host2'):
         self.api.post_server_action(server['id'], {'os-migrateLive': {
@@ -49,11 +67,8 @@ class MigrationTestCase(base.TwoHostsTestCase):
         processes with CRIU and is syncing the files.
         """
         self.live_migrate(server)
-        self.wait_until(
-            lambda: self.migration_status(server) == 'running',
-            what='the migration to run')
-        migration = [m for m in self.api.get_migrations()
-                     if m['instance_uuid'] == server['id']][-1]
+        self.wait_migration(server, 'running')
+        migration = self.last_migration(server)
         time.sleep(2)
         return migration
 
@@ -61,16 +76,12 @@ class MigrationTestCase(base.TwoHostsTestCase):
         """DELETE the running migration; wait until Nova cancelled it."""
         self.api.api_delete('/servers/%s/migrations/%s' % (
             server['id'], migration['id']))
-        self.wait_until(
-            lambda: self.migration_status(server) == 'cancelled',
-            timeout=60, what='the migration to be cancelled')
+        self.wait_migration(server, 'cancelled', timeout=60)
 
     def kill_target_daemon(self, server):
         """SIGKILL host2's daemon; wait until Nova failed the migration."""
         self.second.kill()
-        self.wait_until(
-            lambda: self.migration_status(server) in ('error', 'failed'),
-            timeout=120, what='the migration to fail')
+        self.wait_migration(server, 'error', 'failed', timeout=120)
 
 
 class LiveMigrationTest(MigrationTestCase):
@@ -78,9 +89,7 @@ class LiveMigrationTest(MigrationTestCase):
     def assert_migration_fails_source_kept(self, server, name):
         """Live-migrate to host2, which fails: all stays on host1."""
         self.live_migrate(server)
-        self.wait_until(
-            lambda: self.migration_status(server) in ('error', 'failed'),
-            timeout=60, what='the migration to fail')
+        self.wait_migration(server, 'error', 'failed', timeout=60)
         server = self.wait_for(server, 'ACTIVE')
         self.assertEqual('host1', server['OS-EXT-SRV-ATTR:host'])
         self.assertEqual('Running', self.daemon.state(name)['status'])
@@ -95,9 +104,7 @@ class LiveMigrationTest(MigrationTestCase):
 
         start = time.monotonic()
         self.live_migrate(server)
-        server = self._wait_for_server_parameter(
-            server, {'OS-EXT-SRV-ATTR:host': 'host2', 'status': 'ACTIVE',
-                     'OS-EXT-STS:task_state': None}, max_retries=240)
+        server = self.wait_for_landing(server)
         elapsed = time.monotonic() - start
 
         self.assertNotIn(name, self.daemon.names())
@@ -116,9 +123,7 @@ class LiveMigrationTest(MigrationTestCase):
                       .list_instance_uuids())
         self.assertNotIn(server['id'], self.computes['host1'].driver
                          .list_instance_uuids())
-        self.wait_until(
-            lambda: self.migration_status(server) == 'completed',
-            what='the migration to be completed')
+        self.wait_migration(server, 'completed')
         self.addDetail('live-migration-seconds',
                        content.text_content('%.1f' % elapsed))
 
@@ -242,9 +247,7 @@ class LiveMigrationTest(MigrationTestCase):
         name = self.container_name(server)
         token, pid, _count = self.daemon.counter(name)
         self.live_migrate(server)
-        self.wait_until(
-            lambda: self.migration_status(server) == 'running',
-            what='the migration to run')
+        self.wait_migration(server, 'running')
         migration = self.api.get_active_migrations(server['id'])[0]
         # Nova accepts the request and casts it to the source compute, where
         # the driver lacks the method (ComputeDriver's NotImplementedError,
@@ -254,14 +257,10 @@ class LiveMigrationTest(MigrationTestCase):
             server, 'live_migration_force_complete',
             'compute_live_migration_force_complete', 'Error')
         self.assertIn('NotImplementedError', event.get('traceback') or '')
-        server = self._wait_for_server_parameter(
-            server, {'OS-EXT-SRV-ATTR:host': 'host2', 'status': 'ACTIVE',
-                     'OS-EXT-STS:task_state': None}, max_retries=240)
+        server = self.wait_for_landing(server)
         # Nova marks the migration completed just after it updates the
         # instance, as in test_live_migration_keeps_process_state.
-        self.wait_until(
-            lambda: self.migration_status(server) == 'completed',
-            what='the migration to be completed')
+        self.wait_migration(server, 'completed')
         self.assertEqual((token, pid), self.second.counter(name)[:2])
 
     def test_target_daemon_killed_during_the_move(self):

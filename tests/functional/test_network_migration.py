@@ -76,12 +76,8 @@ class LiveMigrationNICsTest(NICMigrationTestCase):
         token, pid, count = self.daemon.counter(name)
 
         self.live_migrate(server)
-        server = self._wait_for_server_parameter(
-            server, {'OS-EXT-SRV-ATTR:host': 'host2', 'status': 'ACTIVE',
-                     'OS-EXT-STS:task_state': None}, max_retries=240)
-        self.wait_until(
-            lambda: self.migration_status(server) == 'completed',
-            what='the migration to be completed')
+        server = self.wait_for_landing(server)
+        self.wait_migration(server, 'completed')
         self.assertNotIn(name, self.daemon.names())
         # The same process, with its memory, on host2.
         token2, pid2, count2 = self.second.counter(name)
@@ -115,9 +111,7 @@ class LiveMigrationNICsTest(NICMigrationTestCase):
         token, pid, _count = self.daemon.counter(name)
 
         self.live_migrate(server)
-        self.wait_until(
-            lambda: self.migration_status(server) in ('error', 'failed'),
-            timeout=60, what='the migration to fail')
+        self.wait_migration(server, 'error', 'failed', timeout=60)
         # host2's rollback (a cast) has run.
         self.notifier.wait_for_versioned_notifications(
             'instance.live_migration_rollback_dest.end', timeout=60)
