@@ -26,6 +26,7 @@ import time
 import fixtures
 from pylxd import exceptions as lxd_exceptions
 
+from tests import cgroups
 from tests import rawlxd
 
 #: Where tools/setup-host.sh puts things. Override with the environment.
@@ -237,20 +238,11 @@ class DaemonFixture(fixtures.Fixture):
 
     def cgroup_dir(self, name, controller):
         """Host path of the cgroup (v1 controller or v2) of the container."""
-        pid = self.init_pid(name)
-        with open('/proc/%d/cgroup' % pid) as f:
-            for line in f:
-                _hid, controllers, path = line.rstrip('\n').split(':', 2)
-                if controller in controllers.split(','):
-                    return '/sys/fs/cgroup/%s%s' % (controllers, path)
-                if controllers == '' and controller == 'unified':
-                    return '/sys/fs/cgroup/unified%s' % path
-        raise AssertionError('no %s cgroup for pid %d' % (controller, pid))
+        return cgroups.cgroup_dir(self.init_pid(name), controller)
 
     def cgroup_value(self, name, controller, filename):
-        with open(os.path.join(self.cgroup_dir(name, controller),
-                               filename)) as f:
-            return f.read().strip()
+        return cgroups.cgroup_value(self.init_pid(name), controller,
+                                    filename)
 
     def read_file(self, name, path):
         """A file inside the running container, through its init's root."""

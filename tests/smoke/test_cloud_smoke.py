@@ -36,6 +36,8 @@ import uuid
 
 import testtools
 
+from tests import cgroups
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 CLOUD = os.path.join(REPO, 'tools', 'cloud.sh')
@@ -115,16 +117,6 @@ class CloudSmokeTest(testtools.TestCase):
         out = run('lxc', 'query', '/1.0/instances/%s/state' % name).stdout
         return json.loads(out)
 
-    def cgroup(self, pid, controller, filename):
-        with open('/proc/%d/cgroup' % pid) as f:
-            for line in f:
-                _hid, controllers, path = line.rstrip('\n').split(':', 2)
-                if controller in controllers.split(','):
-                    with open('/sys/fs/cgroup/%s%s/%s' % (
-                            controllers, path, filename)) as cg:
-                        return cg.read().strip()
-        raise AssertionError('no %s cgroup for %d' % (controller, pid))
-
     def wait_status(self, server, status, timeout=120):
         deadline = time.monotonic() + timeout
         while True:
@@ -193,13 +185,12 @@ class CloudSmokeTest(testtools.TestCase):
         state = self.daemon_state(name)
         self.assertEqual('Running', state['status'])
         pid = state['pid']
+        value = cgroups.cgroup_value
         self.assertEqual(str(128 * 1024 * 1024),
-                         self.cgroup(pid, 'memory', 'memory.limit_in_bytes'))
-        self.assertEqual('50000',
-                         self.cgroup(pid, 'cpu', 'cpu.cfs_quota_us'))
-        self.assertEqual('100000',
-                         self.cgroup(pid, 'cpu', 'cpu.cfs_period_us'))
-        self.assertEqual('100', self.cgroup(pid, 'pids', 'pids.max'))
+                         value(pid, 'memory', 'memory.limit_in_bytes'))
+        self.assertEqual('50000', value(pid, 'cpu', 'cpu.cfs_quota_us'))
+        self.assertEqual('100000', value(pid, 'cpu', 'cpu.cfs_period_us'))
+        self.assertEqual('100', value(pid, 'pids', 'pids.max'))
 
         # Nova waited for network-vif-plugged (the default: fatal after
         # 300 s), which Neutron sends once the agent wired the port.
