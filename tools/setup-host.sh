@@ -6,9 +6,12 @@
 # What it sets up:
 #   - apt packages (lxd, lxd-client, iptables, busybox-static, rsync, btrfs-progs,
 #     squashfs-tools, openssl, curl), installing only the missing ones;
-#   - CRIU 4.x from Debian trixie, unpacked privately under /opt/nova-syscontainer/criu
-#     and run through the wrapper /usr/local/sbin/criu (bookworm's criu 3.17 fails
-#     on kernel 6.x); trixie is never added to the system's apt sources;
+#   - CRIU 4.2 or later from Debian forky (testing), unpacked privately under
+#     /opt/nova-syscontainer/criu and run through the wrapper /usr/local/sbin/criu
+#     (bookworm's criu 3.17 fails on kernel 6.x, and 4.1 cannot dump an inet socket
+#     on Linux >= 6.16); forky is never added to the system's apt sources;
+#   - lxcfs, started before the daemons (no systemd), so that free, nproc and
+#     /proc/uptime inside a container show its limits and its own uptime;
 #   - the default LXD daemon (LXD_DIR=/var/lib/lxd, https 127.0.0.1:8443), started
 #     with setsid (no systemd), pid file and logs in /var/log/nova-syscontainer/;
 #   - storage pools "default" (dir) and "quota" (btrfs on a 3GiB loop file, enforces
@@ -56,18 +59,19 @@ readonly CACHE_DIR=/var/cache/nova-syscontainer
 readonly LOG=$LOG_DIR/setup-host.log
 readonly LOCK_FILE=/run/lock/nova-syscontainer-setup-host.lock
 
-readonly APT_PACKAGES=(lxd lxd-client iptables busybox-static rsync btrfs-progs
+readonly APT_PACKAGES=(lxd lxd-client lxcfs iptables busybox-static rsync btrfs-progs
                        squashfs-tools openssl curl)
 
 readonly CRIU_ROOT=/opt/nova-syscontainer/criu
 readonly CRIU_WRAPPER=/usr/local/sbin/criu
-readonly CRIU_CACHE=$CACHE_DIR/criu-trixie
+readonly CRIU_SUITE=forky
+readonly CRIU_CACHE=$CACHE_DIR/criu-$CRIU_SUITE
 readonly CRIU_MIRROR=http://deb.debian.org/debian
-# criu and the shared libraries it needs, all from trixie (trixie's own libc too).
-readonly CRIU_PACKAGES=(criu libcompel1 libc6 libbsd0 libgnutls30t64 libnet1 libnftables1
-    libnl-3-200 libprotobuf-c1 libuuid1 libmd0 libidn2-0 libunistring5 libtasn1-6
-    libnettle8t64 libhogweed6t64 libgmp10 libp11-kit0 libffi8 libmnl0 libnftnl11
-    libjansson4 libxtables12 libedit2 libtinfo6)
+# The oldest CRIU that dumps an inet socket on this kernel. Linux 6.16 refuses
+# SO_PASSCRED/SO_PASSSEC on non-unix sockets, and CRIU 4.1.1 (trixie) then fails
+# every dump of a process with a TCP or UDP socket ("sockets: Can't get 1:16 opt:
+# Operation not supported"); fixed in CRIU 4.2 (checkpoint-restore/criu#2718).
+readonly CRIU_MIN_VERSION=4.2
 
 # The daemon's whole environment (env -i): PATH finds the criu wrapper first, and a
 # proxy on a closed loopback port makes every non-loopback HTTP(S) request of LXD
@@ -233,17 +237,18 @@ ensure_ovs() {
 }
 
 # ---------------------------------------------------------------------------
-# 2. CRIU 4.x from trixie, private
+# 2. CRIU >= 4.2 from forky, private
 # ---------------------------------------------------------------------------
 # criu_wrapper_text: the content of $CRIU_WRAPPER.
 criu_wrapper_text() {
     cat <<EOF
 #!/bin/sh
-# Installed by nova-syscontainer tools/setup-host.sh: CRIU from Debian trixie, run with
-# trixie's own dynamic loader and libraries (bookworm's criu 3.17 fails on kernel 6.x).
+# Installed by nova-syscontainer tools/setup-host.sh: CRIU from Debian $CRIU_SUITE, run
+# with $CRIU_SUITE's own dynamic loader and libraries (bookworm's criu 3.17 fails on
+# kernel 6.x; CRIU before $CRIU_MIN_VERSION cannot dump inet sockets on Linux >= 6.16).
 R=$CRIU_ROOT
 if [ "\${1:-}" = restore ]; then
-    # Workaround (CRIU 4.1.1 + LXD unprivileged containers): the restored init reads
+    # Workaround (seen with CRIU 4.1.1 + LXD 5.0.2 unprivileged containers): the restored init reads
     # timens-<id>.img right after clone(CLONE_NEWUSER), sometimes before its uid map
     # is written, i.e. as the overflow uid; the images directory (mode 0700) then
     # refuses it ("Unable to open timens-0.img: Permission denied"). Let everyone
@@ -259,20 +264,35 @@ exec "\$R/usr/lib64/ld-linux-x86-64.so.2" --library-path "\$R/usr/lib/x86_64-lin
 EOF
 }
 
+# criu_version: the version the wrapper's CRIU reports (e.g. 4.2.1), or nothing.
+criu_version() {
+    "$CRIU_WRAPPER" --version 2>/dev/null | sed -n 's/^Version: *\([0-9][0-9.]*\).*/\1/p'
+}
+
 criu_works() {
     [[ -x $CRIU_WRAPPER && -x $CRIU_ROOT/usr/sbin/criu ]] || return 1
-    "$CRIU_WRAPPER" --version 2>/dev/null | grep -q '^Version: 4\.' || return 1
+    local version
+    version=$(criu_version)
+    [[ -n $version ]] || return 1
+    # At least CRIU_MIN_VERSION (sort -V puts the smaller first).
+    [[ $(printf '%s\n%s\n' "$CRIU_MIN_VERSION" "$version" | sort -V | head -n 1) == "$CRIU_MIN_VERSION" ]] ||
+        return 1
     "$CRIU_WRAPPER" check 2>&1 | grep -q 'Looks good'
 }
 
-# install_criu_payload: download trixie's criu and its libraries (trixie's libc too)
-# with a private apt configuration and unpack them into $CRIU_ROOT.
+# install_criu_payload: download $CRIU_SUITE's criu and every library it needs
+# ($CRIU_SUITE's libc too; the closure of its dependencies as that suite's
+# package lists give it) with a private apt configuration, and unpack them
+# into $CRIU_ROOT.
 install_criu_payload() {
-    say "installing CRIU 4.x from Debian trixie privately into $CRIU_ROOT"
+    say "installing CRIU >= $CRIU_MIN_VERSION from Debian $CRIU_SUITE privately into $CRIU_ROOT"
     local t=$CRIU_CACHE
     mkdir -p "$t/lists/partial" "$t/archives/partial" "$t/cache" "$t/sources.list.d"
-    printf 'deb %s trixie main\n' "$CRIU_MIRROR" >"$t/sources.list"
+    printf 'deb %s %s main\n' "$CRIU_MIRROR" "$CRIU_SUITE" >"$t/sources.list"
     local apt_opts=(
+        # An empty dpkg status: the closure below must not count this host's
+        # (bookworm's) packages as already there.
+        -o "Dir::State::status=/dev/null"
         -o "Dir::Etc::SourceList=$t/sources.list"
         -o "Dir::Etc::SourceParts=$t/sources.list.d"
         -o "Dir::State::Lists=$t/lists"
@@ -283,9 +303,17 @@ install_criu_payload() {
         -o "APT::Get::List-Cleanup=0"
     )
     run apt-get "${apt_opts[@]}" update -q
+    local -a packages
+    # criu and the closure of its Depends/Pre-Depends (virtual packages, shown
+    # as <name>, are provided by a real one the closure already lists).
+    mapfile -t packages < <(apt-cache "${apt_opts[@]}" depends --recurse --no-recommends \
+        --no-suggests --no-conflicts --no-breaks --no-replaces --no-enhances criu |
+        grep -v '^[ <]' | sort -u)
+    ((${#packages[@]} > 1)) || die "apt-cache found no dependencies of $CRIU_SUITE's criu"
+    printf 'criu closure (%s packages): %s\n' "${#packages[@]}" "${packages[*]}" >>"$LOG"
     rm -f "$t/archives/"*.deb
     # apt-get download writes into the current directory.
-    (cd "$t/archives" && run apt-get "${apt_opts[@]}" download "${CRIU_PACKAGES[@]}")
+    (cd "$t/archives" && run apt-get "${apt_opts[@]}" download "${packages[@]}")
 
     local staging=$CRIU_ROOT.new deb
     rm -rf "$staging"
@@ -319,6 +347,61 @@ ensure_criu() {
         tail -n 15 "$LOG" | sed 's/^/  | /' >&2
         die "'$CRIU_WRAPPER check' does not say 'Looks good'"
     fi
+}
+
+# ---------------------------------------------------------------------------
+# 2b. lxcfs (no systemd: nothing else starts it)
+# ---------------------------------------------------------------------------
+# LXD 5.0 looks for lxcfs once, when the daemon starts, and then bind-mounts
+# its /proc files (meminfo, cpuinfo, uptime, stat, ...) and /sys/devices/system/cpu
+# into every container, so that free, nproc and uptime inside show the
+# container's limits and its own uptime rather than the host's.
+readonly LXCFS_DIR=/var/lib/lxcfs
+readonly LXCFS_PIDFILE=/run/lxcfs.pid
+LXCFS_STARTED=0     # set when this run (re)started lxcfs: running daemons must follow
+
+lxcfs_mounted() {
+    grep -q "^lxcfs $LXCFS_DIR fuse.lxcfs " /proc/self/mounts
+}
+
+lxcfs_running() {
+    [[ -s $LXCFS_PIDFILE ]] && alive "$(cat "$LXCFS_PIDFILE")" && lxcfs_mounted &&
+        timeout 5 cat "$LXCFS_DIR/proc/uptime" >/dev/null 2>&1
+}
+
+ensure_lxcfs() {
+    lxcfs_running && return 0
+    # A killed lxcfs leaves its FUSE mount behind ("Transport endpoint is not
+    # connected"), and maybe a live process that no longer answers.
+    if [[ -s $LXCFS_PIDFILE ]] && alive "$(cat "$LXCFS_PIDFILE")"; then
+        kill -KILL "$(cat "$LXCFS_PIDFILE")" 2>/dev/null || true
+    fi
+    if lxcfs_mounted; then
+        umount -l "$LXCFS_DIR" >>"$LOG" 2>&1 || die "cannot unmount the stale lxcfs at $LXCFS_DIR"
+    fi
+    rm -f "$LXCFS_PIDFILE"
+    mkdir -p "$LXCFS_DIR"
+    say "starting lxcfs on $LXCFS_DIR (log $LOG_DIR/lxcfs.log)"
+    (
+        cd /
+        exec 9>&-
+        exec setsid lxcfs --foreground --pidfile="$LXCFS_PIDFILE" "$LXCFS_DIR" \
+            </dev/null >>"$LOG_DIR/lxcfs.log" 2>&1
+    ) &
+    local i
+    for i in $(seq 1 50); do
+        if [[ -s $LXCFS_PIDFILE ]] && lxcfs_running; then
+            # As Debian's init script does: every container's /proc depends on it.
+            # Needs CAP_SYS_RESOURCE, which a root without it (this sandbox) lacks.
+            echo -1000 2>/dev/null >"/proc/$(cat "$LXCFS_PIDFILE")/oom_score_adj" ||
+                say "WARNING: could not protect lxcfs from the OOM killer (no CAP_SYS_RESOURCE)"
+            LXCFS_STARTED=1
+            return 0
+        fi
+        sleep 0.2
+    done
+    tail -n 20 "$LOG_DIR/lxcfs.log" 2>/dev/null | sed 's/^/  | /' >&2
+    die "lxcfs did not mount $LXCFS_DIR within 10 s"
 }
 
 # ---------------------------------------------------------------------------
@@ -378,10 +461,10 @@ server_pid() {
     LXD_DIR=$1 timeout 10 lxc query /1.0 2>/dev/null | grep -o '"server_pid": *[0-9]*' | grep -o '[0-9]*$'
 }
 
-stop_stale_daemon() { # NAME DIR PIDS...
-    local name=$1 dir=$2
-    shift 2
-    say "$name: daemon (pid $*) is not answering; ending it"
+stop_stale_daemon() { # NAME DIR WHY PIDS...
+    local name=$1 dir=$2 why=$3
+    shift 3
+    say "$name: daemon (pid $*) $why; ending it"
     kill -TERM "$@" 2>/dev/null || true
     local i pid alive_pids
     for i in $(seq 1 20); do
@@ -405,6 +488,13 @@ ensure_daemon() { # NAME DIR
     local pidfile=$LOG_DIR/$name.pid daemon_log=$LOG_DIR/$name.log
     local pids pid
 
+    if daemon_answers "$dir" && ((LXCFS_STARTED)); then
+        # It started without this lxcfs: its containers would not get it. A
+        # daemon ended with SIGTERM leaves its containers running.
+        mapfile -t pids < <(daemon_pids "$dir")
+        ((${#pids[@]} == 0)) ||
+            stop_stale_daemon "$name" "$dir" "started before lxcfs (re)started" "${pids[@]}"
+    fi
     if daemon_answers "$dir"; then
         pid=$(server_pid "$dir") || pid=""
         if [[ -n $pid ]]; then
@@ -425,7 +515,7 @@ ensure_daemon() { # NAME DIR
             server_pid "$dir" >"$pidfile" || true
             return 0
         fi
-        stop_stale_daemon "$name" "$dir" "${pids[@]}"
+        stop_stale_daemon "$name" "$dir" "is not answering" "${pids[@]}"
     fi
 
     # No daemon serves $dir now: whatever a killed daemon left is stale.
@@ -742,6 +832,7 @@ main() {
     ensure_packages
     ensure_ovs
     ensure_criu
+    ensure_lxcfs
     ensure_image
     ensure_client_cert
 
