@@ -110,6 +110,19 @@ instance_opts = [
         help='Honour the flavor extra spec syscontainer:nesting=true '
              '(containers inside the container). Without this option such '
              'a flavor fails to build with a clear fault.'),
+    cfg.IntOpt(
+        'default_processes',
+        default=2000,
+        min=0,
+        max=4194304,
+        help='Most processes (and threads) a container may run at once '
+             'when its flavor sets no syscontainer:processes: the pids '
+             'cgroup enforces it (pids.max). Without a limit one tenant\'s '
+             'fork bomb can exhaust the PIDs of the whole host, and every '
+             'other container and host service with it. Too low a value '
+             'breaks guests that run many threads (a database, a JVM); '
+             'flavors that need more say so with syscontainer:processes. '
+             '0 sets no limit.'),
     cfg.StrOpt(
         'cgroup_version',
         default='auto',

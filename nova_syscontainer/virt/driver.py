@@ -103,7 +103,8 @@ class SysContainerDriver(driver.ComputeDriver):
             allow_privileged=CONF.syscontainer.allow_privileged,
             allow_nesting=CONF.syscontainer.allow_nesting,
             cgroup_version=hostinfo.cgroup_version(
-                CONF.syscontainer.cgroup_version))
+                CONF.syscontainer.cgroup_version),
+            default_processes=CONF.syscontainer.default_processes)
         env = self._server_info.get('environment', {})
         LOG.info('Using %(server)s %(version)s at %(endpoint)s (project '
                  '%(project)s, pool %(pool)s with driver %(driver)s)',

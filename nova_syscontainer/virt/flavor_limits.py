@@ -77,6 +77,8 @@ class Options:
     allow_nesting: bool = False
     #: 1 (legacy hierarchies) or 2 (unified): raw cgroup keys differ.
     cgroup_version: int = 1
+    #: limits.processes when the flavor sets none (0: no limit).
+    default_processes: int = 0
 
 
 @dataclasses.dataclass
@@ -394,6 +396,9 @@ def translate(flavor, image_properties=None, options=None):
     _root_disk(t)
     _vif(t)
     _namespace(t)
+    if t.options.default_processes:
+        t.limits.config.setdefault('limits.processes',
+                                   str(t.options.default_processes))
     unknown = sorted(key for key in t.specs
                      if key.startswith(QUOTA_PREFIX) and key not in t.used)
     if unknown:

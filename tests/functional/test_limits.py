@@ -114,6 +114,18 @@ class LimitsTest(base.SysContainerTestCase):
         _server, name = self.boot_with(syscontainer__processes=50)
         self.assertEqual('50', self.cg(name, 'pids', 'pids.max'))
 
+    def test_default_process_limit_without_the_extra_spec(self):
+        # A flavor without syscontainer:processes still gets a pids.max:
+        # [syscontainer] default_processes (2000 by default) ...
+        _server, name = self.boot_with()
+        self.assertEqual('2000', self.cg(name, 'pids', 'pids.max'))
+        # ... which an operator can lift (0: no limit).
+        self.flags(default_processes=0, group='syscontainer')
+        self.compute = self.restart_compute_service(
+            self.compute, keep_hypervisor_state=False)
+        _server, name = self.boot_with()
+        self.assertEqual('max', self.cg(name, 'pids', 'pids.max'))
+
     # -- disk --------------------------------------------------------------
     def throttle(self, name, filename):
         lines = self.cg(name, 'blkio', filename).splitlines()
@@ -260,7 +272,8 @@ class ResizeLimitsTest(base.SysContainerTestCase):
                              'VERIFY_RESIZE')
         self.assertEqual('2048', self.daemon.cgroup_value(
             name, 'cpu', 'cpu.shares'))
-        self.assertEqual('max', self.daemon.cgroup_value(
+        # The large flavor sets no process limit: the node's default holds.
+        self.assertEqual('2000', self.daemon.cgroup_value(
             name, 'pids', 'pids.max'))
 
         server = self.action(server, {'revertResize': None}, 'ACTIVE')

@@ -296,6 +296,15 @@ class NamespaceRulesTest(unittest.TestCase):
                 self.assertEqual(expected, self.config(
                     {fl.PREFIX + key: value}, swap=64)[lxd_key])
 
+    def test_default_processes_only_where_the_flavor_sets_none(self):
+        options = fl.Options(default_processes=2000)
+        self.assertEqual('2000', self.config({}, options=options)[
+            'limits.processes'])
+        self.assertEqual('50', self.config(
+            {fl.PREFIX + 'processes': '50'}, options=options)[
+            'limits.processes'])
+        self.assertNotIn('limits.processes', self.config({}))
+
     def test_int_keys_out_of_range(self):
         for key, value in (('processes', '2'), ('processes', '4194305'),
                            ('processes', 'many'), ('cpu_priority', '-1'),
