@@ -20,6 +20,7 @@ fine. Nothing here ever gives an interface an address.
 """
 
 import os
+import re
 import threading
 
 from nova.network import os_vif_util
@@ -216,37 +217,53 @@ def shape_egress(dev, kbit):
         _run('tc', 'qdisc', 'del', 'dev', dev, 'root', ok=(0, 1, 2))
 
 
-def remove_stale_container_ends(macs):
-    """Delete veths left in the host's namespace with a NIC's MAC.
+#: How LXD 5.0 names the ends of a NIC's veth pair before it moves one into
+#: the container ("veth" and 8 hex digits); the leftover keeps that name.
+LXD_VETH_NAME = re.compile(r'^veth[0-9a-f]{8}$')
 
-    LXD 5.0.2 leaves the container end of a NIC's veth pair behind, down
-    and detached, when it checkpoints a container with CRIU (suspend,
-    live migration). An interface carrying one of an instance's MACs
-    outside its container is such a leftover: deleting it deletes its
-    peer too. Returns the names deleted.
+
+def stale_container_ends(links, macs):
+    """Names, among ``ip -j -d link`` records, of container ends left behind.
+
+    Pure. A link qualifies only if everything about it says so: a veth
+    named as LXD names the ends it creates, carrying one of the instance's
+    MACs, down and in no bridge. A MAC alone would not do: tenants choose
+    their ports' MACs, and an interface of another instance, or of the
+    host, may carry the same one.
     """
     wanted = {mac.lower() for mac in macs if mac}
+    return [link['ifname'] for link in links
+            if (link.get('address') or '').lower() in wanted and
+            (link.get('linkinfo') or {}).get('info_kind') == 'veth' and
+            LXD_VETH_NAME.match(link.get('ifname') or '') and
+            link.get('operstate') != 'UP' and not link.get('master')]
+
+
+def remove_stale_container_ends(macs):
+    """Delete the veths a checkpoint left in the host's namespace.
+
+    LXD 5.0.2 leaves the container end of a NIC's veth pair behind, down
+    and detached (named ``veth<8 hex>``), when it checkpoints a container
+    with CRIU (suspend, live migration): see :func:`stale_container_ends`
+    for how one is recognised. Deleting it deletes its peer too. Returns
+    the names deleted.
+    """
+    if not any(macs):
+        return []
+    try:
+        links = jsonutils.loads(_run('ip', '-j', '-d', 'link', 'show') or
+                                '[]')
+    except (exception.VifPlugFailed, ValueError) as e:
+        LOG.warning('Could not list host interfaces: %s', e)
+        return []
     removed = []
-    if not wanted:
-        return removed
-    for dev in os.listdir(SYS_NET):
-        base = os.path.join(SYS_NET, dev)
+    for dev in stale_container_ends(links, macs):
         try:
-            with open(os.path.join(base, 'address')) as f:
-                mac = f.read().strip().lower()
-            with open(os.path.join(base, 'operstate')) as f:
-                state = f.read().strip()
-        except OSError:
+            _delete(dev)
+        except exception.VifPlugFailed as e:
+            LOG.warning('Could not remove stale interface %s: %s', dev, e)
             continue
-        if (mac in wanted and state != 'up' and _master(dev) is None and
-                os.path.exists(os.path.join(base, 'iflink'))):
-            try:
-                _delete(dev)
-            except exception.VifPlugFailed as e:
-                LOG.warning('Could not remove stale interface %s: %s',
-                            dev, e)
-                continue
-            removed.append(dev)
+        removed.append(dev)
     if removed:
         LOG.info('Removed stale container interfaces %s', removed)
     return removed

@@ -39,14 +39,21 @@ changes.
 """
 
 import dataclasses
+import re
 
 from nova.i18n import _
 from nova.network import model as network_model
+from oslo_utils import uuidutils
 
 from nova_syscontainer import exception
 
 #: Linux interface names are at most 15 bytes; Nova uses 14 (NIC_NAME_LEN).
 NAME_LEN = network_model.NIC_NAME_LEN
+
+#: A host interface name this driver will create, configure or delete:
+#: what ``ip`` takes as one plain name (no "/", no white space, not "."
+#: or ".."), at most 15 bytes.
+IFNAME = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,14}$')
 
 #: Daemon device names of the NICs this driver made: prefix + port id.
 DEVICE_PREFIX = 'nic-'
@@ -132,10 +139,19 @@ def plan(vif, nic_limits=None, instance_uuid=None):
         refuse(_('port %(port)s has vnic type %(vnic)s; a container NIC is '
                  'a veth, so only "normal" ports can be plugged') % {
             'port': port_id, 'vnic': vnic_type})
+    if not uuidutils.is_uuid_like(port_id):
+        # Every host interface name below is made from it.
+        refuse(_('port id %r is not a UUID') % (port_id,))
     if not vif.get('address'):
         refuse(_('port %s has no MAC address') % port_id)
     network = vif.get('network') or {}
     devname = vif.get('devname') or port_name('tap', port_id)
+    for what, name in (('devname', devname),
+                       ('bridge', network.get('bridge'))):
+        if name is not None and not IFNAME.match(name):
+            refuse(_('port %(port)s has %(what)s %(name)r, which is not an '
+                     'interface name (at most 15 of A-Z a-z 0-9 _ . : -)') % {
+                'port': port_id, 'what': what, 'name': name})
     if vif_type == OVS:
         outer = port_name('qvo', port_id)
     else:

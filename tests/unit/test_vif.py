@@ -15,6 +15,7 @@ from nova.network import model
 import testtools
 
 from nova_syscontainer import exception
+from nova_syscontainer.virt import network
 from nova_syscontainer.virt import nics
 from nova_syscontainer.virt import vif
 
@@ -72,6 +73,47 @@ class PlanTest(testtools.TestCase):
                           make_vif(bridge=None))
         self.assertRaises(exception.InstanceBuildRefused, vif.plan,
                           make_vif(mac=None))
+
+    def test_names_that_are_no_interface_names_refused(self):
+        # Each would reach `ip link` as a name: refused before any I/O.
+        for kwargs in ({'port_id': '../../etc'}, {'port_id': 'x y'},
+                       {'devname': 'tap x'}, {'devname': '../lo'},
+                       {'devname': 'tap0123456789abcdef'},
+                       {'bridge': 'br-int; reboot'}):
+            with self.subTest(**kwargs):
+                devname = kwargs.pop('devname', None)
+                v = make_vif(**kwargs)
+                if devname:
+                    v['devname'] = devname
+                self.assertRaises(exception.InstanceBuildRefused,
+                                  vif.plan, v)
+        vif.plan(make_vif(vif_type='tap'))
+
+
+class StaleEndsTest(testtools.TestCase):
+    """Which host links network.remove_stale_container_ends deletes."""
+
+    MAC = 'fa:16:3e:00:00:01'
+
+    def link(self, name='vethf7d44046', kind='veth', state='DOWN',
+             master=None, mac=MAC):
+        link = {'ifname': name, 'address': mac, 'operstate': state,
+                'linkinfo': {'info_kind': kind}}
+        if master:
+            link['master'] = master
+        return link
+
+    def test_only_a_down_detached_lxd_veth_with_the_mac(self):
+        links = [self.link(),                              # the leftover
+                 self.link('vethabcdef12', mac='fa:16:3e:00:00:02'),
+                 self.link('tap5b048e97-89', kind='tun'),  # a tap port
+                 self.link('qvb5b048e97-89'),              # ours, named
+                 self.link('veth0a0b0c0d', state='UP'),    # in use
+                 self.link('veth1a1b1c1d', master='qbr5b048e97-89'),
+                 self.link('eth0', kind=None)]             # the host's
+        self.assertEqual(['vethf7d44046'], network.stale_container_ends(
+            links, [self.MAC.upper()]))
+        self.assertEqual([], network.stale_container_ends(links, [None]))
 
 
 class DeviceTest(testtools.TestCase):
