@@ -380,8 +380,21 @@ class SysContainerDriver(driver.ComputeDriver):
 
         Idempotent; nova-compute calls it at start-up for every instance,
         so a host that rebooted gets its bridges and OVS ports back.
+
+        :raises VirtualInterfacePlugException: for anything that keeps
+            this instance's ports from being plugged (a flavor that a later
+            option change refuses, a port this driver cannot plug): Nova's
+            contract, under which init_host puts that one instance in ERROR
+            and goes on, instead of nova-compute failing to start.
         """
-        nics.plug_all(instance, network_info, self._limits(instance).nic)
+        try:
+            nic_limits = self._limits(instance).nic
+            nics.plug_all(instance, network_info, nic_limits)
+        except nova_exception.VirtualInterfacePlugException:
+            raise
+        except nova_exception.NovaException as e:
+            raise exception.VifPlugFailed(command='plug_vifs',
+                                          reason=e.format_message())
 
     def unplug_vifs(self, instance, network_info):
         """ComputeDriver.unplug_vifs: remove the ports' host interfaces."""

@@ -140,6 +140,41 @@ class NetworkTest(PortsMixin, base.SysContainerTestCase):
         self.assertEqual([], [n for n in self.daemon.names()
                               if server['id'] in n])
 
+    def test_restart_with_a_flavor_now_refused_keeps_the_service(self):
+        # nova-compute plugs every instance's ports at start-up. One whose
+        # flavor a later option change refuses (here: nesting, no longer
+        # allowed) fails that instance alone, as Nova's plug_vifs contract
+        # says (VirtualInterfacePlugException -> ERROR); the service starts
+        # and the other instances keep their ports.
+        self.flags(allow_nesting=True, group='syscontainer')
+        self.compute = self.restart_compute_service(
+            self.compute, keep_hypervisor_state=False)
+        nesting = self.make_flavor('nest', extra_specs={
+            'syscontainer:nesting': 'true'})
+        refused = self.boot_with([self.hybrid], flavor_id=nesting)
+        kept = self.boot_with([self.plain])
+
+        self.flags(allow_nesting=False, group='syscontainer')
+        self.compute = self.restart_compute_service(
+            self.compute, keep_hypervisor_state=False)
+        self.assertEqual('up', self.admin_api.get_services(
+            binary='nova-compute', host='host1')[0]['state'])
+        # (Nova records no instance fault for this error state.)
+        self._wait_for_server_parameter(refused, {'status': 'ERROR'},
+                                        max_retries=120,
+                                        wait_for_fault_key=False)
+        self.assertEqual('ACTIVE', self.api.get_server(kept['id'])['status'])
+        self.assert_plugged(kept, self.plain)
+        # The refused instance's container was left as it was.
+        self.assertEqual('Running', self.daemon.state(
+            self.container_name(refused))['status'])
+        self._delete_server(kept)
+        # (Nova's _delete_server helper refuses to wait on an ERROR server.)
+        self.api.delete_server(refused['id'])
+        self.wait_until(lambda: refused['id'] not in [
+            s['id'] for s in self.api.get_servers(detail=False)],
+            what='the refused server to be deleted')
+
     def test_tap_port(self):
         # A port as a routing backend (calico-like) binds it. No OVS agent
         # reports it, so it is ACTIVE already and spawn has no event to
