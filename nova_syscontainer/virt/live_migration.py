@@ -41,6 +41,7 @@ from nova_syscontainer.virt import client as daemon_client
 from nova_syscontainer.virt import container
 from nova_syscontainer.virt import migrate
 from nova_syscontainer.virt import migration_progress
+from nova_syscontainer.virt import state_files
 
 LOG = logging.getLogger(__name__)
 CONF = sc_conf.CONF
@@ -153,10 +154,8 @@ def _peer_certificate(pem):
     path = os.path.join(directory, '%s.crt' % hashlib.sha256(
         pem.encode()).hexdigest())
     if not os.path.exists(path):
-        tmp = path + '.tmp'
-        with open(tmp, 'w') as f:
-            f.write(pem)
-        os.replace(tmp, path)
+        # Named by its content: two writers write the same bytes.
+        state_files.write_atomic(path, pem, mode=0o644)
     return path
 
 
@@ -285,21 +284,19 @@ class PendingCleanups(object):
             return {}
 
     def _store(self, pending):
-        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
-        tmp = self.path + '.tmp'
-        with open(tmp, 'w') as f:
-            f.write(jsonutils.dumps(pending))
-        os.replace(tmp, self.path)
+        state_files.write_atomic(self.path, jsonutils.dumps(pending))
 
     def add(self, instance):
-        pending = self._load()
-        pending[instance.uuid] = container.name(instance)
-        self._store(pending)
+        with state_files.lock(self.path):
+            pending = self._load()
+            pending[instance.uuid] = container.name(instance)
+            self._store(pending)
 
     def discard(self, uuid):
-        pending = self._load()
-        if pending.pop(uuid, None) is not None:
-            self._store(pending)
+        with state_files.lock(self.path):
+            pending = self._load()
+            if pending.pop(uuid, None) is not None:
+                self._store(pending)
 
     def uuids(self):
         return list(self._load())
