@@ -51,7 +51,9 @@ daemon_opts = [
         'insecure',
         default=False,
         help='Do not verify the https daemon\'s certificate at all. For '
-             'tests only.'),
+             'tests only. It applies to this node\'s own daemon: the '
+             'daemons of migration peers are always verified against the '
+             'certificate they publish.'),
     cfg.StrOpt(
         'project',
         default='default',

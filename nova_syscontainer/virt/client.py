@@ -26,6 +26,7 @@ pylxd's models, whose instance migration and image upload do not fit Nova
 (they read whole images into memory and mangle migration requests).
 """
 
+import os
 import threading
 import time
 
@@ -57,6 +58,22 @@ _BUSY_MARKERS = ('busy running', 'already running a', 'operation in progress',
 def _is_busy(reason):
     text = reason.lower()
     return any(marker in text for marker in _BUSY_MARKERS)
+
+
+def _check_private(endpoint, path):
+    """Refuse a client key that others on the host could read."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        raise exception.DaemonIncompatible(
+            endpoint=endpoint,
+            reason='cannot read client_key %s: %s' % (path, e))
+    if mode & 0o077:
+        raise exception.DaemonIncompatible(
+            endpoint=endpoint,
+            reason='client_key %s can be read or written by other users '
+                   '(mode %04o): whoever reads it controls the daemon; '
+                   'make it 0600' % (path, mode & 0o7777))
 
 
 class DaemonClient(object):
@@ -92,6 +109,8 @@ class DaemonClient(object):
         proxy variables cannot override the verification chosen here.
         """
         if self.endpoint.startswith('https://'):
+            if self._key:
+                _check_private(self.endpoint, self._key)
             if self._insecure:
                 verify = False
             elif self._server_cert:

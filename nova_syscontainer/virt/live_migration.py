@@ -170,6 +170,9 @@ def target_client(context, dest):
                               dest)
     return daemon_client.DaemonClient(
         endpoint=endpoint, server_cert=_peer_certificate(pem),
+        # The peer's published certificate is pinned whatever this node's
+        # [syscontainer] insecure says of its own daemon.
+        insecure=False,
         operation_timeout=CONF.syscontainer.migration_timeout)
 
 
