@@ -231,17 +231,30 @@ class DaemonClient(object):
         """Wait for a background operation; its metadata or an error.
 
         :param timeout: seconds, operation_timeout by default; the
-            operation is cancelled when they run out.
+            operation is cancelled when they run out. The daemon cannot
+            cancel every operation (LXD 5.0.2: a create, an image import):
+            one it refuses to cancel is waited for once more as long, so
+            that when DaemonTimeout is raised the operation has ended (or
+            outlived twice the bound) and the caller's clean-up finds what
+            it made, instead of a container appearing after the clean-up.
         :param not_found: exception instance raised when the daemon no
             longer knows the operation (it forgets finished ones after a
             few seconds); without it that is a :class:`DaemonError`.
         """
         timeout = timeout or self.operation_timeout
         deadline = time.monotonic() + timeout
+        grace = False
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                self._cancel(op_id)
+                if not grace and not self._cancel(op_id):
+                    LOG.warning('The daemon cannot cancel %s (operation '
+                                '%s) after %s s; waiting up to %s s more '
+                                'for its end before cleaning up', action,
+                                op_id, timeout, timeout)
+                    grace = True
+                    deadline = time.monotonic() + timeout
+                    continue
                 raise exception.DaemonTimeout(
                     endpoint=self.endpoint, action=action,
                     timeout=timeout, reason='timed out')
@@ -264,6 +277,12 @@ class DaemonClient(object):
                 raise exception.DaemonError(
                     endpoint=self.endpoint, action=action, reason=str(e))
             status = op.get('status')
+            if grace and status in ('Success', 'Failure', 'Cancelled'):
+                # Ended, but after its time: still a timeout for the caller.
+                raise exception.DaemonTimeout(
+                    endpoint=self.endpoint, action=action, timeout=timeout,
+                    reason='timed out; the daemon could not cancel it and '
+                           'it ended (%s) later' % status)
             if status == 'Success':
                 return op.get('metadata') or {}
             if status in ('Failure', 'Cancelled'):
