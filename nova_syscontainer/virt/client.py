@@ -437,6 +437,56 @@ class DaemonClient(object):
             'architecture', 'config', 'devices', 'ephemeral', 'profiles',
             'stateful', 'description')}
 
+    def execute(self, name, command, stdin, timeout=None, not_found=None):
+        """Run ``command`` in a running instance; (exit code, stdout, stderr).
+
+        ``POST /1.0/instances/<name>/exec`` with websockets (pylxd's
+        Instance.execute): ``stdin`` (bytes or str) reaches the command
+        through its stdin websocket only, never its argv, the request
+        body or a log. The command runs as root with the daemon's default
+        environment. Waits at most ``timeout`` seconds (api_timeout by
+        default): a command still
+        running then raises DaemonTimeout (the daemon cannot cancel an
+        exec; its process is left to end). Raises GuestCommandNotFound
+        when the guest has no such command, ``not_found`` (or DaemonError)
+        when the instance is absent.
+        """
+        action = 'run %s in %s' % (command[0], name)
+        timeout = timeout or self.api_timeout
+        outcome = {}
+
+        def run():
+            try:
+                inst = self._connect().instances.get(name)
+                outcome['result'] = inst.execute(list(command),
+                                                 stdin_payload=stdin)
+            except Exception as e:  # handed to the caller's thread
+                outcome['error'] = e
+
+        worker = threading.Thread(target=run, daemon=True,
+                                  name='exec-%s' % name)
+        worker.start()
+        worker.join(timeout)
+        if worker.is_alive():
+            raise exception.DaemonTimeout(endpoint=self.endpoint,
+                                          action=action, timeout=timeout)
+        error = outcome.get('error')
+        if error is None:
+            result = outcome['result']
+            return result.exit_code, result.stdout, result.stderr
+        if isinstance(error, lxd_exceptions.NotFound) and not_found:
+            raise not_found
+        if isinstance(error, lxd_exceptions.LXDAPIException):
+            if 'command not found' in str(error).lower():
+                raise exception.GuestCommandNotFound(command=command[0])
+            raise exception.DaemonError(endpoint=self.endpoint,
+                                        action=action, reason=str(error))
+        if isinstance(error, (requests.RequestException, OSError)):
+            self.reset()
+            raise exception.DaemonUnavailable(
+                endpoint=self.endpoint, reason='%s: %s' % (action, error))
+        raise error
+
     def console_log(self, name, not_found=None):
         """The raw console log of a container (bytes)."""
         return self.call('read the console log of %s' % name, 'get',

@@ -36,6 +36,7 @@ from nova_syscontainer.virt import client as daemon_client
 from nova_syscontainer.virt import container
 from nova_syscontainer.virt import diagnostics
 from nova_syscontainer.virt import flavor_limits
+from nova_syscontainer.virt import guest
 from nova_syscontainer.virt import host as hostinfo
 from nova_syscontainer.virt import image as images
 from nova_syscontainer.virt import live_migration
@@ -886,7 +887,7 @@ class SysContainerDriver(driver.ComputeDriver):
         return log[-CONF.syscontainer.console_log_max_bytes:]
 
     # ------------------------------------------------------------------
-    # Diagnostics (diagnostics.py)
+    # Diagnostics and the guest's password (diagnostics.py, guest.py)
     # ------------------------------------------------------------------
     def _diagnostics_input(self, instance):
         rec = self._record(instance)
@@ -907,6 +908,17 @@ class SysContainerDriver(driver.ComputeDriver):
         """ComputeDriver.get_diagnostics: the legacy dict (API < 2.48)."""
         return diagnostics.legacy_diagnostics(
             *self._diagnostics_input(instance))
+
+    def set_admin_password(self, instance, new_pass):
+        """ComputeDriver.set_admin_password: chpasswd inside the guest.
+
+        For the image's os_admin_user, or root. A guest without chpasswd
+        raises SetAdminPasswdNotSupported (the server stays ACTIVE).
+        """
+        guest.set_password(
+            self.client, self._record(instance)['name'], instance,
+            guest.admin_user(_image_properties(
+                objects.ImageMeta.from_instance(instance))), new_pass)
 
     # ------------------------------------------------------------------
     # Image cache
