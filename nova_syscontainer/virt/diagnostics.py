@@ -23,7 +23,8 @@ What comes from where:
 * state: the daemon's status; cpu total and memory used: the daemon's
   state (``cpu.usage`` ns, ``memory.usage`` bytes);
 * memory maximum: the kernel's ``memory.limit_in_bytes`` (which the flavor
-  sets), else the flavor's memory_mb;
+  sets), else the flavor's memory_mb; memory used is rounded up to whole
+  MiB, so that a container using a few hundred KiB does not show 0;
 * cpu_details: one entry per CPU of the container's cpuset (the host CPUs
   its tasks may run on, as many as the flavor's vCPUs when the daemon pins
   them), with the kernel's ``cpuacct.usage_percpu`` time on that CPU.
@@ -219,7 +220,7 @@ def instance_diagnostics(record, state, kernel, flavor_memory_mb,
     used = (state.get('memory') or {}).get('usage')
     diags.memory_details = objects.MemoryDiagnostics(
         maximum=limit // units.Mi if limit else flavor_memory_mb,
-        used=used // units.Mi if used is not None else None)
+        used=-(-used // units.Mi) if used is not None else None)
     for vcpu, (_cpu, ns) in enumerate(kernel.cpu_times or ()):
         diags.add_cpu(id=vcpu, time=ns)
     interfaces = _interfaces_by_mac(state)
@@ -247,7 +248,7 @@ def legacy_diagnostics(record, state, kernel, flavor_memory_mb):
     diags = instance_diagnostics(record, state, kernel, flavor_memory_mb)
     out = {'memory': diags.memory_details.maximum * units.Ki}
     if diags.memory_details.used is not None:
-        out['memory-used'] = (state['memory']['usage']) // units.Ki
+        out['memory-used'] = state['memory']['usage'] // units.Ki
     cpu_total = (state.get('cpu') or {}).get('usage')
     if cpu_total is not None:
         out['cpu_time'] = cpu_total
