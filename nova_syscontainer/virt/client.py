@@ -437,7 +437,7 @@ class DaemonClient(object):
             'architecture', 'config', 'devices', 'ephemeral', 'profiles',
             'stateful', 'description')}
 
-    def execute(self, name, command, stdin, timeout=None, not_found=None):
+    def execute(self, name, command, stdin, timeout=None):
         """Run ``command`` in a running instance; (exit code, stdout, stderr).
 
         ``POST /1.0/instances/<name>/exec`` with websockets (pylxd's
@@ -445,11 +445,10 @@ class DaemonClient(object):
         through its stdin websocket only, never its argv, the request
         body or a log. The command runs as root with the daemon's default
         environment. Waits at most ``timeout`` seconds (api_timeout by
-        default): a command still
-        running then raises DaemonTimeout (the daemon cannot cancel an
-        exec; its process is left to end). Raises GuestCommandNotFound
-        when the guest has no such command, ``not_found`` (or DaemonError)
-        when the instance is absent.
+        default); a command still running then raises DaemonTimeout (the
+        daemon cannot cancel an exec; its process is left to end). Raises
+        GuestCommandNotFound when the guest has no such command,
+        DaemonError on any other refusal.
         """
         action = 'run %s in %s' % (command[0], name)
         timeout = timeout or self.api_timeout
@@ -474,8 +473,6 @@ class DaemonClient(object):
         if error is None:
             result = outcome['result']
             return result.exit_code, result.stdout, result.stderr
-        if isinstance(error, lxd_exceptions.NotFound) and not_found:
-            raise not_found
         if isinstance(error, lxd_exceptions.LXDAPIException):
             if 'command not found' in str(error).lower():
                 raise exception.GuestCommandNotFound(command=command[0])

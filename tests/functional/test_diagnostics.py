@@ -106,9 +106,9 @@ class DiagnosticsTest(PortsMixin, base.SysContainerTestCase):
                                ('tx_drop', ('tx', 'dropped'))):
             low = before[stats_key[0]][stats_key[1]]
             high = after[stats_key[0]][stats_key[1]]
-            self.assertTrue(low <= nic[key] <= high,
-                            '%s: %s not in [%s, %s]' % (key, nic[key],
-                                                         low, high))
+            self.assertTrue(
+                low <= nic[key] <= high,
+                '%s: %s not in [%s, %s]' % (key, nic[key], low, high))
         # IPv6 autoconfiguration sends on the link by itself.
         self.wait_until(
             lambda: self.diagnostics(
