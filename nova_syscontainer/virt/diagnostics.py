@@ -13,7 +13,7 @@
 
 Pure: the daemon's instance record and state (``GET
 /1.0/instances/<name>`` and ``.../state``) and the texts of the kernel
-files :mod:`host` reads (cgroup v1 files of the container, its init's
+files :mod:`host` reads (cgroup files of the container, its init's
 ``/proc/<pid>/stat``, ``/proc/uptime``) become Nova's
 ``nova.objects.diagnostics.Diagnostics`` (microversion >= 2.48) or the
 free-form dict of the legacy API (< 2.48).
@@ -22,20 +22,22 @@ What comes from where:
 
 * state: the daemon's status; cpu total and memory used: the daemon's
   state (``cpu.usage`` ns, ``memory.usage`` bytes);
-* memory maximum: the kernel's ``memory.limit_in_bytes`` (which the flavor
-  sets), else the flavor's memory_mb; memory used is rounded up to whole
-  MiB, so that a container using a few hundred KiB does not show 0;
+* memory maximum: the kernel's ``memory.limit_in_bytes`` (v2:
+  ``memory.max``; the flavor sets it), else the flavor's memory_mb;
+  memory used is rounded up to whole MiB, so that a container using a few
+  hundred KiB does not show 0;
 * cpu_details: one entry per CPU of the container's cpuset (the host CPUs
   its tasks may run on, as many as the flavor's vCPUs when the daemon pins
   them), with the kernel's ``cpuacct.usage_percpu`` time on that CPU.
   The daemon moves a container between CPUs now and then, so these times
-  can add up to less than the total in the legacy ``cpu_time``;
+  can add up to less than the total in the legacy ``cpu_time``. cgroup v2
+  has no per-CPU times: no entries there;
 * nic_details: the daemon's counters of each NIC of the instance, matched
   by MAC; counters are the container's (rx is what the container got);
 * disk_details: the root disk's block I/O the kernel accounted to the
-  container (blkio), only when the kernel accounts any device to it; the
-  root disk's usage, where the storage pool reports it, only in the
-  legacy dict (Nova's DiskDiagnostics has no field for it);
+  container (v1 blkio, v2 io.stat), only when the kernel accounts any
+  device to it; the root disk's usage, where the storage pool reports it,
+  only in the legacy dict (Nova's DiskDiagnostics has no field for it);
 * uptime: seconds since the container's init started.
 """
 
@@ -117,7 +119,12 @@ def belongs_to(proc_cgroup, name):
 
 
 def memory_limit(text):
-    """Bytes of ``memory.limit_in_bytes``; None when unlimited."""
+    """Bytes of v1 ``memory.limit_in_bytes`` or v2 ``memory.max``.
+
+    None when unlimited (v2 says "max").
+    """
+    if text.strip() == 'max':
+        return None
     value = int(text.strip())
     return None if value >= _UNLIMITED else value
 
@@ -154,6 +161,25 @@ def block_io(service_bytes_text, serviced_text):
         return None
     return (octets['Read'], requests['Read'], octets['Write'],
             requests['Write'])
+
+
+def io_stat(text):
+    """block_io's tuple from a v2 ``io.stat``, or None with no device."""
+    totals = {'rbytes': 0, 'rios': 0, 'wbytes': 0, 'wios': 0}
+    devices = 0
+    for line in text.splitlines():
+        words = line.split()
+        if not words or ':' not in words[0]:
+            continue
+        devices += 1
+        for word in words[1:]:
+            key, _sep, value = word.partition('=')
+            if key in totals:
+                totals[key] += int(value)
+    if not devices:
+        return None
+    return (totals['rbytes'], totals['rios'], totals['wbytes'],
+            totals['wios'])
 
 
 def uptime(proc_pid_stat, proc_uptime, clock_ticks):

@@ -153,8 +153,9 @@ def kernel_figures(pid, name, proc='/proc', cgroup_root='/sys/fs/cgroup'):
     when that process runs in the container's own cgroup on this host, so
     that a daemon on another host (whose PIDs mean nothing here) or a PID
     reused meanwhile gives None rather than another process's figures.
-    A file that cannot be read or parsed leaves its field None (cgroup v2
-    hosts have none of these v1 files).
+    A file that cannot be read or parsed leaves its field None. Where the
+    container has no v1 memory controller (a cgroup v2 host), its v2
+    files give the memory limit and block I/O; v2 has no per-CPU times.
     """
     def read(path):
         with open(path) as f:
@@ -170,6 +171,8 @@ def kernel_figures(pid, name, proc='/proc', cgroup_root='/sys/fs/cgroup'):
 
     def cgroup_file(controller, filename):
         hierarchy, path = paths[controller]
+        if hierarchy == 'unified' and cgroup_version('auto', cgroup_root) == 2:
+            hierarchy = ''  # v2 only: the unified hierarchy is the root
         return read(os.path.join(cgroup_root, hierarchy, path.lstrip('/'),
                                  filename))
 
@@ -179,6 +182,18 @@ def kernel_figures(pid, name, proc='/proc', cgroup_root='/sys/fs/cgroup'):
         except (OSError, KeyError, ValueError, IndexError):
             return None
 
+    uptime = figure(
+        lambda stat, up: diagnostics.uptime(
+            stat, up, os.sysconf('SC_CLK_TCK')),
+        lambda: read(os.path.join(proc, str(pid), 'stat')),
+        lambda: read(os.path.join(proc, 'uptime')))
+    if 'memory' not in paths:
+        return diagnostics.KernelFigures(
+            memory_limit=figure(diagnostics.memory_limit,
+                                lambda: cgroup_file('', 'memory.max')),
+            block_io=figure(diagnostics.io_stat,
+                            lambda: cgroup_file('', 'io.stat')),
+            uptime=uptime)
     return diagnostics.KernelFigures(
         memory_limit=figure(
             diagnostics.memory_limit,
@@ -193,8 +208,4 @@ def kernel_figures(pid, name, proc='/proc', cgroup_root='/sys/fs/cgroup'):
                 'blkio', 'blkio.throttle.io_service_bytes_recursive'),
             lambda: cgroup_file('blkio',
                                 'blkio.throttle.io_serviced_recursive')),
-        uptime=figure(
-            lambda stat, up: diagnostics.uptime(
-                stat, up, os.sysconf('SC_CLK_TCK')),
-            lambda: read(os.path.join(proc, str(pid), 'stat')),
-            lambda: read(os.path.join(proc, 'uptime'))))
+        uptime=uptime)

@@ -97,6 +97,16 @@ class ParseTest(unittest.TestCase):
             'Total 310\n',
             '8:0 Read 1\n8:0 Write 2\n8:16 Write 3\nTotal 6\n'))
 
+    def test_cgroup_v2_files(self):
+        # Formats of the kernel's cgroup v2 documentation (this host runs
+        # v1: not captured here).
+        self.assertIsNone(diagnostics.memory_limit('max\n'))
+        self.assertEqual(268435456, diagnostics.memory_limit('268435456\n'))
+        self.assertEqual((10, 1, 300, 5), diagnostics.io_stat(
+            '8:0 rbytes=10 wbytes=100 rios=1 wios=2 dbytes=0 dios=0\n'
+            '8:16 rbytes=0 wbytes=200 rios=0 wios=3 dbytes=0 dios=0\n'))
+        self.assertIsNone(diagnostics.io_stat(''))
+
     def test_uptime_from_init_start(self):
         # Started 50166 ticks (501.66 s) after boot; the host is up 711.41.
         self.assertEqual(209, diagnostics.uptime(
@@ -227,6 +237,23 @@ class KernelFiguresTest(unittest.TestCase):
             12345678, NAME, proc=self.proc, cgroup_root=self.cg))
         self.assertIsNone(host.kernel_figures(
             None, NAME, proc=self.proc, cgroup_root=self.cg))
+
+    def test_cgroup_v2_only_host(self):
+        # A v2-only host: the unified hierarchy is the cgroup root.
+        pid_dir = os.path.join(self.proc, str(STATE['pid']))
+        self.write(os.path.join(pid_dir, 'cgroup'),
+                   '0::/lxc.payload.%s\n' % NAME)
+        self.write(os.path.join(self.cg, 'cgroup.controllers'), 'memory io\n')
+        leaf = os.path.join(self.cg, 'lxc.payload.' + NAME)
+        self.write(os.path.join(leaf, 'memory.max'), '134217728\n')
+        self.write(os.path.join(leaf, 'io.stat'),
+                   '254:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 '
+                   'dios=0\n')
+        got = self.read()
+        self.assertEqual(134217728, got.memory_limit)
+        self.assertIsNone(got.cpu_times)
+        self.assertEqual((4096, 1, 8192, 2), got.block_io)
+        self.assertGreater(got.uptime, 0)
 
     def test_missing_file_leaves_its_field_empty(self):
         os.unlink(os.path.join(self.cg, 'memory', 'lxc.payload.' + NAME,
