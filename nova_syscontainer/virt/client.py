@@ -23,7 +23,9 @@ Every request to LXD (or Incus) goes through :class:`DaemonClient`, which
 
 It speaks the daemon's REST API through pylxd's API tree rather than
 pylxd's models, whose instance migration and image upload do not fit Nova
-(they read whole images into memory and mangle migration requests).
+(they read whole images into memory and mangle migration requests). The
+one exception is :meth:`DaemonClient.execute`, where pylxd's
+Instance.execute drives the exec API's websockets.
 """
 
 import threading
