@@ -33,8 +33,8 @@ PAM_MODULES = ('pam_unix.so', 'pam_deny.so', 'pam_permit.so')
 #: image lacks, and libpam then fails every service (pam_start 26).
 PAM_CONFIG = ('/etc/pam.d/chpasswd', '/etc/pam.d/common-password',
               '/etc/login.defs')
-#: root's entry before any change: a locked password.
-SHADOW = b'root:*:20000:0:99999:7:::\n'
+#: A user's /etc/shadow entry before any change: a locked password.
+SHADOW_ENTRY = '%s:*:20000:0:99999:7:::\n'
 
 
 def _libraries(path):
@@ -62,22 +62,40 @@ def host_files():
     return sorted(files)
 
 
-def with_chpasswd(image):
-    """A unified image tarball (bytes): ``image`` plus the files above."""
+def _file(name, text, mode=0o644):
+    data = text.encode()
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = mode
+    return info, io.BytesIO(data)
+
+
+def with_chpasswd(image, users=('root',)):
+    """A unified image tarball (bytes): ``image`` plus the files above.
+
+    Every one of ``users`` gets a locked password in /etc/shadow; those
+    other than root are added to /etc/passwd (uid 1000 on).
+    """
     src = tarfile.open(fileobj=io.BytesIO(image), mode='r:gz')
     buf = io.BytesIO()
     with gzip.GzipFile(fileobj=buf, mode='wb', mtime=0) as gz, \
             tarfile.open(fileobj=gz, mode='w') as dst:
         for member in src.getmembers():
-            if member.isfile():
+            if member.name == 'rootfs/etc/passwd':
+                passwd = src.extractfile(member).read().decode()
+                passwd += ''.join(
+                    '%s:x:%d:%d::/tmp:/bin/sh\n' % (user, uid, uid)
+                    for uid, user in enumerate(
+                        [u for u in users if u != 'root'], start=1000))
+                dst.addfile(*_file(member.name, passwd))
+            elif member.isfile():
                 dst.addfile(member, src.extractfile(member))
             else:
                 dst.addfile(member)
         for path in host_files():
             # Follow links: the image gets the real file at each path.
             dst.add(os.path.realpath(path), arcname='rootfs' + path)
-        info = tarfile.TarInfo('rootfs/etc/shadow')
-        info.size = len(SHADOW)
-        info.mode = 0o640
-        dst.addfile(info, io.BytesIO(SHADOW))
+        dst.addfile(*_file('rootfs/etc/shadow',
+                           ''.join(SHADOW_ENTRY % user for user in users),
+                           mode=0o640))
     return buf.getvalue()

@@ -144,23 +144,23 @@ class DiagnosticsTest(PortsMixin, base.SysContainerTestCase):
                 pass  # a sleep of the counter ended meanwhile
         return comms
 
-    def root_shadow_entry(self, name):
+    def shadow_entry(self, name, user='root'):
         for line in self.daemon.read_file(name, '/etc/shadow').splitlines():
-            if line.startswith('root:'):
+            if line.startswith(user + ':'):
                 return line.split(':')
-        self.fail('no root in /etc/shadow')
+        self.fail('no %s in /etc/shadow' % user)
 
     def test_change_password_sets_roots_hash(self):
         image = self.add_image(shadow_image.with_chpasswd(self.image_data),
                                name='busybox-shadow-chpasswd')
         server = self.boot(image_id=image)
         name = self.container_name(server)
-        self.assertEqual('*', self.root_shadow_entry(name)[1])
+        self.assertEqual('*', self.shadow_entry(name)[1])
 
         # As the tenant: the call returns once the compute has finished.
         self.api.post_server_action(
             server['id'], {'changePassword': {'adminPass': PASSWORD}})
-        hashed = self.root_shadow_entry(name)[1]
+        hashed = self.shadow_entry(name)[1]
         self.assertTrue(hashed.startswith('$'), hashed)
         self.assertEqual(hashed, crypt.crypt(PASSWORD, hashed))
         self.assertNotEqual(hashed, crypt.crypt(PASSWORD + 'x', hashed))
@@ -173,6 +173,22 @@ class DiagnosticsTest(PortsMixin, base.SysContainerTestCase):
         server = self.action(server, {'resume': None}, 'ACTIVE')
         self.assertNotIn(PASSWORD, self.stdlog.logger.output)
         self._delete_server(server)
+
+    def test_change_password_of_the_images_os_admin_user(self):
+        image = self.add_image(
+            shadow_image.with_chpasswd(self.image_data,
+                                       users=('root', 'debian')),
+            name='busybox-shadow-chpasswd-debian')
+        self.glance.update(None, image,
+                           {'properties': {'os_admin_user': 'debian'}})
+        server = self.boot(image_id=image)
+        name = self.container_name(server)
+        self.api.post_server_action(
+            server['id'], {'changePassword': {'adminPass': PASSWORD}})
+        hashed = self.shadow_entry(name, 'debian')[1]
+        self.assertEqual(hashed, crypt.crypt(PASSWORD, hashed))
+        self.assertEqual('*', self.shadow_entry(name, 'root')[1])
+        self.wait_for(server, 'ACTIVE')
 
     def test_guest_without_chpasswd_stays_active(self):
         server = self.boot()  # busybox: no chpasswd applet
