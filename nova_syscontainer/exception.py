@@ -82,3 +82,19 @@ class VifPlugFailed(exception.VirtualInterfacePlugException):
     """Creating or removing a port's host interfaces failed."""
     msg_fmt = _('Plugging a network port on the host failed (%(command)s): '
                 '%(reason)s')
+
+
+class GuestCommandNotFound(exception.NovaException):
+    """The guest has no such command (the daemon's exec found none)."""
+    msg_fmt = _('The guest has no %(command)s command')
+
+
+class GuestPasswordNotSupported(exception.SetAdminPasswdNotSupported):
+    """The guest cannot change passwords the way the driver does it.
+
+    A SetAdminPasswdNotSupported: Nova's compute manager then clears the
+    task state and keeps the server ACTIVE, and the API answers 409 with
+    this message.
+    """
+    msg_fmt = _('Set admin password is not supported by this guest: '
+                '%(reason)s')

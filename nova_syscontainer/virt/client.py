@@ -23,7 +23,9 @@ Every request to LXD (or Incus) goes through :class:`DaemonClient`, which
 
 It speaks the daemon's REST API through pylxd's API tree rather than
 pylxd's models, whose instance migration and image upload do not fit Nova
-(they read whole images into memory and mangle migration requests).
+(they read whole images into memory and mangle migration requests). The
+one exception is :meth:`DaemonClient.execute`, where pylxd's
+Instance.execute drives the exec API's websockets.
 """
 
 import os
@@ -474,6 +476,53 @@ class DaemonClient(object):
         return {key: rec.get(key) for key in (
             'architecture', 'config', 'devices', 'ephemeral', 'profiles',
             'stateful', 'description')}
+
+    def execute(self, name, command, stdin, timeout=None):
+        """Run ``command`` in a running instance; (exit code, stdout, stderr).
+
+        ``POST /1.0/instances/<name>/exec`` with websockets (pylxd's
+        Instance.execute): ``stdin`` (bytes or str) reaches the command
+        through its stdin websocket only, never its argv, the request
+        body or a log. The command runs as root with the daemon's default
+        environment. Waits at most ``timeout`` seconds (api_timeout by
+        default); a command still running then raises DaemonTimeout (the
+        daemon cannot cancel an exec; its process is left to end). Raises
+        GuestCommandNotFound when the guest has no such command,
+        DaemonError on any other refusal.
+        """
+        action = 'run %s in %s' % (command[0], name)
+        timeout = timeout or self.api_timeout
+        outcome = {}
+
+        def run():
+            try:
+                inst = self._connect().instances.get(name)
+                outcome['result'] = inst.execute(list(command),
+                                                 stdin_payload=stdin)
+            except Exception as e:  # handed to the caller's thread
+                outcome['error'] = e
+
+        worker = threading.Thread(target=run, daemon=True,
+                                  name='exec-%s' % name)
+        worker.start()
+        worker.join(timeout)
+        if worker.is_alive():
+            raise exception.DaemonTimeout(endpoint=self.endpoint,
+                                          action=action, timeout=timeout)
+        error = outcome.get('error')
+        if error is None:
+            result = outcome['result']
+            return result.exit_code, result.stdout, result.stderr
+        if isinstance(error, lxd_exceptions.LXDAPIException):
+            if 'command not found' in str(error).lower():
+                raise exception.GuestCommandNotFound(command=command[0])
+            raise exception.DaemonError(endpoint=self.endpoint,
+                                        action=action, reason=str(error))
+        if isinstance(error, (requests.RequestException, OSError)):
+            self.reset()
+            raise exception.DaemonUnavailable(
+                endpoint=self.endpoint, reason='%s: %s' % (action, error))
+        raise error
 
     def console_log(self, name, not_found=None):
         """The raw console log of a container (bytes)."""

@@ -34,7 +34,9 @@ from nova_syscontainer import conf as sc_conf  # noqa: F401 (options)
 from nova_syscontainer import exception
 from nova_syscontainer.virt import client as daemon_client
 from nova_syscontainer.virt import container
+from nova_syscontainer.virt import diagnostics
 from nova_syscontainer.virt import flavor_limits
+from nova_syscontainer.virt import guest
 from nova_syscontainer.virt import host as hostinfo
 from nova_syscontainer.virt import image as images
 from nova_syscontainer.virt import live_migration
@@ -897,6 +899,40 @@ class SysContainerDriver(driver.ComputeDriver):
         log = self.client.console_log(
             rec['name'], not_found=daemon_client.instance_not_found(instance))
         return log[-CONF.syscontainer.console_log_max_bytes:]
+
+    # ------------------------------------------------------------------
+    # Diagnostics and the guest's password (diagnostics.py, guest.py)
+    # ------------------------------------------------------------------
+    def _diagnostics_input(self, instance):
+        rec = self._record(instance)
+        state = self.client.get_state(
+            rec['name'], not_found=daemon_client.instance_not_found(instance))
+        return (rec, state, hostinfo.kernel_figures(state.get('pid'),
+                                                    rec['name']),
+                instance.flavor.memory_mb)
+
+    def get_instance_diagnostics(self, instance):
+        """ComputeDriver.get_instance_diagnostics (API >= 2.48)."""
+        return diagnostics.instance_diagnostics(
+            *self._diagnostics_input(instance),
+            hypervisor=self._server_info.get('environment', {}).get(
+                'server', 'lxd'))
+
+    def get_diagnostics(self, instance):
+        """ComputeDriver.get_diagnostics: the legacy dict (API < 2.48)."""
+        return diagnostics.legacy_diagnostics(
+            *self._diagnostics_input(instance))
+
+    def set_admin_password(self, instance, new_pass):
+        """ComputeDriver.set_admin_password: chpasswd inside the guest.
+
+        For the image's os_admin_user, or root. A guest without chpasswd
+        raises SetAdminPasswdNotSupported (the server stays ACTIVE).
+        """
+        guest.set_password(
+            self.client, self._record(instance)['name'], instance,
+            guest.admin_user(_image_properties(
+                objects.ImageMeta.from_instance(instance))), new_pass)
 
     # ------------------------------------------------------------------
     # Image cache

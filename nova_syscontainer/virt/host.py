@@ -15,7 +15,9 @@ The daemon's ``/1.0/resources`` (CPUs, memory) and the storage pool's
 ``resources`` (space) are turned into the dict that
 ``ComputeDriver.get_available_resource`` returns and the Placement
 inventory ``update_provider_tree`` sets. Pure, but for
-:func:`cgroup_version`, which may look at this host's /sys/fs/cgroup.
+:func:`cgroup_version`, which may look at this host's /sys/fs/cgroup, and
+:func:`kernel_figures`, which reads a running container's cgroup and /proc
+files for its diagnostics.
 """
 
 import dataclasses
@@ -26,6 +28,8 @@ from oslo_utils import units
 from oslo_utils import versionutils
 
 from nova.objects import fields
+
+from nova_syscontainer.virt import diagnostics
 
 #: Pool drivers whose volumes can carry an enforced size.
 SIZE_ENFORCING_POOL_DRIVERS = frozenset(['btrfs', 'zfs', 'lvm', 'ceph'])
@@ -140,3 +144,68 @@ def inventory(res, ratios, reserved_cpus, reserved_memory_mb,
         inv['DISK_GB'] = record(res.disk_gb, reserved_disk_gb,
                                 ratios['DISK_GB'])
     return inv
+
+
+def kernel_figures(pid, name, proc='/proc', cgroup_root='/sys/fs/cgroup'):
+    """diagnostics.KernelFigures of container ``name`` whose init is ``pid``.
+
+    ``pid`` is the daemon's (its instance state); the files are read only
+    when that process runs in the container's own cgroup on this host, so
+    that a daemon on another host (whose PIDs mean nothing here) or a PID
+    reused meanwhile gives None rather than another process's figures.
+    A file that cannot be read or parsed leaves its field None. Where the
+    container has no v1 memory controller (a cgroup v2 host), its v2
+    files give the memory limit and block I/O; v2 has no per-CPU times.
+    """
+    def read(path):
+        with open(path) as f:
+            return f.read()
+
+    try:
+        proc_cgroup = read(os.path.join(proc, str(pid), 'cgroup'))
+    except (OSError, TypeError):
+        return None
+    if not diagnostics.belongs_to(proc_cgroup, name):
+        return None
+    paths = diagnostics.cgroup_paths(proc_cgroup)
+
+    def cgroup_file(controller, filename):
+        hierarchy, path = paths[controller]
+        if hierarchy == 'unified' and cgroup_version('auto', cgroup_root) == 2:
+            hierarchy = ''  # v2 only: the unified hierarchy is the root
+        return read(os.path.join(cgroup_root, hierarchy, path.lstrip('/'),
+                                 filename))
+
+    def figure(parse, *readers):
+        try:
+            return parse(*[reader() for reader in readers])
+        except (OSError, KeyError, ValueError, IndexError):
+            return None
+
+    uptime = figure(
+        lambda stat, up: diagnostics.uptime(
+            stat, up, os.sysconf('SC_CLK_TCK')),
+        lambda: read(os.path.join(proc, str(pid), 'stat')),
+        lambda: read(os.path.join(proc, 'uptime')))
+    if 'memory' not in paths:
+        return diagnostics.KernelFigures(
+            memory_limit=figure(diagnostics.memory_limit,
+                                lambda: cgroup_file('', 'memory.max')),
+            block_io=figure(diagnostics.io_stat,
+                            lambda: cgroup_file('', 'io.stat')),
+            uptime=uptime)
+    return diagnostics.KernelFigures(
+        memory_limit=figure(
+            diagnostics.memory_limit,
+            lambda: cgroup_file('memory', 'memory.limit_in_bytes')),
+        cpu_times=figure(
+            diagnostics.cpu_times,
+            lambda: cgroup_file('cpuset', 'cpuset.cpus'),
+            lambda: cgroup_file('cpuacct', 'cpuacct.usage_percpu')),
+        block_io=figure(
+            diagnostics.block_io,
+            lambda: cgroup_file(
+                'blkio', 'blkio.throttle.io_service_bytes_recursive'),
+            lambda: cgroup_file('blkio',
+                                'blkio.throttle.io_serviced_recursive')),
+        uptime=uptime)

@@ -65,6 +65,13 @@ TEMPEST_TO_MATRIX = {
     'block_migration_for_live_migration': 'storage.block',
     'ide_bus': 'storage.block',
 }
+#: Flags that stay False although the matrix claims partial support: the
+#: feature needs something in the guest that DevStack's Tempest image
+#: (busybox-counter) lacks, so Tempest's test could only fail there.
+NEEDS_MORE_THAN_THE_TEMPEST_IMAGE = {
+    # busybox has no chpasswd applet: changePassword answers 409.
+    'change_password',
+}
 
 # DevStack's functions, as far as the plugin uses them.
 STAND_INS = r'''
@@ -429,6 +436,10 @@ class PluginTest(unittest.TestCase):
         levels = {f.key: f.level for f in features}
         self.assertEqual(set(TEMPEST_TO_MATRIX), set(flags))
         for flag, key in TEMPEST_TO_MATRIX.items():
+            if flag in NEEDS_MORE_THAN_THE_TEMPEST_IMAGE:
+                self.assertEqual(('partial', 'False'),
+                                 (levels[key], flags[flag]), flag)
+                continue
             self.assertEqual(str(levels[key] in data.CLAIMED), flags[flag],
                              'Tempest %s vs [%s] %s'
                              % (flag, key, levels[key]))

@@ -72,6 +72,7 @@ METHODS = {
     'operation.resume-on-host-boot': 'resume_state_on_host_boot',
     'operation.power-off-on': 'power_off',
     'operation.set-admin-password': 'set_admin_password',
+    'operation.diagnostics': 'get_instance_diagnostics',
     'operation.snapshot': 'snapshot',
     'operation.swap-volume': 'swap_volume',
     'operation.terminate': 'destroy',
