@@ -82,3 +82,8 @@ class VifPlugFailed(exception.VirtualInterfacePlugException):
     """Creating or removing a port's host interfaces failed."""
     msg_fmt = _('Plugging a network port on the host failed (%(command)s): '
                 '%(reason)s')
+
+
+class SnapshotFailed(exception.NovaException):
+    """A snapshot could not be made; nothing was left in the daemon."""
+    msg_fmt = _('Snapshot %(image_id)s failed: %(reason)s')
