@@ -14,8 +14,9 @@
 What is measured
     A running busybox server holding ``BENCH_SNAPSHOT_MIB`` (default 300)
     MiB of random bytes on its root file system (written from the host
-    through /proc/<init>/root, so no exec session is left; random, so the
-    daemon's gzip cannot shrink it: the worst case), snapshotted two ways:
+    through /proc/<init>/root and given to the container's root, so no exec
+    session is left; random, so the daemon's gzip cannot shrink it: the
+    worst case), snapshotted two ways:
 
     * nova: ``createImage`` through Nova's in-process API until the server
       is ACTIVE with no task (polled every 0.1 s). This includes the
@@ -76,10 +77,15 @@ class SnapshotBench(base.SysContainerTestCase):
             self.glance, self.tmp))
 
     def ballast(self, name):
-        path = '/proc/%d/root/var/bench-ballast' % self.daemon.init_pid(name)
+        root = '/proc/%d/root' % self.daemon.init_pid(name)
+        path = root + '/var/bench-ballast'
         with open(path, 'wb') as f:
             for _i in range(MIB):
                 f.write(os.urandom(1024 * 1024))
+        # Owned by the container's root: LXD 5.0.2 leaves files whose
+        # owner is outside the container's id map out of a published image.
+        owner = os.stat(root)
+        os.chown(path, owner.st_uid, owner.st_gid)
 
     def nova_snapshot(self, server):
         with open('/proc/self/clear_refs', 'w') as f:

@@ -140,3 +140,26 @@ class SnapshotTest(base.SysContainerTestCase):
         self.assertEqual(sorted(backups[1:]), left())
         self.assertEqual('ACTIVE', server['status'])
         self.assertEqual('Running', self.daemon.state(name)['status'])
+
+    def test_shelve_offload_and_unshelve_keep_the_root_fs(self):
+        # Shelve is a snapshot of the stopped container, then its removal;
+        # unshelve boots the snapshot again.
+        self.flags(shelved_offload_time=0)
+        server = self.boot()
+        name = self.container_name(server)
+        marker = uuid.uuid4().hex
+        self.write_marker(name, '/etc/snapshot-marker', marker.encode())
+
+        server = self.action(server, {'shelve': None}, 'SHELVED_OFFLOADED')
+        self.assertNotIn(name, self.daemon.names())
+        published = [rec for rec in self.daemon.images()
+                     if snapshots.SNAPSHOT_PROPERTY in (
+                         rec.get('properties') or {}) and
+                     images.OWNER_PROPERTY not in rec['properties']]
+        self.assertEqual([], published)
+
+        server = self.action(server, {'unshelve': None}, 'ACTIVE')
+        name = self.container_name(server)
+        self.assertEqual(marker, self.daemon.read_file(
+            name, '/etc/snapshot-marker'))
+        self.assertGreater(self.daemon.counter(name)[2], 0)
