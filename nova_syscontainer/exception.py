@@ -98,3 +98,8 @@ class GuestPasswordNotSupported(exception.SetAdminPasswdNotSupported):
     """
     msg_fmt = _('Set admin password is not supported by this guest: '
                 '%(reason)s')
+
+
+class SnapshotFailed(exception.NovaException):
+    """A snapshot could not be made; nothing was left in the daemon."""
+    msg_fmt = _('Snapshot %(image_id)s failed: %(reason)s')

@@ -37,6 +37,7 @@ from oslo_log import log as logging
 import pylxd
 from pylxd import exceptions as lxd_exceptions
 import requests
+import urllib3
 
 from nova_syscontainer import conf as sc_conf
 from nova_syscontainer import exception
@@ -177,6 +178,8 @@ class DaemonClient(object):
             and the caller must wait for it (:meth:`wait_operation`).
         :param raw: return the response body as bytes (a file, not an API
             document).
+        :param stream: (passed on to requests) return the open response
+            itself, its body unread, for the caller to stream and close.
         Background operations are waited for, bounded by operation_timeout.
         """
         attempts = (CONF.syscontainer.busy_retries if retry_busy else 0) + 1
@@ -184,6 +187,8 @@ class DaemonClient(object):
         while True:
             try:
                 response = getattr(node(self.api), method)(**kwargs)
+                if kwargs.get('stream'):
+                    return response
                 if raw:
                     return response.content
                 return self._result(action, response, wait)
@@ -570,6 +575,64 @@ class DaemonClient(object):
         self._delete_if_present('delete image %s' % fingerprint,
                                 lambda api: api.images[fingerprint],
                                 retry_busy=True)
+
+    def publish_image(self, body):
+        """``POST /1.0/images`` from an instance or snapshot; fingerprint."""
+        return self.call('publish image %s' % body['source'].get('name'),
+                         'post', lambda api: api.images, json=body)[
+                             'fingerprint']
+
+    def export_image(self, fingerprint):
+        """``GET /1.0/images/<fp>/export`` as an :class:`ExportStream`."""
+        action = 'export image %s' % fingerprint
+        return ExportStream(self, action, self.call(
+            action, 'get', lambda api: api.images[fingerprint].export,
+            stream=True, is_api=False))
+
+    # ------------------------------------------------------------------
+    # Snapshots (stateless: the instance keeps running)
+    # ------------------------------------------------------------------
+    def create_snapshot(self, name, snapshot):
+        """Snapshot an instance's root file system; it keeps running."""
+        self.call('snapshot instance %s' % name, 'post',
+                  lambda api: api.instances[name].snapshots,
+                  json={'name': snapshot, 'stateful': False},
+                  retry_busy=True)
+
+    def delete_snapshot(self, name, snapshot):
+        """Delete a snapshot; an absent one is not an error."""
+        self._delete_if_present(
+            'delete snapshot %s/%s' % (name, snapshot),
+            lambda api: api.instances[name].snapshots[snapshot],
+            retry_busy=True)
+
+
+class ExportStream(object):
+    """An image export read like a file, as the daemon sends it.
+
+    Nothing is buffered beyond what one ``read(size)`` asks for; errors
+    while reading map to DaemonUnavailable. Close it when done.
+    """
+
+    def __init__(self, client, action, response):
+        self._client, self._action, self._response = client, action, response
+        self.content_type = response.headers.get('Content-Type', '')
+        self.size = 0
+
+    def read(self, size=-1):
+        try:
+            chunk = self._response.raw.read(
+                None if size is None or size < 0 else size)
+        except (requests.RequestException, urllib3.exceptions.HTTPError,
+                OSError) as e:
+            raise exception.DaemonUnavailable(
+                endpoint=self._client.endpoint,
+                reason='%s: %s' % (self._action, e))
+        self.size += len(chunk)
+        return chunk
+
+    def close(self):
+        self._response.close()
 
 
 class _Absent(Exception):

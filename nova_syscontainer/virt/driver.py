@@ -42,6 +42,7 @@ from nova_syscontainer.virt import image as images
 from nova_syscontainer.virt import live_migration
 from nova_syscontainer.virt import migrate
 from nova_syscontainer.virt import nics
+from nova_syscontainer.virt import snapshot as snapshots
 
 LOG = logging.getLogger(__name__)
 CONF = nova_conf.CONF
@@ -889,6 +890,15 @@ class SysContainerDriver(driver.ComputeDriver):
                 continue
             nics.unplug_all(instance, instance.get_network_info(),
                             only_unused=True)
+
+    def snapshot(self, context, instance, image_id, update_task_state):
+        """ComputeDriver.snapshot: the running container into Glance.
+
+        The container never stops; see :func:`snapshots.take`.
+        """
+        snapshots.take(self.client, context, instance,
+                       self._record(instance)['name'], image_id,
+                       update_task_state)
 
     # ------------------------------------------------------------------
     # Console
