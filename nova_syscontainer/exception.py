@@ -82,3 +82,9 @@ class VifPlugFailed(exception.VirtualInterfacePlugException):
     """Creating or removing a port's host interfaces failed."""
     msg_fmt = _('Plugging a network port on the host failed (%(command)s): '
                 '%(reason)s')
+
+
+class ConfigDriveRefused(InstanceBuildRefused):
+    """Nova's config drive metadata cannot be written into the container."""
+    msg_fmt = _('The config drive of instance %(instance_uuid)s cannot be '
+                'written: %(reason)s')
