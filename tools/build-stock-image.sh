@@ -42,11 +42,15 @@ readonly SUITE=bookworm
 readonly MIRROR=${STOCK_IMAGE_MIRROR:-http://deb.debian.org/debian}
 # Bump when anything below that ends up in the image changes: a cached tarball of
 # another version is rebuilt.
-readonly RECIPE_VERSION=1
+readonly RECIPE_VERSION=2
 # python3-cffi-backend must be named: debootstrap resolves only Depends, and
 # without it python3-cryptography (cloud-init -> python3-jwt/oauthlib) stays
-# unconfigured and the whole install fails.
-readonly PACKAGES=systemd,systemd-sysv,dbus,cloud-init,openssh-server,iproute2,procps,netbase,python3,python3-cffi-backend
+# unconfigured and the whole install fails. udev (not in minbase, and a
+# package of its own in bookworm) must be there: /sys is writable in an LXD
+# container, so systemd-networkd 252 expects udev and, without it, never
+# configures a link (it waits for udev to initialise it; then
+# systemd-networkd-wait-online blocks cloud-init's network stage for 2 min).
+readonly PACKAGES=systemd,systemd-sysv,udev,dbus,cloud-init,openssh-server,iproute2,procps,netbase,python3,python3-cffi-backend
 
 say() { printf 'build-stock-image: %s\n' "$*" >&2; printf '=== %s %s\n' "$(date '+%F %T')" "$*" >>"$LOG"; }
 die() { printf 'build-stock-image: FAILED: %s (log: %s)\n' "$*" "$LOG" >&2; exit 1; }
@@ -85,6 +89,16 @@ configure_rootfs() {
     # configuration (DHCP fallback, or network_data.json of a config drive) for
     # systemd-networkd, which Debian ships disabled.
     chroot "$root" systemctl enable systemd-networkd.service >>"$LOG" 2>&1
+    # systemd-networkd-wait-online waits (2 min) for a link even when there is
+    # none to configure: a server booted without a port would stall
+    # cloud-init's network stage. cloud-init-local writes one .network file per
+    # NIC before networkd starts, so no file means nothing to wait for.
+    mkdir -p "$root/etc/systemd/system/systemd-networkd-wait-online.service.d"
+    cat >"$root/etc/systemd/system/systemd-networkd-wait-online.service.d/10-nova-syscontainer.conf" <<'EOF'
+# nova-syscontainer stock image: wait only if some link is to be configured.
+[Unit]
+ConditionPathExistsGlob=/etc/systemd/network/*.network
+EOF
     # binfmt_misc cannot be mounted in a container; the unit only fails.
     chroot "$root" systemctl mask systemd-binfmt.service proc-sys-fs-binfmt_misc.automount >>"$LOG" 2>&1
     mkdir -p "$root/etc/cloud/cloud.cfg.d"
@@ -153,6 +167,7 @@ main() {
         exec 9>"$LOCK_FILE"
         flock -w "$LOCK_TIMEOUT" 9 || die "another build holds $LOCK_FILE for over $LOCK_TIMEOUT s"
         trap cleanup EXIT
+        trap 'exit 130' INT TERM
         # Somebody else may have built it while we waited.
         image_valid || build
         image_valid || die "the freshly built $IMAGE does not validate"
