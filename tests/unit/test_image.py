@@ -50,7 +50,7 @@ class FormatTest(unittest.TestCase):
                 self.assertIn('--disk-format raw', str(ctx.exception))
 
 
-class TarballTest(unittest.TestCase):
+class _TempDirTest(unittest.TestCase):
 
     def setUp(self):
         self.dir = tempfile.TemporaryDirectory()
@@ -58,6 +58,9 @@ class TarballTest(unittest.TestCase):
 
     def path(self, name):
         return os.path.join(self.dir.name, name)
+
+
+class TarballTest(_TempDirTest):
 
     def test_unified_image_accepted_in_any_compression(self):
         for mode in ('w', 'w:gz', 'w:xz', 'w:bz2'):
@@ -95,15 +98,8 @@ class TarballTest(unittest.TestCase):
         self.assertIn('not a readable tarball', str(ctx.exception))
 
 
-class RootTarTest(unittest.TestCase):
+class RootTarTest(_TempDirTest):
     """disk_format root-tar: a distribution's rootfs tarball."""
-
-    def setUp(self):
-        self.dir = tempfile.TemporaryDirectory()
-        self.addCleanup(self.dir.cleanup)
-
-    def path(self, name):
-        return os.path.join(self.dir.name, name)
 
     def test_format_accepted(self):
         self.assertEqual(image.ROOT_TAR, image.check_format(
