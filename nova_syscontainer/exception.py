@@ -103,3 +103,9 @@ class GuestPasswordNotSupported(exception.SetAdminPasswdNotSupported):
 class SnapshotFailed(exception.NovaException):
     """A snapshot could not be made; nothing was left in the daemon."""
     msg_fmt = _('Snapshot %(image_id)s failed: %(reason)s')
+
+
+class ConfigDriveRefused(InstanceBuildRefused):
+    """Nova's config drive metadata cannot be written into the container."""
+    msg_fmt = _('The config drive of instance %(instance_uuid)s cannot be '
+                'written: %(reason)s')

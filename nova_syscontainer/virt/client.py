@@ -445,6 +445,37 @@ class DaemonClient(object):
                          lambda api: api.instances[name].state, json=body,
                          not_found=not_found, retry_busy=not stateful)
 
+    def write_files(self, name, directories, files):
+        """Write files into an instance (running or stopped) as root.
+
+        :param directories: (path, mode) pairs, parents first; only those
+            the instance lacks are created.
+        :param files: objects with ``path``, ``content`` (bytes) and
+            ``mode``; an existing file is overwritten.
+        One request per missing directory and per file, each bounded by
+        api_timeout (the daemon's file API is synchronous).
+        """
+        def files_node(api):
+            return api.instances[name].files
+
+        for path, mode in directories:
+            try:
+                # raw: an empty directory's listing is falsy.
+                self.call('read %s in %s' % (path, name), 'get', files_node,
+                          not_found=_Absent(), read=True, raw=True,
+                          params={'path': path})
+                continue
+            except _Absent:
+                pass
+            self.call('create %s in %s' % (path, name), 'post', files_node,
+                      params={'path': path}, data=b'',
+                      headers=_file_headers('directory', mode))
+        for item in files:
+            self.call('write %s in %s' % (item.path, name), 'post',
+                      files_node, params={'path': item.path},
+                      data=item.content,
+                      headers=_file_headers('file', item.mode))
+
     def delete_instance(self, name):
         """Delete an instance; an absent one is not an error."""
         self._delete_if_present('delete instance %s' % name,
@@ -633,6 +664,12 @@ class ExportStream(object):
 
     def close(self):
         self._response.close()
+
+
+def _file_headers(kind, mode):
+    """Headers of the daemon's file API: owner root, mode, type."""
+    return {'X-LXD-type': kind, 'X-LXD-mode': '%04o' % mode,
+            'X-LXD-uid': '0', 'X-LXD-gid': '0', 'X-LXD-write': 'overwrite'}
 
 
 class _Absent(Exception):

@@ -18,6 +18,7 @@ and :mod:`container` (pure), images in :mod:`image`, host figures in
 
 import os
 
+from nova.api.metadata import base as instance_metadata
 from nova.compute import task_states
 from nova import conf as nova_conf
 from nova import context as nova_context
@@ -33,6 +34,7 @@ from oslo_utils import excutils
 from nova_syscontainer import conf as sc_conf  # noqa: F401 (options)
 from nova_syscontainer import exception
 from nova_syscontainer.virt import client as daemon_client
+from nova_syscontainer.virt import config_drive
 from nova_syscontainer.virt import container
 from nova_syscontainer.virt import diagnostics
 from nova_syscontainer.virt import flavor_limits
@@ -233,7 +235,9 @@ class SysContainerDriver(driver.ComputeDriver):
         """ComputeDriver.spawn: create (and start) the container.
 
         A spawn that fails removes whatever it created; the image it
-        imported stays cached for the next spawn.
+        imported stays cached for the next spawn. An instance that needs a
+        config drive gets Nova's metadata written into its root filesystem
+        before it first starts (see config_drive.py).
         """
         self._refuse_unsupported_build(instance, block_device_info)
         limits = self._limits(instance, image_meta=image_meta)
@@ -254,8 +258,9 @@ class SysContainerDriver(driver.ComputeDriver):
                     instance, events, timeout=timeout,
                     error_callback=_neutron_failed_callback):
                 nics.plug_all(instance, network_info, limits.nic)
-                self._create_and_start(context, instance, name, limits,
-                                       network_info, power_on)
+                self._create_and_start(
+                    context, instance, name, limits, network_info, power_on,
+                    (injected_files, admin_password))
         except nova_exception.InstanceEventTimeout:
             if CONF.vif_plugging_is_fatal:
                 self._remove_if_ours(instance)
@@ -272,7 +277,7 @@ class SysContainerDriver(driver.ComputeDriver):
                  ' and started' if power_on else '', instance=instance)
 
     def _create_and_start(self, context, instance, name, limits,
-                          network_info, power_on):
+                          network_info, power_on, injection=(None, None)):
         image_id = instance.image_ref
         with images.image_lock(image_id):
             fingerprint, _new = self.images.ensure(
@@ -285,6 +290,9 @@ class SysContainerDriver(driver.ComputeDriver):
                 existing=body['devices']))
             try:
                 self.client.create_instance(body)
+                if config_drive.required(instance):
+                    self._write_config_drive(instance, name, network_info,
+                                             *injection)
             except Exception:
                 with excutils.save_and_reraise_exception():
                     self._remove_if_ours(instance)
@@ -296,6 +304,18 @@ class SysContainerDriver(driver.ComputeDriver):
                 LOG.error('Starting the new container failed; removing it',
                           instance=instance)
                 self._remove_if_ours(instance)
+
+    def _write_config_drive(self, instance, name, network_info,
+                            injected_files, admin_password):
+        """Nova's config drive tree, as the libvirt driver builds it."""
+        extra_md = {'admin_pass': admin_password} if admin_password else {}
+        inst_md = instance_metadata.InstanceMetadata(
+            instance, content=injected_files, extra_md=extra_md,
+            network_info=network_info)
+        plan = config_drive.plan(instance.uuid,
+                                 inst_md.metadata_for_config_drive())
+        self.client.write_files(name, plan.directories, plan.files)
+        config_drive.mark(instance)
 
     @staticmethod
     def _checkpoint_lines():

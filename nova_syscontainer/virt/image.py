@@ -27,11 +27,23 @@ container_format   disk_format  content
 bare               raw          LXD unified image: a tarball (plain,
                                 gzip, bzip2 or xz) holding metadata.yaml
                                 and rootfs/
+bare               root-tar     a root filesystem tarball as distributions
+                                publish them for containers (e.g. Ubuntu's
+                                ``*-root.tar.xz``): no metadata.yaml; the
+                                driver makes one from the image properties
+                                ``architecture`` (required), ``os_distro``
+                                and ``os_version`` and imports both as a
+                                split LXD image. (``root-tar`` is nova-lxd's
+                                name; Glance accepts it once listed in
+                                ``[image_format] disk_formats``.)
 =================  ===========  =========================================
 """
 
 import hashlib
+import io
+import json
 import os
+import posixpath
 import tarfile
 import time
 import urllib.parse
@@ -42,6 +54,7 @@ from nova.image import glance
 from oslo_concurrency import lockutils
 from oslo_log import log as logging
 from oslo_utils import timeutils
+from requests_toolbelt import multipart
 
 from nova_syscontainer import conf as sc_conf
 from nova_syscontainer import exception
@@ -52,7 +65,9 @@ CONF = sc_conf.CONF
 ALIAS_PREFIX = 'nova-image-'
 #: Image property marking a daemon image this driver imported.
 OWNER_PROPERTY = 'nova.image_id'
-ACCEPTED_FORMATS = {('bare', 'raw')}
+UNIFIED = ('bare', 'raw')
+ROOT_TAR = ('bare', 'root-tar')
+ACCEPTED_FORMATS = {UNIFIED, ROOT_TAR}
 _CHUNK = 1024 * 1024
 
 
@@ -110,8 +125,10 @@ def check_format(image_id, meta):
             reason=_('container_format %(c)s with disk_format %(d)s is not '
                      'a system container image; upload an LXD unified '
                      'image tarball with --container-format bare '
-                     '--disk-format raw') % {'c': formats[0],
-                                             'd': formats[1]})
+                     '--disk-format raw, or a root filesystem tarball '
+                     'with --disk-format root-tar') % {'c': formats[0],
+                                                       'd': formats[1]})
+    return formats
 
 
 def check_lxd_tarball(image_id, path):
@@ -143,6 +160,86 @@ def check_lxd_tarball(image_id, path):
                  'image') % ' and '.join(missing))
 
 
+def _leaves_root(path):
+    norm = posixpath.normpath(path)
+    return path.startswith('/') or norm == '..' or norm.startswith('../')
+
+
+def check_root_tarball(image_id, path):
+    """Check that ``path`` is a root filesystem tarball, reading a stream.
+
+    Refused: unreadable data, an LXD unified image (upload it as raw), no
+    ``etc/`` (not a root filesystem), and members whose name or hard
+    link target leaves the tree (absolute or through ``..``): LXD unpacks
+    a split image's rootfs on the host. Nothing is extracted.
+    """
+    found_etc = False
+    try:
+        with tarfile.open(path, mode='r|*') as tar:
+            for member in tar:
+                name = member.name
+                rel = posixpath.normpath(name.lstrip('./') or '.')
+                if _leaves_root(name) or (member.islnk() and
+                                          _leaves_root(member.linkname)):
+                    raise exception.UnsupportedImage(
+                        image_id=image_id,
+                        reason=_('the tarball member %s leaves the root '
+                                 'filesystem') % name)
+                if rel == 'metadata.yaml':
+                    raise exception.UnsupportedImage(
+                        image_id=image_id,
+                        reason=_('the tarball holds metadata.yaml: it is '
+                                 'an LXD unified image, upload it with '
+                                 '--disk-format raw'))
+                if rel == 'etc' or rel.startswith('etc/'):
+                    found_etc = True
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise exception.UnsupportedImage(
+            image_id=image_id,
+            reason=_('the data is not a readable tarball (%s)') % e)
+    if not found_etc:
+        raise exception.UnsupportedImage(
+            image_id=image_id,
+            reason=_('the tarball has no etc/, so it is not a root '
+                     'filesystem'))
+
+
+def root_tar_metadata(image_id, meta):
+    """The metadata.yaml of a root-tar image, from its Glance properties.
+
+    YAML is written as JSON values (valid YAML), so no property value can
+    inject keys.
+    """
+    props = meta.get('properties') or {}
+    arch = props.get('architecture') or props.get('hw_architecture')
+    if not arch:
+        raise exception.UnsupportedImage(
+            image_id=image_id,
+            reason=_('a root-tar image needs the property architecture '
+                     '(e.g. x86_64) for its LXD metadata'))
+    lines = ['architecture: %s' % json.dumps(str(arch)),
+             'creation_date: %d' % int(timeutils.utcnow().timestamp()),
+             'properties:',
+             '  description: %s' % json.dumps(
+                 str(meta.get('name') or image_id))]
+    for key, prop in (('os', 'os_distro'), ('release', 'os_version')):
+        if props.get(prop):
+            lines.append('  %s: %s' % (key, json.dumps(str(props[prop]))))
+    return ('\n'.join(lines) + '\n').encode('utf-8')
+
+
+def metadata_tarball(metadata_yaml):
+    """A gzip tarball holding only metadata.yaml (a split image's half)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode='w:gz') as tar:
+        info = tarfile.TarInfo('metadata.yaml')
+        info.size = len(metadata_yaml)
+        info.mode = 0o644
+        info.mtime = 0
+        tar.addfile(info, io.BytesIO(metadata_yaml))
+    return buf.getvalue()
+
+
 class ImageStore(object):
     """Glance images cached in the daemon for one compute node."""
 
@@ -170,7 +267,7 @@ class ImageStore(object):
 
     def _import(self, context, image_id, trusted_certs):
         meta = self._image_api.get(context, image_id)
-        check_format(image_id, meta)
+        formats = check_format(image_id, meta)
         spool_dir = CONF.syscontainer.image_spool_dir
         os.makedirs(spool_dir, mode=0o700, exist_ok=True)
         path = os.path.join(
@@ -179,10 +276,14 @@ class ImageStore(object):
         try:
             sha256 = self._download(context, image_id, meta, path,
                                     trusted_certs)
-            check_lxd_tarball(image_id, path)
-            fingerprint = sha256
-            if not self._client.get_image(fingerprint):
-                fingerprint = self._upload(image_id, meta, path)
+            if formats == ROOT_TAR:
+                check_root_tarball(image_id, path)
+                fingerprint = self._upload_split(image_id, meta, path)
+            else:
+                check_lxd_tarball(image_id, path)
+                fingerprint = sha256
+                if not self._client.get_image(fingerprint):
+                    fingerprint = self._upload(image_id, meta, path)
             self._set_alias(image_id, fingerprint)
         finally:
             try:
@@ -234,6 +335,28 @@ class ImageStore(object):
         with open(path, 'rb') as data:
             return self._client.upload_image(
                 data, headers, description='image %s' % image_id)
+
+    def _upload_split(self, image_id, meta, path):
+        """A root-tar image as a split LXD image: our metadata + rootfs.
+
+        The rootfs part is streamed from the spool file.
+        """
+        metadata = metadata_tarball(root_tar_metadata(image_id, meta))
+        properties = {OWNER_PROPERTY: image_id,
+                      'description': meta.get('name') or image_id}
+        with open(path, 'rb') as data:
+            encoder = multipart.MultipartEncoder(fields=[
+                ('metadata', ('metadata.tar.gz', metadata,
+                              'application/octet-stream')),
+                ('rootfs', ('rootfs.tar', data,
+                            'application/octet-stream'))])
+            headers = {
+                'Content-Type': encoder.content_type,
+                'X-LXD-public': '0',
+                'X-LXD-properties': urllib.parse.urlencode(properties),
+            }
+            return self._client.upload_image(
+                encoder, headers, description='image %s' % image_id)
 
     def _set_alias(self, image_id, fingerprint):
         alias = alias_for(image_id)

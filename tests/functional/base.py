@@ -56,8 +56,11 @@ TEST_IMAGE_ID = '5f0c3b9e-7d1a-4f2e-9c51-7d3e0a9b6c11'
 
 def image_metadata(data, image_id=None, name='busybox-counter',
                    disk_format='raw', container_format='bare',
-                   glance_hash=None):
-    """Glance metadata of an image holding ``data``, with its real hashes."""
+                   glance_hash=None, properties=None):
+    """Glance metadata of an image holding ``data``, with its real hashes.
+
+    ``properties`` are added to the ones every test image carries.
+    """
     return {
         'id': image_id or str(uuid.uuid4()),
         'name': name, 'status': 'active', 'visibility': 'public',
@@ -66,8 +69,9 @@ def image_metadata(data, image_id=None, name='busybox-counter',
         'checksum': hashlib.md5(data).hexdigest(),
         'os_hash_algo': 'sha512',
         'os_hash_value': glance_hash or hashlib.sha512(data).hexdigest(),
-        'properties': {'architecture': 'x86_64', 'hypervisor_type': 'lxc',
-                       'vm_mode': 'exe'},
+        'properties': dict({'architecture': 'x86_64',
+                            'hypervisor_type': 'lxc', 'vm_mode': 'exe'},
+                           **(properties or {})),
     }
 
 

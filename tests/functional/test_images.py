@@ -55,6 +55,30 @@ def plain_tarball(members):
     return out.getvalue()
 
 
+def root_tarball(data):
+    """The test image's rootfs as distributions publish one for containers.
+
+    Members ``./etc/...`` and no metadata.yaml (like Ubuntu's
+    ``*-root.tar.xz``), xz-compressed, with a file of its own so that each
+    test's image is new to the daemon.
+    """
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(data), mode='r:gz') as src, \
+            tarfile.open(fileobj=out, mode='w:xz') as dst:
+        for member in src:
+            if member.name != 'rootfs' and not member.name.startswith(
+                    'rootfs/'):
+                continue
+            content = src.extractfile(member) if member.isfile() else None
+            member.name = '.' + member.name[len('rootfs'):]
+            dst.addfile(member, content)
+        tag = uuid.uuid4().hex.encode()
+        info = tarfile.TarInfo('./etc/variant')
+        info.size = len(tag)
+        dst.addfile(info, io.BytesIO(tag))
+    return out.getvalue()
+
+
 class ImageTest(base.SysContainerTestCase):
 
     def ours(self, image_id):
@@ -136,6 +160,27 @@ class ImageTest(base.SysContainerTestCase):
     def test_not_a_tarball_refused(self):
         image_id = self.add_image(os.urandom(64 * 1024))
         self._boot_refused(image_id, 'not a readable tarball')
+
+    def test_root_tar_boots_with_metadata_from_properties(self):
+        image_id = self.add_image(
+            root_tarball(self.image_data), disk_format='root-tar',
+            properties={'os_distro': 'busybox', 'os_version': '1.35'})
+        server = self.boot(image_id=image_id)
+        name = self.container_name(server)
+        # The rootfs really is the container's: busybox init runs the
+        # image's counter.
+        self.daemon.counter(name)
+        [record] = self.ours(image_id)
+        self.assertEqual('x86_64', record['architecture'])
+        self.assertEqual('busybox', record['properties']['os'])
+        self.assertEqual('1.35', record['properties']['release'])
+        self.assertEqual(image_id, record['properties'][images.OWNER_PROPERTY])
+        self._delete_server(server)
+
+    def test_unified_image_as_root_tar_refused(self):
+        image_id = self.add_image(variant(self.image_data),
+                                  disk_format='root-tar')
+        self._boot_refused(image_id, '--disk-format raw')
 
     def test_cache_image_preloads(self):
         image_id = self.add_image(variant(self.image_data))

@@ -50,7 +50,7 @@ class FormatTest(unittest.TestCase):
                 self.assertIn('--disk-format raw', str(ctx.exception))
 
 
-class TarballTest(unittest.TestCase):
+class _TempDirTest(unittest.TestCase):
 
     def setUp(self):
         self.dir = tempfile.TemporaryDirectory()
@@ -58,6 +58,9 @@ class TarballTest(unittest.TestCase):
 
     def path(self, name):
         return os.path.join(self.dir.name, name)
+
+
+class TarballTest(_TempDirTest):
 
     def test_unified_image_accepted_in_any_compression(self):
         for mode in ('w', 'w:gz', 'w:xz', 'w:bz2'):
@@ -93,6 +96,80 @@ class TarballTest(unittest.TestCase):
         with self.assertRaises(exception.UnsupportedImage) as ctx:
             image.check_lxd_tarball('i', p)
         self.assertIn('not a readable tarball', str(ctx.exception))
+
+
+class RootTarTest(_TempDirTest):
+    """disk_format root-tar: a distribution's rootfs tarball."""
+
+    def test_format_accepted(self):
+        self.assertEqual(image.ROOT_TAR, image.check_format(
+            'i', {'container_format': 'bare', 'disk_format': 'root-tar'}))
+
+    def test_rootfs_tarball_accepted(self):
+        for mode in ('w:xz', 'w:gz', 'w'):
+            with self.subTest(mode=mode):
+                p = self.path('root.' + mode.replace(':', ''))
+                make_tar(p, ['./', './etc/', './etc/os-release',
+                             './sbin/init'], mode)
+                image.check_root_tarball('i', p)
+
+    def refused(self, members, why):
+        p = self.path('bad.tar')
+        make_tar(p, members, 'w')
+        with self.assertRaises(exception.UnsupportedImage) as ctx:
+            image.check_root_tarball('i', p)
+        self.assertIn(why, str(ctx.exception))
+
+    def test_unified_image_refused_with_advice(self):
+        self.refused(['metadata.yaml', 'rootfs/etc/'], '--disk-format raw')
+
+    def test_not_a_rootfs_refused(self):
+        self.refused(['bin/sh'], 'no etc/')
+
+    def test_members_leaving_the_tree_refused(self):
+        for bad in ('/etc/passwd', '../etc/x', './etc/../../x'):
+            with self.subTest(member=bad):
+                self.refused(['etc/', bad], 'leaves the root filesystem')
+
+    def test_hard_link_leaving_the_tree_refused(self):
+        p = self.path('link.tar')
+        with tarfile.open(p, 'w') as tar:
+            tar.addfile(tarfile.TarInfo('etc/'))
+            link = tarfile.TarInfo('etc/shadow')
+            link.type = tarfile.LNKTYPE
+            link.linkname = '../../etc/shadow'
+            tar.addfile(link)
+        with self.assertRaises(exception.UnsupportedImage):
+            image.check_root_tarball('i', p)
+
+    def test_metadata_from_properties(self):
+        yaml_text = image.root_tar_metadata('i', {
+            'name': 'noble', 'properties': {
+                'architecture': 'x86_64', 'os_distro': 'ubuntu',
+                'os_version': '24.04'}}).decode()
+        lines = yaml_text.splitlines()
+        self.assertEqual('architecture: "x86_64"', lines[0])
+        self.assertTrue(lines[1].startswith('creation_date: '))
+        self.assertIn('  os: "ubuntu"', lines)
+        self.assertIn('  release: "24.04"', lines)
+        self.assertIn('  description: "noble"', lines)
+
+    def test_property_values_cannot_inject_yaml(self):
+        yaml_text = image.root_tar_metadata('i', {'properties': {
+            'architecture': 'x86_64\nexpiry_date: 1'}}).decode()
+        self.assertNotIn('\nexpiry_date', yaml_text)
+
+    def test_metadata_needs_architecture(self):
+        with self.assertRaises(exception.UnsupportedImage) as ctx:
+            image.root_tar_metadata('i', {'properties': {}})
+        self.assertIn('architecture', str(ctx.exception))
+
+    def test_metadata_tarball_holds_only_metadata_yaml(self):
+        data = image.metadata_tarball(b'architecture: "x86_64"\n')
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            self.assertEqual(['metadata.yaml'], tar.getnames())
+            self.assertEqual(b'architecture: "x86_64"\n',
+                             tar.extractfile('metadata.yaml').read())
 
 
 class HashTest(unittest.TestCase):

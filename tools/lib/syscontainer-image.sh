@@ -6,8 +6,9 @@
 #   SYSCONTAINER_IMAGE_CREATE_ARGS
 #       Arguments for "openstack image create" (add --file and a name):
 #       an LXD unified image tarball is container_format bare, disk_format
-#       raw (the only formats nova_syscontainer/virt/image.py accepts), with
-#       the properties Nova's ImagePropertiesFilter matches against what the
+#       raw (nova_syscontainer/virt/image.py also accepts disk_format
+#       root-tar for a distribution's rootfs tarball: doc/source/guests.rst),
+#       with the properties Nova's ImagePropertiesFilter matches against what the
 #       driver reports (architecture of this host, hypervisor_type lxc,
 #       vm_mode exe), as the functional tests' images carry them.
 #   SYSCONTAINER_TEST_IMAGE_FILE
