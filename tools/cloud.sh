@@ -25,7 +25,7 @@
 # network "public" on br-ex for floating IPs, the real OVS, L3 and DHCP
 # agents), Nova API (uwsgi), conductor, scheduler and nova-compute with
 # this driver, all on 127.0.0.1, their databases in a MariaDB server of the
-# cloud's own (Debian's, socket only; Keystone's in sqlite). The LXD daemon
+# cloud's own (Debian's, socket only). The LXD daemon
 # and Open vSwitch (br-int) come from tools/setup-host.sh.
 #   config      /etc/nova-syscontainer/cloud/<service>/
 #   state, DBs  /var/lib/nova-syscontainer/cloud/

@@ -12,15 +12,24 @@ run_logged() {
         || die "$what failed; see $CLOUD_LOGS/setup.log"
 }
 
-# Database schemas, made or upgraded once per virtualenv: the stamp holds
-# the virtualenv's digest, so new service versions get their migrations.
+# Database schemas, made or upgraded once per virtualenv and database
+# layout: the stamp holds the virtualenv's digest and the layout's
+# version, so new service versions get their migrations and a moved
+# database its schema.
+readonly CLOUD_DB_LAYOUT=2   # 2: Keystone's in MariaDB too
 sync_databases() {
     local stamp=$CLOUD_STATE/.db-synced digest
-    digest=$(cat "$CLOUD_VENV/.nsc-digest")
+    digest="$(cat "$CLOUD_VENV/.nsc-digest") layout $CLOUD_DB_LAYOUT"
     if [ "$(cat "$stamp" 2>/dev/null)" = "$digest" ]; then
         return 0
     fi
-    say "creating the databases (MariaDB; Keystone's sqlite in $CLOUD_STATE)"
+    # A cloud made when Keystone was on SQLite: its users and projects
+    # (which every other database names) stay there; start afresh.
+    if [ -e "$CLOUD_STATE/keystone.sqlite" ]; then
+        die "Keystone's database moved to MariaDB: tools/cloud.sh reset," \
+            "then start (this cloud's projects and servers go)"
+    fi
+    say "creating the databases (MariaDB)"
     local k=$CLOUD_CONF/keystone/keystone.conf
     run_logged "keystone db_sync" "$(venv_bin keystone-manage)" \
         --config-file "$k" db_sync
@@ -72,7 +81,7 @@ start_mariadb() {
         --user=mysql
     wait_for mariadb 120 mariadb-admin --socket="$CLOUD_DB_SOCKET" ping
     local db sql=""
-    for db in placement glance neutron nova_api nova_cell0 nova_cell1; do
+    for db in keystone placement glance neutron nova_api nova_cell0 nova_cell1; do
         sql+="CREATE DATABASE IF NOT EXISTS $db CHARACTER SET utf8;"
         sql+="GRANT ALL PRIVILEGES ON $db.* TO '$CLOUD_DB_USER'@'localhost';"
     done
