@@ -100,14 +100,12 @@ EOT
 # connection and gets "Connection reset by peer"). uwsgi's HTTP router
 # (--http, --http-keepalive) was tried instead and is worse: Keystone's
 # first PUT of a role assignment (a 204, no length) got "Remote end closed
-# connection without response" (the router keeps a connection open only
-# for answers with a length, and closes the others without saying so).
-# Under two Tempest workers the http-socket clients got that same error
-# (12 times in one run): a thread that accepted a connection gives up
-# reading the request after uwsgi's socket timeout, 4 s by default, which
-# a busy 2-core machine exceeds; 60 s here, a backlog of 128, and two
-# processes for Keystone (password hashing and tokens are CPU bound) and
-# Nova's API, four threads each.
+# connection without response". The "Remote end closed" errors Tempest's
+# two workers got from Keystone were not uwsgi's: Keystone on SQLite
+# raised "database is locked" before answering (see write_keystone_conf).
+# Keystone (password hashing, tokens: CPU bound) and Nova's API get two
+# processes, every service four threads a process, a backlog of 128, and
+# 60 s instead of 4 s to read a request on a machine this busy.
 start_uwsgi() {
     local name=$1 port=$2 module=$3 processes=1
     shift 3
