@@ -46,6 +46,13 @@ readonly CLOUD_PUBLIC_NET=public
 readonly CLOUD_PUBLIC_CIDR=${SYSCONTAINER_PUBLIC_CIDR:-198.51.100.0/24}
 readonly CLOUD_PUBLIC_GATEWAY=${CLOUD_PUBLIC_CIDR%.*/*}.1
 readonly CLOUD_PUBLIC_POOL=("${CLOUD_PUBLIC_CIDR%.*/*}.100" "${CLOUD_PUBLIC_CIDR%.*/*}.199")
+# The default subnet pool (shared) projects' subnets can take addresses
+# from, as DevStack makes one: with the default external network, Neutron
+# can allocate a project's network, subnet and router by itself ("auto
+# allocated topology", Nova's networks "auto"). RFC 2544's benchmarking
+# block, never a private range of this machine's; /26 a subnet.
+readonly CLOUD_SUBNETPOOL=shared-default-subnetpool-v4
+readonly CLOUD_SUBNETPOOL_PREFIX=198.19.0.0/16
 # Services in start order; stop goes the other way.
 readonly CLOUD_SERVICES=(mariadb rabbitmq keystone placement glance neutron
                          neutron-rpc neutron-ovs-agent neutron-l3-agent

@@ -284,14 +284,24 @@ ensure_external_bridge() {
     fi
 }
 
-# The admin's external network and its subnet (the floating IP pool),
-# made once.
+# The admin's external network (the default one) and its subnet (the
+# floating IP pool), and the default subnet pool, made once.
 ensure_public_network() {
     local -a os=(env "OS_CLOUD=$CLOUD_NAME" "$(venv_bin openstack)")
     if ! "${os[@]}" network show "$CLOUD_PUBLIC_NET" >/dev/null 2>&1; then
         run_logged "network create $CLOUD_PUBLIC_NET" "${os[@]}" network \
-            create --external --provider-network-type flat \
+            create --external --default --provider-network-type flat \
             --provider-physical-network "$CLOUD_PHYSNET" "$CLOUD_PUBLIC_NET"
+    elif [ "$("${os[@]}" network show "$CLOUD_PUBLIC_NET" -f value \
+            -c is_default)" != True ]; then
+        run_logged "network set --default" "${os[@]}" network set \
+            --default "$CLOUD_PUBLIC_NET"
+    fi
+    if ! "${os[@]}" subnet pool show "$CLOUD_SUBNETPOOL" >/dev/null 2>&1
+    then
+        run_logged "subnet pool create $CLOUD_SUBNETPOOL" "${os[@]}" subnet \
+            pool create --share --default --default-prefix-length 26 \
+            --pool-prefix "$CLOUD_SUBNETPOOL_PREFIX" "$CLOUD_SUBNETPOOL"
     fi
     if ! "${os[@]}" subnet show "$CLOUD_PUBLIC_NET-subnet" >/dev/null 2>&1
     then

@@ -70,6 +70,13 @@ write_tempest_conf() {
         die "Tempest's image or flavors are missing"
     fi
     public_net=$(cloud_public_network_id)
+    # Neutron's extensions as it lists them (Tempest's default, "all",
+    # runs tests of extensions this Neutron has not loaded, such as
+    # auto-allocated-topology), as DevStack writes them.
+    local extensions
+    extensions=$(osc_quiet extension list --network -f value -c Alias \
+        | sort | paste -sd, -)
+    [ -n "$extensions" ] || die "Neutron lists no extensions"
     rm -f "$TEMPEST_CONF"
     # The admin's password is in it: readable by root only.
     (
@@ -102,6 +109,7 @@ write_tempest_conf() {
                 network project_network_cidr "$TEMPEST_PROJECT_CIDR" \
                 network project_network_mask_bits 28 \
                 network-feature-enabled ipv6 false \
+                network-feature-enabled api_extensions "$extensions" \
                 service_available nova true \
                 service_available neutron true \
                 service_available glance true \
