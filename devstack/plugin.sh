@@ -20,6 +20,12 @@
 #                      does not do.
 # Everything the all-in-one cloud (tools/cloud.sh) also does comes from the
 # same project scripts, never from a copy here.
+# Nova's service tokens ([service_user] send_service_user_token, which
+# Neutron needs to let a member's server delete remove its compute-owned
+# port) and [DEFAULT] allow_resize_to_same_host are DevStack's own: lib/nova
+# writes both into nova.conf (NOVA_USE_SERVICE_TOKEN and
+# NOVA_ALLOW_MOVE_TO_SAME_HOST default to True) and
+# makes nova-cpu.conf from it, so this plugin sets neither.
 
 _XTRACE_SYSCONTAINER=$(set +o | grep xtrace)
 set +o xtrace
