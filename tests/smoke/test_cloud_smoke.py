@@ -41,6 +41,7 @@ import fcntl
 import json
 import os
 import secrets
+import socket
 import subprocess
 import time
 import uuid
@@ -452,11 +453,29 @@ class CloudSmokeTest(testtools.TestCase):
             '-d %s/32 -j DNAT --to-destination %s' % (address, fixed)) in run(
                 'ip', 'netns', 'exec', namespace, 'iptables-save', '-t',
                 'nat').stdout)
-        # Not asserted: that this machine reaches the router's gateway
-        # port over br-ex. Measured: the gateway's MAC never answers on
-        # br-ex (no packet of the flat network's local VLAN leaves br-int
-        # for br-ex), so floating IPs are made and NATed in the router's
-        # namespace but not reachable from the host yet.
+        # This machine reaches the router's gateway port over br-ex (and
+        # its patch to br-int): a datagram to the gateway's address makes
+        # the kernel ask for its MAC on br-ex, and the router's port in
+        # its namespace answers with its own.
+        gateway = [ip['ip_address'] for ip in self.admin(
+            'router', 'show', router['id'])['external_gateway_info'][
+                'external_fixed_ips']]
+        self.assertEqual(1, len(gateway), gateway)
+        gateway_ports = self.admin('port', 'list', '--device-id',
+                                   router['id'], '--device-owner',
+                                   'network:router_gateway')
+        self.assertEqual(1, len(gateway_ports), gateway_ports)
+        mac = gateway_ports[0]['MAC Address']
+
+        def answered():
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.sendto(b'nsc-smoke', (gateway[0], 9))
+            time.sleep(0.5)
+            neigh = json.loads(run('ip', '-j', 'neigh', 'show', gateway[0],
+                                   'dev', 'br-ex').stdout or '[]')
+            return any(n.get('lladdr') == mac for n in neigh)
+        self.wait_for('MAC %s of %s on br-ex' % (mac, gateway[0]), answered,
+                      timeout=60)
 
     def test_concurrent_port_writes_through_neutron(self):
         """Concurrent writers get answers, not "database is locked".

@@ -220,6 +220,16 @@ start_neutron() {
     # The real OVS agent, as root, on br-int (tools/setup-host.sh's) and
     # br-ex (the external network's).
     ensure_external_bridge
+    # tools/setup-host.sh (run by every start) drops each br-int port
+    # without a kernel interface, and so the agent's patch port int-br-ex
+    # too (a patch port has none): br-ex is cut off until the agent
+    # makes the pair again, which it does when it starts.
+    if service_pid neutron-ovs-agent >/dev/null \
+        && ! ovs-vsctl --timeout=30 port-to-br "int-$CLOUD_EXT_BRIDGE" \
+            >/dev/null 2>&1; then
+        say "int-$CLOUD_EXT_BRIDGE is gone from $CLOUD_OVS_BRIDGE: restarting the OVS agent"
+        stop_service neutron-ovs-agent 5
+    fi
     start_service neutron-ovs-agent -- "$(venv_bin neutron-openvswitch-agent)" \
         --config-file "$CLOUD_CONF/neutron/neutron.conf" \
         --config-file "$CLOUD_CONF/neutron/plugins/ml2/openvswitch_agent.ini"
