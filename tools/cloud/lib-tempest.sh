@@ -115,6 +115,7 @@ write_tempest_conf() {
                 service_available glance true \
                 service_available cinder false \
                 service_available swift false \
+                service_available horizon false \
                 placement region "$CLOUD_REGION"
             if [ -n "$public_net" ]; then
                 printf '%s\n' network public_network_id "$public_net" \
@@ -163,6 +164,9 @@ cmd_tempest() {
         "$report.subunit" "$report.listed" "$TEMPEST_EXCLUDE") \
         || die "could not read Tempest's results; see $report.txt"
     printf '%s\n' "$summary" >>"$report.txt"
-    say "tempest: $summary in $((SECONDS - t0))s; subunit $report.subunit"
+    # The counts line first (with the time), then the failed ids.
+    say "tempest: $(head -n1 <<<"$summary") in $((SECONDS - t0))s;" \
+        "subunit $report.subunit"
+    tail -n +2 <<<"$summary"
     return "$rc"
 }
