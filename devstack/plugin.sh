@@ -20,6 +20,12 @@
 #                      does not do.
 # Everything the all-in-one cloud (tools/cloud.sh) also does comes from the
 # same project scripts, never from a copy here.
+# Nova's service tokens ([service_user] send_service_user_token, which
+# Neutron needs to let a member's server delete remove its compute-owned
+# port) and [DEFAULT] allow_resize_to_same_host are DevStack's own: lib/nova
+# writes both into nova.conf (NOVA_USE_SERVICE_TOKEN and
+# NOVA_ALLOW_MOVE_TO_SAME_HOST default to True) and
+# makes nova-cpu.conf from it, so this plugin sets neither.
 
 _XTRACE_SYSCONTAINER=$(set +o | grep xtrace)
 set +o xtrace
@@ -31,37 +37,6 @@ source "$SYSCONTAINER_DIR/tools/lib/syscontainer-conf.sh"
 # How images are registered in Glance (formats and properties).
 # shellcheck source=tools/lib/syscontainer-image.sh
 source "$SYSCONTAINER_DIR/tools/lib/syscontainer-image.sh"
-
-# Tempest [compute-feature-enabled] flags, from what the driver does (see
-# doc/source/support-matrix.ini, where each supported feature names the
-# functional test that proves it). Migrations are set separately: they need
-# a migration endpoint.
-SYSCONTAINER_TEMPEST_FEATURES=(
-    console_output=True       # the container's console log
-    pause=True                # freezer cgroup
-    suspend=True              # CRIU checkpoint to disk
-    resize=True               # same host and (with an endpoint) another host
-    rescue=False              # not implemented
-    stable_rescue=False
-    shelve=False              # needs snapshots to Glance: not implemented
-    shelve_migrate=False
-    snapshot=False            # not implemented
-    interface_attach=True     # NICs hot-plugged (nova-compute as root)
-    config_drive=False        # no config drive
-    metadata_service=False    # not proved reachable from inside
-    personality=False         # no file injection
-    change_password=False
-    disk_config=False         # a container has no partition table
-    vnc_console=False         # the console log is the only console
-    spice_console=False
-    serial_console=False
-    attach_encrypted_volume=False  # volumes: not implemented
-    swap_volume=False
-    volume_multiattach=False
-    volume_backed_live_migration=False
-    block_migration_for_live_migration=False
-    ide_bus=False
-)
 
 # syscontainer_prepare_host: run the project's host preparation as root.
 function syscontainer_prepare_host {
@@ -192,22 +167,21 @@ function syscontainer_upload_image {
 # not support turned off.
 function syscontainer_configure_tempest {
     echo_summary "Configuring Tempest for nova-syscontainer"
-    local image_id flag migrations=False
+    local image_id migrations=False
     image_id=$(syscontainer_image_id)
     [[ -n $image_id ]] || die $LINENO "image $SYSCONTAINER_IMAGE_NAME is not in Glance"
     iniset "$TEMPEST_CONFIG" compute image_ref "$image_id"
     iniset "$TEMPEST_CONFIG" compute image_ref_alt "$image_id"
-    for flag in "${SYSCONTAINER_TEMPEST_FEATURES[@]}"; do
-        iniset "$TEMPEST_CONFIG" compute-feature-enabled "${flag%%=*}" "${flag#*=}"
-    done
-    if [[ $SYSCONTAINER_COMPUTE_AS_ROOT != True ]]; then
-        iniset "$TEMPEST_CONFIG" compute-feature-enabled interface_attach False
-    fi
     [[ -z $SYSCONTAINER_MIGRATION_ENDPOINT ]] || migrations=True
-    iniset "$TEMPEST_CONFIG" compute-feature-enabled cold_migration "$migrations"
-    iniset "$TEMPEST_CONFIG" compute-feature-enabled live_migration "$migrations"
-    # The busybox test image runs no SSH server.
-    iniset "$TEMPEST_CONFIG" validation run_validation False
+    # The flags come from the project's one list (tools/lib/
+    # syscontainer-conf.sh), which the all-in-one's Tempest runner uses too.
+    local -a triples
+    mapfile -t triples < <(syscontainer_tempest_triples "$migrations" \
+        "$SYSCONTAINER_COMPUTE_AS_ROOT")
+    local i
+    for ((i = 0; i < ${#triples[@]}; i += 3)); do
+        iniset "$TEMPEST_CONFIG" "${triples[i]}" "${triples[i + 1]}" "${triples[i + 2]}"
+    done
 }
 
 if is_service_enabled nova-syscontainer; then

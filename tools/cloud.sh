@@ -8,6 +8,12 @@
 #   tools/cloud.sh start    install what is missing, configure, start
 #   tools/cloud.sh demo     image, flavor, network, server create --wait,
 #                           and show (its NIC and port too)
+#   tools/cloud.sh tempest [REGEX]
+#                           Tempest (its own virtualenv) against the running
+#                           cloud: the smoke set, or the tests REGEX selects,
+#                           minus tools/cloud/tempest-exclude.txt; counts
+#                           printed, subunit and report kept in
+#                           /var/log/nova-syscontainer/tempest/
 #   tools/cloud.sh stop     stop exactly the processes start started
 #   tools/cloud.sh status   which services run
 #   tools/cloud.sh reset    stop, delete this cloud's containers, state and
@@ -15,10 +21,11 @@
 #
 # Services: RabbitMQ (Debian's), Keystone (fernet, bootstrap admin),
 # Placement, Glance (file store), Neutron (API, RPC server, ML2 with the
-# openvswitch driver and "local" networks, and the real OVS agent on
-# br-int), Nova API (uwsgi), conductor, scheduler and nova-compute with
+# openvswitch driver, "local" networks for projects and a flat external
+# network "public" on br-ex for floating IPs, the real OVS, L3 and DHCP
+# agents), Nova API (uwsgi), conductor, scheduler and nova-compute with
 # this driver, all on 127.0.0.1, their databases in a MariaDB server of the
-# cloud's own (Debian's, socket only; Keystone's in sqlite). The LXD daemon
+# cloud's own (Debian's, socket only). The LXD daemon
 # and Open vSwitch (br-int) come from tools/setup-host.sh.
 #   config      /etc/nova-syscontainer/cloud/<service>/
 #   state, DBs  /var/lib/nova-syscontainer/cloud/
@@ -45,6 +52,8 @@ readonly CLOUD_LIB=$REPO/tools/cloud
 . "$CLOUD_LIB/lib-services.sh"
 # shellcheck source=tools/cloud/lib-demo.sh
 . "$CLOUD_LIB/lib-demo.sh"
+# shellcheck source=tools/cloud/lib-tempest.sh
+. "$CLOUD_LIB/lib-tempest.sh"
 
 usage() { sed -n '2,/^set -E/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 
@@ -82,6 +91,7 @@ main() {
         up) take_lock; cmd_start; demo ;;
         start) take_lock; cmd_start ;;
         demo) take_lock; load_secrets; demo ;;
+        tempest) shift; cmd_tempest "$@" ;;
         stop) take_lock; stop_all ;;
         status) status_all ;;
         reset) take_lock; reset_all ;;

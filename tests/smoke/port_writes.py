@@ -14,14 +14,15 @@
 Run with the cloud's Python (openstacksdk): ``python port_writes.py
 NETWORK WORKERS ROUNDS``. Every worker, with a connection of its own,
 creates a port on NETWORK, updates it and deletes it, ROUNDS times. Prints
-one JSON object: the requests made and every failure's message.
+one JSON object (workers.py): the requests made and every failure's
+message.
 """
 
-import concurrent.futures
-import json
 import sys
 
 import openstack
+
+import workers as workers_lib
 
 
 def worker(network, rounds, index):
@@ -43,13 +44,7 @@ def worker(network, rounds, index):
 
 def main():
     network, workers, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        results = list(pool.map(lambda i: worker(network, rounds, i),
-                                range(workers)))
-    print(json.dumps({
-        'requests': sum(done for done, _ in results),
-        'failures': [f for _, failures in results for f in failures],
-    }))
+    workers_lib.report(lambda i: worker(network, rounds, i), workers)
 
 
 if __name__ == '__main__':

@@ -27,11 +27,36 @@ readonly KEYSTONE_URL=http://$CLOUD_IP:$KEYSTONE_PORT/v3
 readonly CLOUD_DB_DIR=$CLOUD_STATE/mariadb
 readonly CLOUD_DB_SOCKET=$CLOUD_DB_DIR/mysqld.sock
 readonly CLOUD_DB_USER=openstack
+# The cloud's own btrfs storage pool for root disks (quotas enforced),
+# a sparse loop file sized from the machine's free disk when first made.
+readonly CLOUD_POOL=${SYSCONTAINER_CLOUD_POOL:-aio}
 # tools/setup-host.sh's OVS integration bridge (userspace datapath).
 readonly CLOUD_OVS_BRIDGE=${SYSCONTAINER_OVS_BRIDGE:-br-int}
+# The floating IPs' network: a flat provider network on physical network
+# "public", which the OVS agent maps to the OVS bridge br-ex. br-ex's own
+# port has the first address of TEST-NET-2 (RFC 5737, documentation only),
+# so the routers' gateways and the floating IPs are reachable from this
+# machine, and from nowhere else. Not TEST-NET-3: on this kind of machine
+# the package mirrors' proxy answers at 203.0.113.80 (pypi.org and
+# deb.debian.org resolve to it), and a route to 203.0.113.0/24 on br-ex
+# cut the machine off from it (measured: pip's "No route to host").
+readonly CLOUD_EXT_BRIDGE=${SYSCONTAINER_EXT_BRIDGE:-br-ex}
+readonly CLOUD_PHYSNET=public
+readonly CLOUD_PUBLIC_NET=public
+readonly CLOUD_PUBLIC_CIDR=${SYSCONTAINER_PUBLIC_CIDR:-198.51.100.0/24}
+readonly CLOUD_PUBLIC_GATEWAY=${CLOUD_PUBLIC_CIDR%.*/*}.1
+readonly CLOUD_PUBLIC_POOL=("${CLOUD_PUBLIC_CIDR%.*/*}.100" "${CLOUD_PUBLIC_CIDR%.*/*}.199")
+# The default subnet pool (shared) projects' subnets can take addresses
+# from, as DevStack makes one: with the default external network, Neutron
+# can allocate a project's network, subnet and router by itself ("auto
+# allocated topology", Nova's networks "auto"). RFC 2544's benchmarking
+# block, never a private range of this machine's; /26 a subnet.
+readonly CLOUD_SUBNETPOOL=shared-default-subnetpool-v4
+readonly CLOUD_SUBNETPOOL_PREFIX=198.19.0.0/16
 # Services in start order; stop goes the other way.
 readonly CLOUD_SERVICES=(mariadb rabbitmq keystone placement glance neutron
-                         neutron-rpc neutron-ovs-agent
+                         neutron-rpc neutron-ovs-agent neutron-l3-agent
+                         neutron-dhcp-agent
                          nova-api nova-conductor nova-scheduler nova-compute)
 
 say() { printf 'cloud: %s\n' "$*"; }

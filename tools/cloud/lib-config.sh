@@ -2,8 +2,8 @@
 # lib-config.sh - configuration files of the all-in-one cloud, written with
 # the project's one ini writer (tools/lib/syscontainer-conf.sh), which the
 # DevStack plugin uses too. Every service's files live in
-# $CLOUD_CONF/<service>/. Keystone keeps a sqlite file in $CLOUD_STATE;
-# the others use the cloud's MariaDB server (db_url).
+# $CLOUD_CONF/<service>/. Every service's database is in the cloud's
+# MariaDB server (db_url).
 
 # Passwords made once per machine, kept in $CLOUD_CONF/secrets (0600).
 load_secrets() {
@@ -26,7 +26,6 @@ load_secrets() {
     . "$secrets"
 }
 
-sqlite_url() { printf 'sqlite:///%s/%s.sqlite\n' "$CLOUD_STATE" "$1"; }
 # A database of the cloud's MariaDB server, through its socket.
 db_url() {
     printf 'mysql+pymysql://%s:%s@localhost/%s?unix_socket=%s&charset=utf8\n' \
@@ -89,13 +88,19 @@ collation-server = utf8mb3_general_ci
 EOT
 }
 
+# Keystone's database is MariaDB's too: on SQLite, concurrent writers
+# (Tempest's workers making projects and users, a password update) got
+# "database is locked", an exception before any answer, and uwsgi closed
+# the connection: the clients' "Remote end closed connection without
+# response" (12 times in a Tempest run with two workers; measured again
+# on a service registration while the machine was busy).
 write_keystone_conf() {
     local dir=$CLOUD_CONF/keystone
     mkdir -p "$dir" "$CLOUD_STATE/keystone"
     ini "$dir/keystone.conf" <<EOT
 database
 connection
-$(sqlite_url keystone)
+$(db_url keystone)
 token
 provider
 fernet
@@ -170,44 +175,89 @@ write_neutron_conf() {
         auth_triples nova nova
         printf '%s\n' nova endpoint_type public
     } | ini "$dir/neutron.conf"
+    # Projects' networks stay "local"; the one flat network is the
+    # admin's external network for routers' gateways and floating IPs.
     printf '%s\n' \
-        ml2 type_drivers local \
+        ml2 type_drivers local,flat \
         ml2 tenant_network_types local \
         ml2 mechanism_drivers openvswitch \
         ml2 extension_drivers port_security \
+        ml2_type_flat flat_networks "$CLOUD_PHYSNET" \
         | ini "$dir/plugins/ml2/ml2_conf.ini"
     write_ovs_agent_conf "$dir"
+    write_l3_dhcp_agent_conf "$dir"
+}
+
+# The privsep daemons' helper of an agent (as root, no sudo).
+privsep_triples() {
+    local helper=$1 section
+    for section in privsep privsep_dhcp_release privsep_ovs_vsctl \
+            privsep_namespace privsep_conntrack privsep_link; do
+        printf '%s\n' "$section" helper_command "$helper"
+    done
+}
+
+# Neutron's L3 agent (routers: namespaces qrouter-<id>, SNAT and floating
+# IPs with iptables) and DHCP agent (dnsmasq in qdhcp-<id>), both on
+# br-int through OVS. ovs_use_veth: the namespace end of each port is one
+# end of a veth pair, the other end a port of br-int, like the servers'
+# qvo ports; an OVS internal port moved into a namespace is a tap device
+# of ovs-vswitchd's userspace datapath (Neutron turns checksum offload off
+# on such veths for netdev bridges). No metadata proxy yet.
+write_l3_dhcp_agent_conf() {
+    local dir=$1 agent conf helper
+    for agent in l3 dhcp; do
+        conf=$dir/${agent}_agent.ini
+        helper="$(venv_bin privsep-helper) --config-file $dir/neutron.conf"
+        helper+=" --config-file $conf"
+        {
+            printf '%s\n' \
+                DEFAULT interface_driver openvswitch \
+                DEFAULT ovs_use_veth true \
+                ovs integration_bridge "$CLOUD_OVS_BRIDGE" \
+                ovs datapath_type netdev \
+                agent root_helper env
+            if [ "$agent" = l3 ]; then
+                printf '%s\n' DEFAULT agent_mode legacy \
+                    DEFAULT enable_metadata_proxy false
+            else
+                printf '%s\n' DEFAULT enable_isolated_metadata false \
+                    DEFAULT dnsmasq_local_resolv false
+            fi
+            privsep_triples "$helper"
+        } | ini "$conf"
+    done
 }
 
 # The agent runs as root: its root helper runs commands as they are
 # (no sudo here) and privsep starts its daemons directly.
 write_ovs_agent_conf() {
     local dir=$1
-    local conf=$dir/plugins/ml2/openvswitch_agent.ini section
+    local conf=$dir/plugins/ml2/openvswitch_agent.ini
     local helper
     helper="$(venv_bin privsep-helper) --config-file $dir/neutron.conf"
     helper+=" --config-file $conf"
     {
         # br-int is tools/setup-host.sh's, on OVS's userspace datapath
-        # (this kernel has no openvswitch module); no tunnels, no
-        # physical bridges; no firewall (the ports have no address).
+        # (this kernel has no openvswitch module); no tunnels; one
+        # physical bridge, br-ex (lib-services.sh makes it), for the
+        # external network; no firewall.
         printf '%s\n' \
             ovs integration_bridge "$CLOUD_OVS_BRIDGE" \
             ovs datapath_type netdev \
-            ovs bridge_mappings '' \
+            ovs bridge_mappings "$CLOUD_PHYSNET:$CLOUD_EXT_BRIDGE" \
             ovs of_listen_address "$CLOUD_IP" \
             agent tunnel_types '' \
             agent root_helper env \
             securitygroup firewall_driver noop \
             securitygroup enable_security_group false
-        for section in privsep privsep_dhcp_release privsep_ovs_vsctl \
-                privsep_namespace privsep_conntrack privsep_link; do
-            printf '%s\n' "$section" helper_command "$helper"
-        done
+        privsep_triples "$helper"
     } | ini "$conf"
 }
 
-# What every Nova service of the cloud shares.
+# What every Nova service of the cloud shares. One compute node: a
+# resize may land on the host the server is on (without it every resize
+# ends in "No valid host").
 nova_common_triples() {
     printf '%s\n' \
         DEFAULT transport_url "$(transport_url)" \
@@ -220,9 +270,18 @@ nova_common_triples() {
         vnc enabled false \
         placement valid_interfaces public \
         neutron valid_interfaces public \
-        glance valid_interfaces public
+        glance valid_interfaces public \
+        DEFAULT allow_resize_to_same_host true \
+        service_user send_service_user_token true
     auth_triples placement nova
     auth_triples neutron nova
+    # Nova's calls on a user's behalf carry Nova's own token too (as
+    # DevStack sets it, in nova.conf and nova-cpu.conf alike): Neutron 29
+    # lets only a service delete a compute-owned port, so without it a
+    # member's server delete fails with 403 "rule:delete_port is
+    # disallowed by policy", the server goes to ERROR and keeps its
+    # Placement allocations.
+    auth_triples service_user nova
 }
 
 write_nova_conf() {
@@ -245,11 +304,11 @@ write_nova_conf() {
     # connection (it must reach the databases through the conductor; with
     # one, Nova's RPC version check tries the API database and logs
     # "No DB access allowed in nova-compute"), and the driver's settings
-    # from the one writer that DevStack uses too. The btrfs pool enforces
-    # root disk sizes.
+    # from the one writer that DevStack uses too. The cloud's btrfs pool
+    # (lib-services.sh, ensure_storage_pool) enforces root disk sizes.
     nova_common_triples | ini "$dir/nova-cpu.conf"
     SYSCONTAINER_ENDPOINT=/var/lib/lxd/unix.socket \
-    SYSCONTAINER_STORAGE_POOL=quota \
+    SYSCONTAINER_STORAGE_POOL=$CLOUD_POOL \
         syscontainer_write_compute_conf "$dir/nova-cpu.conf" \
         ovs_datapath_type=netdev
 }
@@ -293,7 +352,8 @@ PYEOF
 # change them here, not in place.
 write_all_conf() {
     load_secrets
-    rm -f "$CLOUD_CONF"/*/*.conf "$CLOUD_CONF"/*/plugins/ml2/*.ini
+    rm -f "$CLOUD_CONF"/*/*.conf "$CLOUD_CONF"/*/*.ini \
+        "$CLOUD_CONF"/*/plugins/ml2/*.ini
     write_mariadb_conf
     write_keystone_conf
     write_placement_conf

@@ -4,7 +4,11 @@
 # project's package, installed non-editable so that Nova finds the
 # nova/virt/syscontainer shim in site-packages.
 
-readonly CLOUD_APT=(mariadb-server rabbitmq-server python3-venv python3-dev gcc curl openssl)
+# conntrack: the L3 agent clears a floating IP's connections; ethtool: it
+# turns checksum offload off on its veths (userspace datapath); dnsmasq:
+# the DHCP agent's server.
+readonly CLOUD_APT=(mariadb-server rabbitmq-server python3-venv python3-dev gcc
+                    curl openssl conntrack ethtool dnsmasq-base)
 readonly CLOUD_PYTHON=${SYSCONTAINER_PYTHON:-python3}
 
 install_apt_packages() {

@@ -12,15 +12,24 @@ run_logged() {
         || die "$what failed; see $CLOUD_LOGS/setup.log"
 }
 
-# Database schemas, made or upgraded once per virtualenv: the stamp holds
-# the virtualenv's digest, so new service versions get their migrations.
+# Database schemas, made or upgraded once per virtualenv and database
+# layout: the stamp holds the virtualenv's digest and the layout's
+# version, so new service versions get their migrations and a moved
+# database its schema.
+readonly CLOUD_DB_LAYOUT=2   # 2: Keystone's in MariaDB too
 sync_databases() {
     local stamp=$CLOUD_STATE/.db-synced digest
-    digest=$(cat "$CLOUD_VENV/.nsc-digest")
+    digest="$(cat "$CLOUD_VENV/.nsc-digest") layout $CLOUD_DB_LAYOUT"
     if [ "$(cat "$stamp" 2>/dev/null)" = "$digest" ]; then
         return 0
     fi
-    say "creating the databases (MariaDB; Keystone's sqlite in $CLOUD_STATE)"
+    # A cloud made when Keystone was on SQLite: its users and projects
+    # (which every other database names) stay there; start afresh.
+    if [ -e "$CLOUD_STATE/keystone.sqlite" ]; then
+        die "Keystone's database moved to MariaDB: tools/cloud.sh reset," \
+            "then start (this cloud's projects and servers go)"
+    fi
+    say "creating the databases (MariaDB)"
     local k=$CLOUD_CONF/keystone/keystone.conf
     run_logged "keystone db_sync" "$(venv_bin keystone-manage)" \
         --config-file "$k" db_sync
@@ -72,7 +81,7 @@ start_mariadb() {
         --user=mysql
     wait_for mariadb 120 mariadb-admin --socket="$CLOUD_DB_SOCKET" ping
     local db sql=""
-    for db in placement glance neutron nova_api nova_cell0 nova_cell1; do
+    for db in keystone placement glance neutron nova_api nova_cell0 nova_cell1; do
         sql+="CREATE DATABASE IF NOT EXISTS $db CHARACTER SET utf8;"
         sql+="GRANT ALL PRIVILEGES ON $db.* TO '$CLOUD_DB_USER'@'localhost';"
     done
@@ -85,17 +94,29 @@ $sql
 EOT
 }
 
-# A WSGI application under uwsgi, on loopback only. uwsgi's plain
-# http-socket does not keep connections alive: "Connection: close" tells
-# clients so (without it keystoneauth reuses a closed connection and gets
-# "Connection reset by peer").
+# A WSGI application under uwsgi, on loopback only, uwsgi speaking HTTP
+# itself (http-socket). It does not keep connections alive: "Connection:
+# close" tells clients so (without it keystoneauth reuses a closed
+# connection and gets "Connection reset by peer"). uwsgi's HTTP router
+# (--http, --http-keepalive) was tried instead and is worse: Keystone's
+# first PUT of a role assignment (a 204, no length) got "Remote end closed
+# connection without response". The "Remote end closed" errors Tempest's
+# two workers got from Keystone were not uwsgi's: Keystone on SQLite
+# raised "database is locked" before answering (see write_keystone_conf).
+# Keystone (password hashing, tokens: CPU bound) and Nova's API get two
+# processes, every service four threads a process, a backlog of 128, and
+# 60 s instead of 4 s to read a request on a machine this busy.
 start_uwsgi() {
-    local name=$1 port=$2 module=$3
+    local name=$1 port=$2 module=$3 processes=1
     shift 3
+    case $name in
+        keystone|nova-api) processes=2 ;;
+    esac
     start_service "$name" "$@" -- "$(venv_bin uwsgi)" \
         --master --need-app --die-on-term --lazy-apps --enable-threads \
         --http-socket "$CLOUD_IP:$port" --module "$module" \
-        --virtualenv "$CLOUD_VENV" --processes 1 --threads 4 \
+        --virtualenv "$CLOUD_VENV" --processes "$processes" --threads 4 \
+        --socket-timeout 60 --listen 128 \
         --buffer-size 65535 --http-auto-chunked --http-raw-body \
         --disable-logging --log-4xx --log-5xx \
         --add-header "Connection: close" \
@@ -196,18 +217,136 @@ start_neutron() {
     # network-vif-plugged events) go to neutron-rpc-server.
     start_service neutron-rpc -- "$(venv_bin neutron-rpc-server)" "${c[@]}"
     wait_for neutron-rpc 120 rpc_consumers q-plugin q-reports-plugin
-    # The real OVS agent, as root, on br-int (tools/setup-host.sh's).
+    # The real OVS agent, as root, on br-int (tools/setup-host.sh's) and
+    # br-ex (the external network's).
+    ensure_external_bridge
+    # tools/setup-host.sh (run by every start) drops each br-int port
+    # without a kernel interface, and so the agent's patch port int-br-ex
+    # too (a patch port has none): br-ex is cut off until the agent
+    # makes the pair again, which it does when it starts.
+    if service_pid neutron-ovs-agent >/dev/null \
+        && ! ovs-vsctl --timeout=30 port-to-br "int-$CLOUD_EXT_BRIDGE" \
+            >/dev/null 2>&1; then
+        say "int-$CLOUD_EXT_BRIDGE is gone from $CLOUD_OVS_BRIDGE: restarting the OVS agent"
+        stop_service neutron-ovs-agent 5
+    fi
     start_service neutron-ovs-agent -- "$(venv_bin neutron-openvswitch-agent)" \
         --config-file "$CLOUD_CONF/neutron/neutron.conf" \
         --config-file "$CLOUD_CONF/neutron/plugins/ml2/openvswitch_agent.ini"
-    wait_for neutron-ovs-agent 180 ovs_agent_alive
+    wait_for neutron-ovs-agent 180 agent_alive open-vswitch
+    local agent
+    for agent in l3 dhcp; do
+        start_service "neutron-$agent-agent" -- \
+            "$(venv_bin "neutron-$agent-agent")" "${c[0]}" "${c[1]}" \
+            --config-file "$CLOUD_CONF/neutron/${agent}_agent.ini"
+    done
+    wait_for neutron-l3-agent 180 agent_alive l3
+    wait_for neutron-dhcp-agent 180 agent_alive dhcp
+    ensure_public_network
 }
 
-# Neutron lists the host's OVS agent as alive (it reported its state).
-ovs_agent_alive() {
+# Neutron lists the host's agent of a type as alive (it reported).
+agent_alive() {
     OS_CLOUD=$CLOUD_NAME "$(venv_bin openstack)" network agent list \
-        --host "$CLOUD_HOST" --agent-type open-vswitch -f value -c Alive \
+        --host "$CLOUD_HOST" --agent-type "$1" -f value -c Alive \
         | grep -qx True
+}
+
+# The addresses this machine must keep reaching through its own routes:
+# its DNS servers and what the package mirrors' names resolve to.
+egress_addresses() {
+    awk '$1 == "nameserver" {print $2}' /etc/resolv.conf
+    getent ahostsv4 pypi.org files.pythonhosted.org deb.debian.org \
+        2>/dev/null | awk '{print $1}'
+}
+
+# Whether IPv4 address $1 is in CIDR $2.
+in_cidr() {
+    python3 -c 'import ipaddress, sys
+sys.exit(ipaddress.ip_address(sys.argv[1]) not in
+         ipaddress.ip_network(sys.argv[2], strict=False))' "$1" "$2"
+}
+
+# br-ex, the OVS bridge of physical network "public" (userspace datapath,
+# as br-int), its own port up with the external subnet's first address:
+# this machine is the external network's only other host. Refused when
+# the subnet would take this machine's DNS or mirrors away.
+ensure_external_bridge() {
+    local br=$CLOUD_EXT_BRIDGE addr
+    for addr in $(egress_addresses | sort -u); do
+        if in_cidr "$addr" "$CLOUD_PUBLIC_CIDR"; then
+            die "$CLOUD_PUBLIC_CIDR holds $addr, which this machine reaches" \
+                "through its own network (DNS or package mirror): set" \
+                "SYSCONTAINER_PUBLIC_CIDR to another TEST-NET range"
+        fi
+    done
+    ovs-vsctl --timeout=30 --may-exist add-br "$br" \
+        -- set bridge "$br" datapath_type=netdev
+    local i
+    for i in $(seq 40); do
+        [ -e "/sys/class/net/$br" ] && break
+        sleep 0.25
+    done
+    [ -e "/sys/class/net/$br" ] || die "OVS made no interface $br"
+    ip link set "$br" up
+    if ! ip -4 -o addr show dev "$br" | grep -q " $CLOUD_PUBLIC_GATEWAY/"; then
+        ip addr add "$CLOUD_PUBLIC_GATEWAY/${CLOUD_PUBLIC_CIDR#*/}" dev "$br"
+    fi
+}
+
+# The admin's external network (the default one) and its subnet (the
+# floating IP pool), and the default subnet pool, made once.
+ensure_public_network() {
+    local -a os=(env "OS_CLOUD=$CLOUD_NAME" "$(venv_bin openstack)")
+    if ! "${os[@]}" network show "$CLOUD_PUBLIC_NET" >/dev/null 2>&1; then
+        run_logged "network create $CLOUD_PUBLIC_NET" "${os[@]}" network \
+            create --external --default --provider-network-type flat \
+            --provider-physical-network "$CLOUD_PHYSNET" "$CLOUD_PUBLIC_NET"
+    elif [ "$("${os[@]}" network show "$CLOUD_PUBLIC_NET" -f value \
+            -c is_default)" != True ]; then
+        run_logged "network set --default" "${os[@]}" network set \
+            --default "$CLOUD_PUBLIC_NET"
+    fi
+    if ! "${os[@]}" subnet pool show "$CLOUD_SUBNETPOOL" >/dev/null 2>&1
+    then
+        run_logged "subnet pool create $CLOUD_SUBNETPOOL" "${os[@]}" subnet \
+            pool create --share --default --default-prefix-length 26 \
+            --pool-prefix "$CLOUD_SUBNETPOOL_PREFIX" "$CLOUD_SUBNETPOOL"
+    fi
+    if ! "${os[@]}" subnet show "$CLOUD_PUBLIC_NET-subnet" >/dev/null 2>&1
+    then
+        run_logged "subnet create $CLOUD_PUBLIC_NET-subnet" "${os[@]}" \
+            subnet create --network "$CLOUD_PUBLIC_NET" \
+            --subnet-range "$CLOUD_PUBLIC_CIDR" \
+            --gateway "$CLOUD_PUBLIC_GATEWAY" --no-dhcp \
+            --allocation-pool \
+            "start=${CLOUD_PUBLIC_POOL[0]},end=${CLOUD_PUBLIC_POOL[1]}" \
+            "$CLOUD_PUBLIC_NET-subnet"
+    fi
+}
+
+# The external network's id, or nothing (no cloud, or no network).
+cloud_public_network_id() {
+    OS_CLOUD=$CLOUD_NAME "$(venv_bin openstack)" network show \
+        "$CLOUD_PUBLIC_NET" -f value -c id 2>/dev/null || true
+}
+
+# The DHCP agent's dnsmasq processes leave its session (they daemonize)
+# and outlive it by design; each one's PID file is in Neutron's state
+# directory. Only a process that is dnsmasq with this cloud's files is
+# ended.
+stop_dnsmasq() {
+    local pidf pid
+    for pidf in "$CLOUD_STATE"/neutron/dhcp/*/pid; do
+        [ -r "$pidf" ] || continue
+        pid=$(cat "$pidf")
+        if [[ $pid =~ ^[0-9]+$ ]] \
+            && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null \
+                | grep -q "^dnsmasq .*$CLOUD_STATE/neutron/dhcp/"; then
+            say "stopping dnsmasq (PID $pid)"
+            kill -TERM "$pid" 2>/dev/null || true
+        fi
+    done
 }
 
 start_nova() {
@@ -240,7 +379,33 @@ rpc_consumers() {
     done
 }
 
+# The cloud's root disk pool. tools/setup-host.sh's btrfs pool "quota"
+# is a 3 GiB loop file: three 1 GiB servers fill its DISK_GB inventory
+# (the driver reports the pool's size), so Tempest's and a tenant's
+# servers found "No valid host". An allocation ratio above 1 would
+# promise space the pool does not have. This pool's loop file is sparse
+# (it takes what the containers write) and sized once, from the free
+# space where the daemon keeps it: a quarter of it, 4 to 64 GiB. Its size
+# stays when it exists (LXD 5.0 cannot shrink a pool).
+ensure_storage_pool() {
+    if lxc storage show "$CLOUD_POOL" >/dev/null 2>&1; then
+        return 0
+    fi
+    local free_gib size
+    free_gib=$(df --output=avail -B1G /var/lib/lxd | tail -n1 | tr -d ' G')
+    size=$((free_gib / 4))
+    ((size >= 4)) || size=4
+    ((size <= 64)) || size=64
+    ((free_gib >= size + 4)) \
+        || die "only ${free_gib} GiB free under /var/lib/lxd for a ${size} GiB pool"
+    say "creating storage pool $CLOUD_POOL (btrfs, sparse ${size} GiB loop file;" \
+        "${free_gib} GiB free)"
+    run_logged "lxc storage create $CLOUD_POOL" lxc storage create \
+        "$CLOUD_POOL" btrfs "size=${size}GiB"
+}
+
 start_all() {
+    ensure_storage_pool
     start_rabbitmq
     start_keystone
     bootstrap_keystone
@@ -267,6 +432,9 @@ stop_all() {
         fi
         if [ "$name" = rabbitmq ]; then
             stop_service rabbitmq-node
+        fi
+        if [ "$name" = neutron-dhcp-agent ]; then
+            stop_dnsmasq
         fi
     done
     stop_service epmd
@@ -317,6 +485,24 @@ reset_integration_bridge() {
     ovs-ofctl add-flow "$br" priority=0,actions=NORMAL
 }
 
+# What the L3 and DHCP agents leave of a stopped cloud: their namespaces
+# (qrouter-, qdhcp-), the veths' ends in br-int (qr-, qg-, tap) and br-ex.
+reset_agents_devices() {
+    local ns port
+    for ns in $(ip netns list | awk '$1 ~ /^(qrouter|qdhcp)-/ {print $1}'); do
+        ip netns delete "$ns" || true
+    done
+    if ovs-vsctl --timeout=30 br-exists "$CLOUD_OVS_BRIDGE" 2>/dev/null; then
+        for port in $(ovs-vsctl --timeout=30 list-ports "$CLOUD_OVS_BRIDGE" \
+                | grep -E '^(qr-|qg-|tap)' || true); do
+            ovs-vsctl --timeout=30 --if-exists del-port "$CLOUD_OVS_BRIDGE" \
+                "$port"
+            ip link del "$port" 2>/dev/null || true
+        done
+    fi
+    ovs-vsctl --timeout=30 --if-exists del-br "$CLOUD_EXT_BRIDGE"
+}
+
 # Back to nothing: services stopped, the containers this cloud's
 # nova-compute made (marked with its host) deleted from the daemon, state
 # and configuration removed. The virtualenv stays (reinstalling it is the
@@ -336,6 +522,22 @@ reset_all() {
         fi
     done
     reset_integration_bridge
+    reset_agents_devices
+    # The pool goes too when nothing else uses it (images LXD cached in it
+    # are its own; another user's volumes keep it).
+    if lxc storage show "$CLOUD_POOL" >/dev/null 2>&1; then
+        local image
+        for image in $(lxc storage volume list "$CLOUD_POOL" --format csv \
+                2>/dev/null | awk -F, '$1 == "image" {print $2}'); do
+            lxc storage volume delete "$CLOUD_POOL" "image/$image" \
+                >/dev/null 2>&1 || true
+        done
+        if lxc storage delete "$CLOUD_POOL" >/dev/null 2>&1; then
+            say "storage pool $CLOUD_POOL deleted"
+        else
+            say "storage pool $CLOUD_POOL kept (still in use)"
+        fi
+    fi
     rm -rf "$CLOUD_STATE" "$CLOUD_CONF"
     say "reset: state and configuration removed"
 }

@@ -30,6 +30,17 @@
 #             endpoint=https://127.0.0.1:8443 DEFAULT.host=aio \
 #             root_disk_size_unenforceable=warn
 #       Returns non-zero, with a message on stderr, on a malformed argument.
+#
+#   SYSCONTAINER_TEMPEST_FEATURES (array of FLAG=True|False)
+#   syscontainer_tempest_triples MIGRATIONS INTERFACE_ATTACH
+#       Tempest's flags for this driver, one word a line as SECTION KEY
+#       VALUE triples: [compute-feature-enabled] from the array (what
+#       doc/source/support-matrix.ini claims; tests/unit checks the two
+#       agree), interface_attach only if INTERFACE_ATTACH is True (it needs
+#       nova-compute as root), cold_migration and live_migration set to
+#       MIGRATIONS (True only with a migration endpoint), and [validation]
+#       run_validation False (the test image runs no SSH server). The
+#       DevStack plugin and tools/cloud.sh tempest both write exactly these.
 
 # Set several options at once: FILE then SECTION KEY VALUE triples.
 _syscontainer_ini_write() {
@@ -138,4 +149,53 @@ syscontainer_write_compute_conf() {
         triples+=("$section" "$key" "$value")
     done
     _syscontainer_ini_write "$file" "${triples[@]}"
+}
+
+# Tempest [compute-feature-enabled] flags, from what the driver does (see
+# doc/source/support-matrix.ini, where each supported feature names the
+# functional test that proves it). Migrations are set separately: they need
+# a migration endpoint.
+# shellcheck disable=SC2034  # read by syscontainer_tempest_triples and tests
+SYSCONTAINER_TEMPEST_FEATURES=(
+    console_output=True       # the container's console log
+    pause=True                # freezer cgroup
+    suspend=True              # CRIU checkpoint to disk
+    resize=True               # same host and (with an endpoint) another host
+    rescue=False              # not implemented
+    stable_rescue=False
+    shelve=False              # needs snapshots to Glance: not implemented
+    shelve_migrate=False
+    snapshot=False            # not implemented
+    interface_attach=True     # NICs hot-plugged (nova-compute as root)
+    config_drive=False        # no config drive
+    metadata_service=False    # not proved reachable from inside
+    personality=False         # no file injection
+    change_password=False
+    disk_config=False         # a container has no partition table
+    vnc_console=False         # the console log is the only console
+    spice_console=False
+    serial_console=False
+    attach_encrypted_volume=False  # volumes: not implemented
+    swap_volume=False
+    volume_multiattach=False
+    volume_backed_live_migration=False
+    block_migration_for_live_migration=False
+    ide_bus=False
+)
+
+syscontainer_tempest_triples() {
+    local migrations=${1:?MIGRATIONS (True or False) needed}
+    local interface_attach=${2:?INTERFACE_ATTACH (True or False) needed}
+    local flag key value
+    for flag in "${SYSCONTAINER_TEMPEST_FEATURES[@]}"; do
+        key=${flag%%=*}
+        value=${flag#*=}
+        if [ "$key" = interface_attach ] && [ "$interface_attach" != True ]; then
+            value=False
+        fi
+        printf '%s\n' compute-feature-enabled "$key" "$value"
+    done
+    printf '%s\n' compute-feature-enabled cold_migration "$migrations" \
+        compute-feature-enabled live_migration "$migrations" \
+        validation run_validation False
 }
