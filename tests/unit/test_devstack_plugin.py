@@ -73,6 +73,13 @@ NEEDS_MORE_THAN_THE_TEMPEST_IMAGE = {
     'change_password',
 }
 
+#: Flags that stay False although their matrix feature is claimed: the
+#: part of the feature Tempest's test exercises is not proved (yet).
+NOT_PROVED_PART = {
+    # Unshelve onto another host: shelve is proved on one host only.
+    'shelve_migrate',
+}
+
 # DevStack's functions, as far as the plugin uses them.
 STAND_INS = r'''
 set -o errexit -o nounset
@@ -385,8 +392,8 @@ class PluginTest(unittest.TestCase):
     def test_test_config_sets_image_and_unsupported_features(self):
         self.write('etc/tempest/tempest.conf', '''\
             [compute-feature-enabled]
-            shelve = True
-            snapshot = True
+            rescue = True
+            shelve_migrate = True
             ''')
         self.run_plugin('stack extra', 'stack test-config')
         tempest = self.ini('etc/tempest/tempest.conf')
@@ -395,13 +402,13 @@ class PluginTest(unittest.TestCase):
         self.assertEqual('id-of-busybox-counter',
                          tempest.get('compute', 'image_ref_alt'))
         features = dict(tempest.items('compute-feature-enabled'))
-        for off in ('shelve', 'snapshot', 'rescue', 'vnc_console',
+        for off in ('shelve_migrate', 'rescue', 'vnc_console',
                     'spice_console', 'serial_console',
                     'attach_encrypted_volume', 'config_drive',
                     'live_migration', 'cold_migration'):
             self.assertEqual('False', features[off], off)
         for on in ('console_output', 'pause', 'suspend', 'resize',
-                   'interface_attach'):
+                   'interface_attach', 'snapshot', 'shelve'):
             self.assertEqual('True', features[on], on)
         self.assertEqual('False', tempest.get('validation', 'run_validation'))
 
@@ -439,6 +446,10 @@ class PluginTest(unittest.TestCase):
             if flag in NEEDS_MORE_THAN_THE_TEMPEST_IMAGE:
                 self.assertEqual(('partial', 'False'),
                                  (levels[key], flags[flag]), flag)
+                continue
+            if flag in NOT_PROVED_PART:
+                self.assertIn(levels[key], data.CLAIMED, flag)
+                self.assertEqual('False', flags[flag], flag)
                 continue
             self.assertEqual(str(levels[key] in data.CLAIMED), flags[flag],
                              'Tempest %s vs [%s] %s'
