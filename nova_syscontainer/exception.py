@@ -82,3 +82,11 @@ class VifPlugFailed(exception.VirtualInterfacePlugException):
     """Creating or removing a port's host interfaces failed."""
     msg_fmt = _('Plugging a network port on the host failed (%(command)s): '
                 '%(reason)s')
+
+
+class CheckpointRefused(exception.NovaException):
+    """A CRIU checkpoint refused before the daemon was asked for one.
+
+    The container is untouched and still running.
+    """
+    msg_fmt = _('Container %(name)s cannot be checkpointed: %(reason)s')
