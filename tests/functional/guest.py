@@ -47,6 +47,15 @@ def start_detached(fixture, name, command):
              command)
 
 
+def start_nested_uts(fixture, name):
+    """A ``sleep`` with a UTS namespace of its own; its host pid.
+
+    As systemd-logind's in a stock systemd guest: CRIU cannot dump it.
+    """
+    start_detached(fixture, name, 'unshare -u sleep 1000')
+    return find_task(fixture, name, 'sleep', argv_has='1000')
+
+
 def find_task(fixture, name, comm, timeout=10, **kwargs):
     """The host pid of the container's task called ``comm`` (waits).
 
@@ -111,8 +120,10 @@ def listening(pid, port):
 
 
 def start_httpd(fixture, name, port=8080):
-    """busybox httpd in the container (it forks into the container's own
-    tree by itself); its host pid once it listens."""
+    """Start busybox httpd in the container; its host pid once it listens.
+
+    httpd forks into the container's own tree by itself.
+    """
     lxc_exec(fixture, name,
              'mkdir -p /tmp/www && echo served >/tmp/www/index.html && '
              'httpd -p %d -h /tmp/www </dev/null >/dev/null 2>&1' % port)

@@ -16,6 +16,7 @@ Nova's API; the guests' probes are started as :mod:`tests.functional.guest`
 explains.
 """
 
+import os
 import time
 
 from nova import objects
@@ -23,7 +24,10 @@ from testtools import content
 
 from tests.functional import base
 from tests.functional import guest
+from tests.functional import peer as tcp_peer
+from tests.functional.ports import PortsMixin
 from tests.functional import test_live_migration
+from tests.functional import test_network_migration
 
 BOOT_LINE = 'nova-syscontainer test image booted'
 
@@ -79,9 +83,7 @@ class SuspendCheckpointTest(CheckpointAssertions, base.SysContainerTestCase):
         server = self.boot()
         name = self.container_name(server)
         token, pid, _count = self.daemon.counter(name)
-        guest.start_detached(self.daemon, name, 'unshare -u sleep 1000')
-        sleeper = guest.find_task(self.daemon, name, 'sleep',
-                                  argv_has='1000')
+        sleeper = guest.start_nested_uts(self.daemon, name)
         self.api.post_server_action(server['id'], {'suspend': None})
         self.assert_refused_active(
             server, name, 'suspend', 'compute_suspend_instance',
@@ -154,15 +156,87 @@ class LiveMigrationCheckpointTest(CheckpointAssertions,
         server = self.boot(host='host1')
         name = self.container_name(server)
         token, pid, _count = self.daemon.counter(name)
-        guest.start_detached(self.daemon, name, 'unshare -u sleep 1000')
-        sleeper = guest.find_task(self.daemon, name, 'sleep',
-                                  argv_has='1000')
-        self.live_migrate(server)
-        self.wait_migration(server, 'error', 'failed', timeout=60)
-        server = self.wait_for(server, 'ACTIVE')
-        self.assertEqual('host1', server['OS-EXT-SRV-ATTR:host'])
-        self.assertEqual('Running', self.daemon.state(name)['status'])
-        self.assertNotIn(name, self.second.names())
+        sleeper = guest.start_nested_uts(self.daemon, name)
+        self.assert_migration_fails_source_kept(server, name)
         self.assertEqual((token, pid), self.daemon.counter(name)[:2])
         self.assertIn('sleep (pid %d): uts' % sleeper,
                       self.stdlog.logger.output)
+
+
+class EstablishedTCPMixin(object):
+    """A TCP stream from the server to a peer, across a checkpoint."""
+
+    PORT = 9000
+
+    def assert_stream_survives(self, server, move, daemon_after):
+        """``move()`` checkpoints the server; the stream must go on.
+
+        The peer never reconnects: every number after the move came over
+        the connection made before it, and none is missing.
+        """
+        name = self.container_name(server)
+        qbr = self.port_links(self.hybrid['id'])[0]
+        peer = tcp_peer.Peer(os.getpid(), qbr)
+        self.addCleanup(peer.remove)
+        peer.create()
+        tcp_peer.configure_guest(self.daemon.init_pid(name))
+        guest.start_detached(self.daemon, name,
+                             tcp_peer.STREAM % self.PORT)
+        nc = guest.find_task(self.daemon, name, 'nc')
+        self.wait_until(lambda: guest.listening(nc, self.PORT),
+                        what='nc to listen')
+        inside = guest.inner_pid(nc)
+        peer.connect(self.PORT)
+        before = peer.wait_for_number_above(3)
+
+        move()
+
+        after = peer.wait_for_number_above(before + 10, timeout=90)
+        self.addDetail('stream', content.text_content(
+            '%d numbers before the move, %d in all' % (before, after)))
+        self.assertIsNone(peer.ended())
+        self.assertEqual(1, sum(1 for line in peer.lines
+                                if line.startswith('CONNECTED')))
+        numbers = peer.numbers()
+        self.assertEqual(list(range(numbers[0], numbers[-1] + 1)), numbers,
+                         'no number lost or repeated')
+        nc = guest.find_task(daemon_after, name, 'nc')
+        self.assertEqual(inside, guest.inner_pid(nc))
+        self.assertIn(guest.TCP_ESTABLISHED, [
+            state for local, _remote, state in guest.tcp_sockets(nc)
+            if local == self.PORT])
+        peer.remove()
+        self._delete_server(server)
+
+
+class SuspendTCPTest(EstablishedTCPMixin, PortsMixin,
+                     base.SysContainerTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.set_up_ports()
+        self.hybrid = self.make_port({'ovs_hybrid_plug': True,
+                                      'port_filter': True})
+
+    def test_suspend_resume_keeps_an_established_connection(self):
+        server = self.boot_with([self.hybrid])
+
+        def suspend_resume():
+            self.action(server, {'suspend': None}, 'SUSPENDED')
+            self.action(server, {'resume': None}, 'ACTIVE')
+
+        self.assert_stream_survives(server, suspend_resume, self.daemon)
+
+
+class LiveMigrationTCPTest(EstablishedTCPMixin,
+                           test_network_migration.NICMigrationTestCase):
+
+    def test_live_migration_keeps_an_established_connection(self):
+        server = self.boot_with([self.hybrid], host='host1')
+
+        def migrate():
+            self.live_migrate(server)
+            self.wait_for_landing(server)
+            self.wait_migration(server, 'completed')
+
+        self.assert_stream_survives(server, migrate, self.second)
