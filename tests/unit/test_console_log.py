@@ -13,6 +13,8 @@
 
 import unittest
 
+from nova_syscontainer import exception
+from nova_syscontainer.virt import client
 from nova_syscontainer.virt import console_log
 
 
@@ -55,3 +57,68 @@ class MergedTest(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class _Daemon(client.DaemonClient):
+    """A client whose requests answer from a script (no daemon)."""
+
+    def __init__(self, answers):
+        super().__init__(endpoint='/nonexistent/unix.socket')
+        self.answers = list(answers)
+        self.patched = []
+
+    def call(self, action, method, node, **kwargs):
+        if method == 'patch':
+            self.patched.append(kwargs['json']['config'])
+            return {}
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def _refusal(reason):
+    return exception.DaemonError(endpoint='/x', action='read',
+                                 reason=reason)
+
+
+def _record(status, kept=b''):
+    config = {console_log.KEY: console_log.encode(kept)} if kept else {}
+    return {'name': 'c1', 'status': status, 'config': config}
+
+
+class ReadAndKeepTest(unittest.TestCase):
+
+    def test_nothing_new_is_an_empty_log_not_an_error(self):
+        # LXD 5.0.2's answer when the ring buffer has nothing new.
+        daemon = _Daemon([_refusal('open : no such file or directory')])
+        self.assertEqual(b'', daemon.console_log('c1'))
+
+    def test_other_errors_stay_errors(self):
+        daemon = _Daemon([_refusal('permission denied')])
+        self.assertRaises(exception.DaemonError, daemon.console_log, 'c1')
+
+    def test_running_read_saves_what_grew(self):
+        daemon = _Daemon([b'more\n'])
+        self.assertEqual(b'boot\nmore\n', console_log.read(
+            daemon, _record('Running', b'boot\n')))
+        self.assertEqual([{console_log.KEY: console_log.encode(
+            b'boot\nmore\n')}], daemon.patched)
+
+    def test_after_a_restore_the_kept_log(self):
+        daemon = _Daemon([_refusal('open : no such file or directory')])
+        self.assertEqual(b'boot\n', console_log.read(
+            daemon, _record('Running', b'boot\n')))
+        self.assertEqual([], daemon.patched)
+
+    def test_stopped_read_saves_nothing(self):
+        daemon = _Daemon([b'boot\nbye\n'])
+        self.assertEqual(b'boot\nbye\n', console_log.read(
+            daemon, _record('Stopped', b'boot\n')))
+        self.assertEqual([], daemon.patched)
+
+    def test_keep_never_raises(self):
+        daemon = _Daemon([exception.DaemonUnavailable(endpoint='/x',
+                                                      reason='gone')])
+        console_log.keep(daemon, _record('Running', b'boot\n'))
+        self.assertEqual([], daemon.patched)
