@@ -19,6 +19,7 @@ is not in the container's own tree, and CRIU then refuses the dump
 from the host's /proc, under the container's init.
 """
 
+import glob
 import os
 import subprocess
 import sys
@@ -165,3 +166,14 @@ def inner_pid(pid):
             if line.startswith('NSpid:'):
                 return int(line.split()[-1])
     raise AssertionError('no NSpid for %d' % pid)
+
+
+def dump_logs(fixture, name):
+    """The CRIU dump logs LXD kept for the container (one per dump).
+
+    LXD 5.0.2 writes ``<LXD_DIR>/logs/<name>/snapshot_dump_<time>.log``
+    for every checkpoint it attempts.
+    """
+    return sorted(glob.glob(os.path.join(
+        os.path.dirname(fixture.endpoint), 'logs', name,
+        'snapshot_dump_*.log')))

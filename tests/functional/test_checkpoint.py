@@ -84,11 +84,14 @@ class SuspendCheckpointTest(CheckpointAssertions, base.SysContainerTestCase):
         name = self.container_name(server)
         token, pid, _count = self.daemon.counter(name)
         sleeper = guest.start_nested_uts(self.daemon, name)
+        dumps = guest.dump_logs(self.daemon, name)
         self.api.post_server_action(server['id'], {'suspend': None})
         self.assert_refused_active(
             server, name, 'suspend', 'compute_suspend_instance',
             'sleep (pid %d): uts' % sleeper)
-        # Refused before the daemon was asked: no dump was attempted.
+        # Refused before the daemon was asked: it ran no CRIU dump (LXD
+        # writes a snapshot_dump_<time>.log for every one).
+        self.assertEqual(dumps, guest.dump_logs(self.daemon, name))
         self.assertNotIn('snapshot dump failed', self.stdlog.logger.output)
         self.assertEqual((token, pid), self.daemon.counter(name)[:2])
 
@@ -101,10 +104,14 @@ class SuspendCheckpointTest(CheckpointAssertions, base.SysContainerTestCase):
         token, pid, count = self.daemon.counter(name)
         guest.lxc_exec(self.daemon, name,
                        'mkdir -p /mnt/r && mount -t ramfs ramfs /mnt/r')
+        dumps = guest.dump_logs(self.daemon, name)
         self.api.post_server_action(server['id'], {'suspend': None})
         self.assert_refused_active(
             server, name, 'suspend', 'compute_suspend_instance',
             'snapshot dump failed')
+        # The daemon's CRIU did try (and wrote its log).
+        self.assertEqual(len(dumps) + 1,
+                         len(guest.dump_logs(self.daemon, name)))
         self.assertEqual((token, pid), self.daemon.counter(name)[:2])
         self.wait_until(lambda: self.daemon.counter(name)[2] > count,
                         what='the counter to go on')
