@@ -787,9 +787,9 @@ class SysContainerDriver(driver.ComputeDriver):
 
         migration = (migrate_data.migration if migrate_data is not None and
                      migrate_data.obj_attr_is_set('migration') else None)
-        # The console log moves in the container's config (console_log).
-        console_log.keep(self.client, self._record(instance))
         try:
+            # The console log moves in the container's config.
+            console_log.keep(self.client, self._record(instance))
             figures = live_migration.move(
                 context, self.client, self._migration_endpoint, instance,
                 dest, on_started=started, migration=migration)
