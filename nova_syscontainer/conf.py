@@ -162,6 +162,15 @@ instance_opts = [
         min=1024,
         help='The most of a container\'s console log returned by '
              'get_console_output (its newest bytes).'),
+    cfg.IntOpt(
+        'console_log_keep_bytes',
+        default=64 * 1024,
+        min=0,
+        help='The most of a container\'s console log the driver keeps in '
+             'the container\'s config (its newest bytes, base64), so that '
+             'the log survives a CRIU restore and a migration: LXD 5.0.2 '
+             'hands out each console byte only once while the container '
+             'runs, and none after a restore. 0 keeps nothing.'),
 ]
 
 migration_opts = [

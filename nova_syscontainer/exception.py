@@ -109,3 +109,11 @@ class ConfigDriveRefused(InstanceBuildRefused):
     """Nova's config drive metadata cannot be written into the container."""
     msg_fmt = _('The config drive of instance %(instance_uuid)s cannot be '
                 'written: %(reason)s')
+
+
+class CheckpointRefused(exception.NovaException):
+    """A CRIU checkpoint refused before the daemon was asked for one.
+
+    The container is untouched and still running.
+    """
+    msg_fmt = _('Container %(name)s cannot be checkpointed: %(reason)s')

@@ -18,8 +18,11 @@ daemon reached through its unix socket, the driver running as root):
 :func:`nova_syscontainer.virt.migrate.release_stuck_dump` ends the helper
 that holds a dump stuck, and
 :mod:`nova_syscontainer.virt.migration_progress` measures the checkpoint
-as it is written. Every reader returns an empty answer for a process that
-is gone: processes come and go while they look.
+as it is written; the driver's pre-check of a checkpoint
+(:mod:`nova_syscontainer.virt.checkpoint_check`) reads the container's
+tasks and their namespaces with :func:`tasks`. Every reader returns an
+empty answer for a process that is gone: processes come and go while they
+look.
 """
 
 import os
@@ -81,3 +84,60 @@ def dumping(init_pid):
 def all_pids():
     """The pids now in ``/proc``."""
     return [int(entry) for entry in os.listdir('/proc') if entry.isdigit()]
+
+
+#: The namespace links of ``/proc/<pid>/ns`` a task's namespaces are read
+#: from (the ``*_for_children`` links are not: CRIU reads these).
+NAMESPACES = ('cgroup', 'ipc', 'mnt', 'net', 'pid', 'time', 'user', 'uts')
+
+#: At most this many tasks are read under one container init: a bound on
+#: the walk, far above what a system container runs.
+MAX_TASKS = 100000
+
+
+def comm(pid):
+    """The command name of ``pid`` ('' if it is gone)."""
+    try:
+        with open('/proc/%s/comm' % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ''
+
+
+def namespaces(pid):
+    """{namespace type: identity ('uts:[4026531838]')} of ``pid``.
+
+    Types the kernel lacks, and every type of a process that is gone, are
+    left out.
+    """
+    found = {}
+    for ns in NAMESPACES:
+        try:
+            found[ns] = os.readlink('/proc/%s/ns/%s' % (pid, ns))
+        except OSError:
+            continue
+    return found
+
+
+def tasks(init_pid):
+    """The processes of the tree rooted at ``init_pid``, init first.
+
+    A list of ``{'pid', 'comm', 'namespaces'}`` (host pids), the tree CRIU
+    dumps. Parents come from every process's ``stat``
+    (``/proc/<pid>/task/<tid>/children`` needs CONFIG_PROC_CHILDREN, which
+    this project's test kernel lacks). Processes that end during the walk
+    are left out.
+    """
+    kids = {}
+    for pid in all_pids():
+        kids.setdefault(parent(pid), []).append(pid)
+    found = []
+    todo = [init_pid]
+    while todo and len(found) < MAX_TASKS:
+        pid = todo.pop(0)
+        ns = namespaces(pid)
+        if not ns:
+            continue
+        found.append({'pid': pid, 'comm': comm(pid), 'namespaces': ns})
+        todo.extend(sorted(kids.get(pid, ())))
+    return found

@@ -33,8 +33,10 @@ from oslo_utils import excutils
 
 from nova_syscontainer import conf as sc_conf  # noqa: F401 (options)
 from nova_syscontainer import exception
+from nova_syscontainer.virt import checkpoint
 from nova_syscontainer.virt import client as daemon_client
 from nova_syscontainer.virt import config_drive
+from nova_syscontainer.virt import console_log
 from nova_syscontainer.virt import container
 from nova_syscontainer.virt import diagnostics
 from nova_syscontainer.virt import flavor_limits
@@ -541,40 +543,64 @@ class SysContainerDriver(driver.ComputeDriver):
         """ComputeDriver.suspend: CRIU checkpoint, then stop.
 
         Memory and process state are written to disk and the container
-        stops using CPU and memory. If the checkpoint fails the container
-        is left running.
+        stops using CPU and memory. A suspend refused before the daemon is
+        asked (checkpointing off, raw.lxc lines missing, a task CRIU
+        cannot dump), or a checkpoint the daemon fails while the container
+        goes on running, raises InstanceFaultRollback: Nova's manager then
+        keeps the server ACTIVE and records the reason as its fault
+        (anything else would put a running server in ERROR).
         """
+        def refuse(reason):
+            raise nova_exception.InstanceFaultRollback(
+                inner_exception=nova_exception.InstanceSuspendFailure(
+                    reason=reason))
+
         if not CONF.syscontainer.enable_checkpoint:
-            raise nova_exception.InstanceSuspendFailure(
-                reason=_('checkpointing is disabled ([syscontainer] '
-                         'enable_checkpoint)'))
+            refuse(_('checkpointing is disabled ([syscontainer] '
+                     'enable_checkpoint)'))
         rec = self._record(instance)
         name = rec['name']
         missing = migrate.missing_checkpoint_config(
             rec, CONF.syscontainer.checkpoint_raw_lxc)
         if missing:
-            raise nova_exception.InstanceSuspendFailure(
-                reason=_('the container was created without the raw.lxc '
-                         'lines CRIU needs (%s); rebuild it with '
-                         '[syscontainer] enable_checkpoint set') %
-                '; '.join(missing))
+            refuse(_('the container was created without the raw.lxc lines '
+                     'CRIU needs (%s); rebuild it with [syscontainer] '
+                     'enable_checkpoint set') % '; '.join(missing))
+        try:
+            checkpoint.precheck(self.client, name)
+        except exception.CheckpointRefused as e:
+            refuse(str(e))
         if rec.get('status') == daemon_client.FROZEN:
             self.client.change_state(name, 'unfreeze')
+        console_log.keep(self.client, rec)
         try:
             self.client.change_state(name, 'stop', stateful=True)
         except exception.DaemonError as e:
-            self._ensure_running(instance)
-            raise nova_exception.InstanceSuspendFailure(reason=str(e))
+            restarted = self._ensure_running(instance)
+            if restarted is None:
+                raise nova_exception.InstanceSuspendFailure(reason=str(e))
+            refuse(str(e) + (_(' (the container was started again, '
+                               'without its process state)')
+                             if restarted else ''))
         nics.remove_stale_for(rec)
 
     def _ensure_running(self, instance):
+        """Start the container if a failed operation left it stopped.
+
+        Returns False if it was running, True if it had to be started
+        (booted afresh), None if it is not running.
+        """
         try:
             name, status, _stateful = self._status(instance)
+            if status == daemon_client.RUNNING:
+                return False
             if status == daemon_client.STOPPED:
                 self.client.change_state(name, 'start')
+                return True
         except Exception:
             LOG.exception('Could not restart the container after a failed '
                           'operation', instance=instance)
+        return None
 
     def resume(self, context, instance, network_info, block_device_info=None,
                share_info=None):
@@ -759,7 +785,12 @@ class SysContainerDriver(driver.ComputeDriver):
         target's own checks come in live_migration,
         which reads both daemons before sending anything.
         """
-        live_migration.check_source(self._record(instance), self._criu_path)
+        rec = self._record(instance)
+        live_migration.check_source(rec, self._criu_path)
+        try:
+            checkpoint.precheck(self.client, rec['name'])
+        except exception.CheckpointRefused as e:
+            raise nova_exception.MigrationPreCheckError(reason=str(e))
         return dest_check_data
 
     def pre_live_migration(self, context, instance, block_device_info,
@@ -794,6 +825,8 @@ class SysContainerDriver(driver.ComputeDriver):
         migration = (migrate_data.migration if migrate_data is not None and
                      migrate_data.obj_attr_is_set('migration') else None)
         try:
+            # The console log moves in the container's config.
+            console_log.keep(self.client, self._record(instance))
             figures = live_migration.move(
                 context, self.client, self._migration_endpoint, instance,
                 dest, on_started=started, migration=migration)
@@ -924,10 +957,15 @@ class SysContainerDriver(driver.ComputeDriver):
     # Console
     # ------------------------------------------------------------------
     def get_console_output(self, context, instance):
-        """ComputeDriver.get_console_output: newest bytes of the log."""
-        rec = self._record(instance)
-        log = self.client.console_log(
-            rec['name'], not_found=daemon_client.instance_not_found(instance))
+        """ComputeDriver.get_console_output: newest bytes of the log.
+
+        The log the driver kept (across reads, CRIU restores and
+        migrations, see console_log) with what the daemon adds; empty,
+        never an error, when there is none.
+        """
+        log = console_log.read(
+            self.client, self._record(instance),
+            not_found=daemon_client.instance_not_found(instance))
         return log[-CONF.syscontainer.console_log_max_bytes:]
 
     # ------------------------------------------------------------------

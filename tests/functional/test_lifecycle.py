@@ -146,6 +146,14 @@ class LifecycleTest(base.SysContainerTestCase):
         self.assertIn('without the raw.lxc lines CRIU needs',
                       event['details'])
         self.assertEqual('Running', self.daemon.state(name)['status'])
+        # Refused, not broken: the server stays ACTIVE (the driver raised
+        # InstanceFaultRollback) and its fault says why.
+        server = self.wait_for(server, 'ACTIVE')
+        self.assertEqual(power_state.RUNNING,
+                         server['OS-EXT-STS:power_state'])
+        fault = objects.InstanceFault.get_latest_for_instance(
+            self.ctxt, server['id'])
+        self.assertIn('without the raw.lxc lines CRIU needs', fault.message)
 
     def test_spawn_stopped_when_power_on_false(self):
         server = self.boot()

@@ -78,14 +78,6 @@ class MigrationTestCase(base.TwoHostsTestCase):
             server['id'], migration['id']))
         self.wait_migration(server, 'cancelled', timeout=60)
 
-    def kill_target_daemon(self, server):
-        """SIGKILL host2's daemon; wait until Nova failed the migration."""
-        self.second.kill()
-        self.wait_migration(server, 'error', 'failed', timeout=120)
-
-
-class LiveMigrationTest(MigrationTestCase):
-
     def assert_migration_fails_source_kept(self, server, name):
         """Live-migrate to host2, which fails: all stays on host1."""
         self.live_migrate(server)
@@ -94,6 +86,14 @@ class LiveMigrationTest(MigrationTestCase):
         self.assertEqual('host1', server['OS-EXT-SRV-ATTR:host'])
         self.assertEqual('Running', self.daemon.state(name)['status'])
         self.assertNotIn(name, self.second.names())
+
+    def kill_target_daemon(self, server):
+        """SIGKILL host2's daemon; wait until Nova failed the migration."""
+        self.second.kill()
+        self.wait_migration(server, 'error', 'failed', timeout=120)
+
+
+class LiveMigrationTest(MigrationTestCase):
 
     def test_live_migration_keeps_process_state(self):
         server = self.boot(host='host1')

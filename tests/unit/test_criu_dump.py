@@ -64,6 +64,25 @@ class CriuDumpTest(unittest.TestCase):
         self.assertIsNone(criu_dump.dumping(proc.pid))
         self.assertIn(proc.pid, criu_dump.all_pids())
 
+    def test_tasks_of_a_tree(self):
+        # A child that forks a grandchild: both under the child, in this
+        # process's namespaces.
+        cmd = [sys.executable, '-c',
+               'import os, sys, time\n'
+               'kid = os.fork()\n'
+               'if kid == 0:\n'
+               '    time.sleep(60); os._exit(0)\n'
+               'print(kid, flush=True); sys.stdin.read(); os.kill(kid, 9)']
+        proc = self._start(*cmd, stdout=subprocess.PIPE)
+        grandchild = int(proc.stdout.readline())
+        tasks = criu_dump.tasks(proc.pid)
+        self.assertEqual([proc.pid, grandchild], [t['pid'] for t in tasks])
+        self.assertEqual(criu_dump.namespaces(os.getpid()),
+                         tasks[1]['namespaces'])
+        self.assertIn('uts', tasks[0]['namespaces'])
+        self.assertTrue(tasks[0]['namespaces']['uts'].startswith('uts:['))
+        self.assertEqual(criu_dump.comm(proc.pid), tasks[0]['comm'])
+
     def test_a_process_that_is_gone(self):
         proc = subprocess.Popen(['true'])
         proc.wait()
@@ -72,6 +91,9 @@ class CriuDumpTest(unittest.TestCase):
         self.assertEqual(0, criu_dump.tracer(proc.pid))
         self.assertIsNone(criu_dump.dumping(proc.pid))
         self.assertNotIn(proc.pid, criu_dump.all_pids())
+        self.assertEqual({}, criu_dump.namespaces(proc.pid))
+        self.assertEqual('', criu_dump.comm(proc.pid))
+        self.assertEqual([], criu_dump.tasks(proc.pid))
 
     def _traced_child(self, word):
         tracer = self._start(sys.executable, '-c', TRACER, word,

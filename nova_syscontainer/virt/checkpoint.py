@@ -1,0 +1,43 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""What the driver does on this host before it asks for a CRIU checkpoint.
+
+Before a suspend or a live migration the container's tasks are read from
+this host's ``/proc`` (:func:`criu_dump.tasks`, from the init pid the
+daemon reports) and judged by :mod:`checkpoint_check`: a task CRIU would
+refuse is named before the daemon freezes anything. The tasks can be read
+only when the daemon runs on this host (a unix-socket endpoint); with a
+remote daemon the check is skipped and the daemon's own refusal stands.
+"""
+
+from oslo_log import log as logging
+
+from nova_syscontainer.virt import checkpoint_check
+from nova_syscontainer.virt import criu_dump
+
+LOG = logging.getLogger(__name__)
+
+
+def precheck(client, name):
+    """Raise CheckpointRefused if CRIU would refuse to dump ``name``.
+
+    Reads the daemon's state of the container (its init pid) and the
+    tasks under that init.
+    """
+    if not client.endpoint.startswith('/'):
+        LOG.debug('Daemon %s is not on this host: its checkpoint of %s is '
+                  'not pre-checked', client.endpoint, name)
+        return
+    pid = (client.get_state(name) or {}).get('pid')
+    if not pid or pid <= 0:
+        return
+    checkpoint_check.check(name, criu_dump.tasks(pid))

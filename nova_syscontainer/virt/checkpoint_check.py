@@ -1,0 +1,83 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""What CRIU will refuse to dump, found before the daemon is asked (pure).
+
+CRIU dumps a container's tasks only in the namespaces of its init, except
+mount and network namespaces, which it can dump nested (``CLONE_SUBNS`` in
+CRIU's ``criu/namespaces.c``). A task with a UTS, IPC, PID, user, cgroup
+or time namespace of its own makes the dump fail ("Can't dump nested uts
+namespace for <pid>", CRIU 4.1 and 4.2), after LXD 5.0.2 has frozen the
+container and, on a live migration, after the target has begun to create
+it. A stock Debian 12 guest has one such task: systemd-logind, whose
+``ProtectHostname=yes`` gives it a UTS namespace of its own.
+
+The tasks are read from the host's ``/proc`` by
+:func:`nova_syscontainer.virt.criu_dump.tasks`; this module only judges
+them.
+"""
+
+from nova.i18n import _
+
+from nova_syscontainer import exception
+
+#: Namespace types CRIU cannot dump when a task's differs from init's.
+UNDUMPABLE_NESTED = ('cgroup', 'ipc', 'pid', 'time', 'user', 'uts')
+
+#: At most this many tasks are named in a refusal.
+MAX_NAMED = 5
+
+
+def nested_namespaces(tasks):
+    """The tasks CRIU would refuse, as (pid, comm, [namespace types]).
+
+    ``tasks`` is :func:`criu_dump.tasks`'s list, the container's init
+    first. A namespace type init's entry lacks (the kernel has none) is
+    not judged.
+    """
+    if not tasks:
+        return []
+    init = tasks[0]['namespaces']
+    found = []
+    for task in tasks[1:]:
+        own = [ns for ns in UNDUMPABLE_NESTED
+               if ns in init and task['namespaces'].get(ns, init[ns]) !=
+               init[ns]]
+        if own:
+            found.append((task['pid'], task['comm'], own))
+    return found
+
+
+def describe(nested):
+    """A sentence naming the tasks of :func:`nested_namespaces`."""
+    named = ['%(comm)s (pid %(pid)d): %(ns)s' % {
+        'comm': comm or '?', 'pid': pid, 'ns': ', '.join(ns)}
+        for pid, comm, ns in nested[:MAX_NAMED]]
+    more = len(nested) - len(named)
+    text = '; '.join(named)
+    if more > 0:
+        text += _(' and %d more') % more
+    return (_('CRIU cannot dump a task in a namespace of its own: %s '
+              '(the container init\'s namespace is the only one CRIU '
+              'checkpoints for these types)') % text)
+
+
+def check(name, tasks):
+    """Raise CheckpointRefused if CRIU would refuse to dump ``tasks``.
+
+    ``name`` is the container's. With no tasks at all (the init ended, or
+    no running container) there is nothing to judge and nothing raised:
+    the daemon then gives its own answer.
+    """
+    nested = nested_namespaces(tasks)
+    if nested:
+        raise exception.CheckpointRefused(name=name,
+                                          reason=describe(nested))
