@@ -19,12 +19,38 @@ only when the daemon runs on this host (a unix-socket endpoint); with a
 remote daemon the check is skipped and the daemon's own refusal stands.
 """
 
+from nova.i18n import _
 from oslo_log import log as logging
 
+from nova_syscontainer import conf as sc_conf
+from nova_syscontainer import exception
 from nova_syscontainer.virt import checkpoint_check
 from nova_syscontainer.virt import criu_dump
+from nova_syscontainer.virt import migrate
 
 LOG = logging.getLogger(__name__)
+CONF = sc_conf.CONF
+
+
+def suspendable(client, record):
+    """Raise CheckpointRefused unless the container may be suspended.
+
+    Checkpointing must be enabled, the container must carry the raw.lxc
+    lines CRIU needs (it was created with them), and :func:`precheck` must
+    find no task CRIU would refuse.
+    """
+    name = record['name']
+    if not CONF.syscontainer.enable_checkpoint:
+        raise exception.CheckpointRefused(name=name, reason=_(
+            'checkpointing is disabled ([syscontainer] enable_checkpoint)'))
+    missing = migrate.missing_checkpoint_config(
+        record, CONF.syscontainer.checkpoint_raw_lxc)
+    if missing:
+        raise exception.CheckpointRefused(name=name, reason=_(
+            'the container was created without the raw.lxc lines CRIU '
+            'needs (%s); rebuild it with [syscontainer] enable_checkpoint '
+            'set') % '; '.join(missing))
+    precheck(client, name)
 
 
 def precheck(client, name):

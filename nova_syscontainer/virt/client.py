@@ -37,10 +37,11 @@ from oslo_log import log as logging
 import pylxd
 from pylxd import exceptions as lxd_exceptions
 import requests
-import urllib3
 
 from nova_syscontainer import conf as sc_conf
 from nova_syscontainer import exception
+from nova_syscontainer.virt import client_guest
+from nova_syscontainer.virt import client_images
 
 LOG = logging.getLogger(__name__)
 CONF = sc_conf.CONF
@@ -82,7 +83,7 @@ def _check_private(endpoint, path):
                    'make it 0600' % (path, mode & 0o7777))
 
 
-class DaemonClient(object):
+class DaemonClient(client_images.ImageCalls, client_guest.GuestCalls):
     """A connection to one container daemon, shared by all threads.
 
     :param endpoint: unix socket path or https URL.
@@ -516,53 +517,6 @@ class DaemonClient(object):
             'architecture', 'config', 'devices', 'ephemeral', 'profiles',
             'stateful', 'description')}
 
-    def execute(self, name, command, stdin, timeout=None):
-        """Run ``command`` in a running instance; (exit code, stdout, stderr).
-
-        ``POST /1.0/instances/<name>/exec`` with websockets (pylxd's
-        Instance.execute): ``stdin`` (bytes or str) reaches the command
-        through its stdin websocket only, never its argv, the request
-        body or a log. The command runs as root with the daemon's default
-        environment. Waits at most ``timeout`` seconds (api_timeout by
-        default); a command still running then raises DaemonTimeout (the
-        daemon cannot cancel an exec; its process is left to end). Raises
-        GuestCommandNotFound when the guest has no such command,
-        DaemonError on any other refusal.
-        """
-        action = 'run %s in %s' % (command[0], name)
-        timeout = timeout or self.api_timeout
-        outcome = {}
-
-        def run():
-            try:
-                inst = self._connect().instances.get(name)
-                outcome['result'] = inst.execute(list(command),
-                                                 stdin_payload=stdin)
-            except Exception as e:  # handed to the caller's thread
-                outcome['error'] = e
-
-        worker = threading.Thread(target=run, daemon=True,
-                                  name='exec-%s' % name)
-        worker.start()
-        worker.join(timeout)
-        if worker.is_alive():
-            raise exception.DaemonTimeout(endpoint=self.endpoint,
-                                          action=action, timeout=timeout)
-        error = outcome.get('error')
-        if error is None:
-            result = outcome['result']
-            return result.exit_code, result.stdout, result.stderr
-        if isinstance(error, lxd_exceptions.LXDAPIException):
-            if 'command not found' in str(error).lower():
-                raise exception.GuestCommandNotFound(command=command[0])
-            raise exception.DaemonError(endpoint=self.endpoint,
-                                        action=action, reason=str(error))
-        if isinstance(error, (requests.RequestException, OSError)):
-            self.reset()
-            raise exception.DaemonUnavailable(
-                endpoint=self.endpoint, reason='%s: %s' % (action, error))
-        raise error
-
     def console_log(self, name, not_found=None):
         """The console log the daemon gives for a container (bytes).
 
@@ -591,105 +545,6 @@ class DaemonClient(object):
         return self.call('update the config of instance %s' % name, 'patch',
                          lambda api: api.instances[name],
                          json={'config': config}, retry_busy=True)
-
-    # ------------------------------------------------------------------
-    # Images
-    # ------------------------------------------------------------------
-    def list_images(self):
-        return self.call('list images', 'get', lambda api: api.images,
-                         params={'recursion': 1}, read=True) or []
-
-    def get_image(self, fingerprint):
-        return self._read_or_none('read image %s' % fingerprint,
-                                  lambda api: api.images[fingerprint])
-
-    def get_alias(self, alias):
-        return self._read_or_none('read image alias %s' % alias,
-                                  lambda api: api.images.aliases[alias])
-
-    def upload_image(self, data, headers, description):
-        """Stream an image to the daemon; returns its fingerprint.
-
-        ``data`` is a file object or a streaming multipart encoder, never
-        the image in memory.
-        """
-        meta = self.call('import %s' % description, 'post',
-                         lambda api: api.images, data=data, headers=headers,
-                         timeout=self.operation_timeout)
-        return meta['fingerprint']
-
-    def create_alias(self, alias, fingerprint, description=''):
-        self.call('create image alias %s' % alias, 'post',
-                  lambda api: api.images.aliases,
-                  json={'name': alias, 'target': fingerprint,
-                        'description': description})
-
-    def delete_alias(self, alias):
-        self._delete_if_present('delete image alias %s' % alias,
-                                lambda api: api.images.aliases[alias])
-
-    def delete_image(self, fingerprint):
-        self._delete_if_present('delete image %s' % fingerprint,
-                                lambda api: api.images[fingerprint],
-                                retry_busy=True)
-
-    def publish_image(self, body):
-        """``POST /1.0/images`` from an instance or snapshot; fingerprint."""
-        return self.call('publish image %s' % body['source'].get('name'),
-                         'post', lambda api: api.images, json=body)[
-                             'fingerprint']
-
-    def export_image(self, fingerprint):
-        """``GET /1.0/images/<fp>/export`` as an :class:`ExportStream`."""
-        action = 'export image %s' % fingerprint
-        return ExportStream(self, action, self.call(
-            action, 'get', lambda api: api.images[fingerprint].export,
-            stream=True, is_api=False))
-
-    # ------------------------------------------------------------------
-    # Snapshots (stateless: the instance keeps running)
-    # ------------------------------------------------------------------
-    def create_snapshot(self, name, snapshot):
-        """Snapshot an instance's root file system; it keeps running."""
-        self.call('snapshot instance %s' % name, 'post',
-                  lambda api: api.instances[name].snapshots,
-                  json={'name': snapshot, 'stateful': False},
-                  retry_busy=True)
-
-    def delete_snapshot(self, name, snapshot):
-        """Delete a snapshot; an absent one is not an error."""
-        self._delete_if_present(
-            'delete snapshot %s/%s' % (name, snapshot),
-            lambda api: api.instances[name].snapshots[snapshot],
-            retry_busy=True)
-
-
-class ExportStream(object):
-    """An image export read like a file, as the daemon sends it.
-
-    Nothing is buffered beyond what one ``read(size)`` asks for; errors
-    while reading map to DaemonUnavailable. Close it when done.
-    """
-
-    def __init__(self, client, action, response):
-        self._client, self._action, self._response = client, action, response
-        self.content_type = response.headers.get('Content-Type', '')
-        self.size = 0
-
-    def read(self, size=-1):
-        try:
-            chunk = self._response.raw.read(
-                None if size is None or size < 0 else size)
-        except (requests.RequestException, urllib3.exceptions.HTTPError,
-                OSError) as e:
-            raise exception.DaemonUnavailable(
-                endpoint=self._client.endpoint,
-                reason='%s: %s' % (self._action, e))
-        self.size += len(chunk)
-        return chunk
-
-    def close(self):
-        self._response.close()
 
 
 def _file_headers(kind, mode):

@@ -9,7 +9,10 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""A Nova config drive as files in a container's root filesystem. Pure.
+"""A Nova config drive as files in a container's root filesystem.
+
+Pure, but for :func:`plan_for`, which runs Nova's own metadata code (it
+reads the instance's security groups through Nova's network API).
 
 Nova's libvirt driver writes the tree of
 ``nova.api.metadata.base.InstanceMetadata.metadata_for_config_drive()`` to
@@ -39,6 +42,7 @@ written only into containers that get a config drive, and /dev/lxd stays
 
 import posixpath
 
+from nova.api.metadata import base as instance_metadata
 from nova.i18n import _
 from nova.virt import configdrive
 
@@ -153,3 +157,18 @@ def plan(instance_uuid, metadata_items):
     add_dir(posixpath.dirname(DATASOURCE_CFG_PATH))
     files.append(File(DATASOURCE_CFG_PATH, DATASOURCE_CFG, CFG_MODE))
     return Plan(directories, files)
+
+
+def plan_for(instance, network_info, injected_files=None,
+             admin_password=None):
+    """The :func:`plan` of Nova's config drive tree for ``instance``.
+
+    Nova's metadata built as the libvirt driver builds it for its config
+    drive (``InstanceMetadata(...).metadata_for_config_drive()``), with the
+    admin password when one is given.
+    """
+    extra_md = {'admin_pass': admin_password} if admin_password else {}
+    inst_md = instance_metadata.InstanceMetadata(
+        instance, content=injected_files, extra_md=extra_md,
+        network_info=network_info)
+    return plan(instance.uuid, inst_md.metadata_for_config_drive())

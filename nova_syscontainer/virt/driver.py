@@ -18,10 +18,8 @@ and :mod:`container` (pure), images in :mod:`image`, host figures in
 
 import os
 
-from nova.api.metadata import base as instance_metadata
 from nova.compute import task_states
 from nova import conf as nova_conf
-from nova import context as nova_context
 from nova import exception as nova_exception
 from nova.i18n import _
 from nova import objects
@@ -44,7 +42,6 @@ from nova_syscontainer.virt import guest
 from nova_syscontainer.virt import host as hostinfo
 from nova_syscontainer.virt import image as images
 from nova_syscontainer.virt import live_migration
-from nova_syscontainer.virt import migrate
 from nova_syscontainer.virt import nics
 from nova_syscontainer.virt import snapshot as snapshots
 
@@ -293,8 +290,11 @@ class SysContainerDriver(driver.ComputeDriver):
             try:
                 self.client.create_instance(body)
                 if config_drive.required(instance):
-                    self._write_config_drive(instance, name, network_info,
-                                             *injection)
+                    drive = config_drive.plan_for(instance, network_info,
+                                                  *injection)
+                    self.client.write_files(name, drive.directories,
+                                            drive.files)
+                    config_drive.mark(instance)
             except Exception:
                 with excutils.save_and_reraise_exception():
                     self._remove_if_ours(instance)
@@ -306,18 +306,6 @@ class SysContainerDriver(driver.ComputeDriver):
                 LOG.error('Starting the new container failed; removing it',
                           instance=instance)
                 self._remove_if_ours(instance)
-
-    def _write_config_drive(self, instance, name, network_info,
-                            injected_files, admin_password):
-        """Nova's config drive tree, as the libvirt driver builds it."""
-        extra_md = {'admin_pass': admin_password} if admin_password else {}
-        inst_md = instance_metadata.InstanceMetadata(
-            instance, content=injected_files, extra_md=extra_md,
-            network_info=network_info)
-        plan = config_drive.plan(instance.uuid,
-                                 inst_md.metadata_for_config_drive())
-        self.client.write_files(name, plan.directories, plan.files)
-        config_drive.mark(instance)
 
     @staticmethod
     def _checkpoint_lines():
@@ -555,19 +543,10 @@ class SysContainerDriver(driver.ComputeDriver):
                 inner_exception=nova_exception.InstanceSuspendFailure(
                     reason=reason))
 
-        if not CONF.syscontainer.enable_checkpoint:
-            refuse(_('checkpointing is disabled ([syscontainer] '
-                     'enable_checkpoint)'))
         rec = self._record(instance)
         name = rec['name']
-        missing = migrate.missing_checkpoint_config(
-            rec, CONF.syscontainer.checkpoint_raw_lxc)
-        if missing:
-            refuse(_('the container was created without the raw.lxc lines '
-                     'CRIU needs (%s); rebuild it with [syscontainer] '
-                     'enable_checkpoint set') % '; '.join(missing))
         try:
-            checkpoint.precheck(self.client, name)
+            checkpoint.suspendable(self.client, rec)
         except exception.CheckpointRefused as e:
             refuse(str(e))
         if rec.get('status') == daemon_client.FROZEN:
@@ -910,39 +889,13 @@ class SysContainerDriver(driver.ComputeDriver):
         destination share the host (two daemons), the source's container
         keeps its NICs on them.
         """
-        try:
-            live_migration.clear_leftover(self.client, instance)
-        except exception.DaemonUnavailable as e:
-            LOG.warning('Cannot remove what the failed migration left here '
-                        'yet, will retry: %s', e, instance=instance)
-            self._pending_cleanups.add(instance)
-        else:
-            self._pending_cleanups.discard(instance.uuid)
+        self._pending_cleanups.clear_or_remember(self.client, instance)
         nics.unplug_all(instance, network_info, only_unused=True)
 
     def _retry_pending_cleanups(self):
-        """Remove leftovers of failed live migrations to this node.
-
-        Once a leftover container is gone, the ports the failed move
-        plugged here are unplugged too, unless a container on this host
-        still uses them (see rollback_live_migration_at_destination).
-        """
-        if self._pending_cleanups is None:
-            return
-        ctxt = nova_context.get_admin_context()
-        try:
-            done = self._pending_cleanups.retry(ctxt, self.client)
-        except Exception:
-            LOG.exception('Removing leftovers of failed live migrations')
-            return
-        for uuid in done or ():
-            try:
-                instance = objects.Instance.get_by_uuid(
-                    ctxt, uuid, expected_attrs=['info_cache'])
-            except nova_exception.InstanceNotFound:
-                continue
-            nics.unplug_all(instance, instance.get_network_info(),
-                            only_unused=True)
+        """Remove leftovers of failed live migrations to this node."""
+        if self._pending_cleanups is not None:
+            self._pending_cleanups.retry_and_unplug(self.client)
 
     def snapshot(self, context, instance, image_id, update_task_state):
         """ComputeDriver.snapshot: the running container into Glance.

@@ -29,6 +29,7 @@ import hashlib
 import os
 import subprocess
 
+from nova import context as nova_context
 from nova import exception as nova_exception
 from nova.i18n import _
 from nova import objects
@@ -41,6 +42,7 @@ from nova_syscontainer.virt import client as daemon_client
 from nova_syscontainer.virt import container
 from nova_syscontainer.virt import migrate
 from nova_syscontainer.virt import migration_progress
+from nova_syscontainer.virt import nics
 from nova_syscontainer.virt import state_files
 
 LOG = logging.getLogger(__name__)
@@ -303,6 +305,44 @@ class PendingCleanups(object):
 
     def uuids(self):
         return list(self._load())
+
+    def clear_or_remember(self, client, instance):
+        """Remove what a failed move left here, or remember it for later.
+
+        Only a container carrying the instance's UUID is removed; if the
+        daemon cannot be reached (it died during the move), the instance is
+        kept here and :meth:`retry_and_unplug` removes it later.
+        """
+        try:
+            clear_leftover(client, instance)
+        except exception.DaemonUnavailable as e:
+            LOG.warning('Cannot remove what the failed migration left here '
+                        'yet, will retry: %s', e, instance=instance)
+            self.add(instance)
+        else:
+            self.discard(instance.uuid)
+
+    def retry_and_unplug(self, client):
+        """:meth:`retry`, then unplug the ports of what it removed.
+
+        Once a leftover container is gone, the ports the failed move
+        plugged here are unplugged too, unless a container on this host
+        still uses them. Never raises: it runs on every resource update.
+        """
+        ctxt = nova_context.get_admin_context()
+        try:
+            done = self.retry(ctxt, client)
+        except Exception:
+            LOG.exception('Removing leftovers of failed live migrations')
+            return
+        for uuid in done or ():
+            try:
+                instance = objects.Instance.get_by_uuid(
+                    ctxt, uuid, expected_attrs=['info_cache'])
+            except nova_exception.InstanceNotFound:
+                continue
+            nics.unplug_all(instance, instance.get_network_info(),
+                            only_unused=True)
 
     def retry(self, context, client):
         """Remove the leftovers that may go now; the uuids done.
