@@ -227,10 +227,15 @@ ensure_ovs() {
     fi
     run ovs-vsctl --timeout=30 --may-exist add-br "$OVS_BRIDGE" -- \
         set bridge "$OVS_BRIDGE" datapath_type=netdev
-    # Ports whose interface is gone (a killed test run) are dropped.
-    local port
+    # Ports whose kernel interface is gone (a killed test run) are dropped.
+    # Only those of type "system" (a kernel interface): patch ports (the
+    # Neutron agent's int-br-ex) and internal ports never have one there.
+    local port type
     for port in $(ovs-vsctl --timeout=30 list-ports "$OVS_BRIDGE"); do
-        [[ -e /sys/class/net/$port ]] || run ovs-vsctl --timeout=30 del-port "$OVS_BRIDGE" "$port"
+        [[ -e /sys/class/net/$port ]] && continue
+        type=$(ovs-vsctl --timeout=30 get interface "$port" type 2>/dev/null) || type='""'
+        [[ $type == '""' || $type == system ]] || continue
+        run ovs-vsctl --timeout=30 del-port "$OVS_BRIDGE" "$port"
     done
     [[ $(ovs-vsctl --timeout=30 get bridge "$OVS_BRIDGE" datapath_type) == netdev ]] ||
         die "$OVS_BRIDGE is not on the netdev datapath"
