@@ -38,14 +38,13 @@ from oslo_log import log as logging
 
 from nova_syscontainer import conf as sc_conf
 from nova_syscontainer import exception
+from nova_syscontainer.virt import client as daemon_client
 
 LOG = logging.getLogger(__name__)
 CONF = sc_conf.CONF
 
 #: The config key holding what the driver kept of the console log.
 KEY = 'user.nova_syscontainer.console_log'
-
-_RUNNING = 'Running'
 
 
 def decode(value):
@@ -87,7 +86,7 @@ def merged(kept, fresh, running, cap):
 def _update(client, record, fresh):
     """Merge ``fresh`` into what ``record`` keeps; save it if it grew."""
     config = record.get('config') or {}
-    running = record.get('status') == _RUNNING
+    running = record.get('status') == daemon_client.RUNNING
     kept = decode(config.get(KEY))
     whole = merged(kept, fresh, running,
                    CONF.syscontainer.console_log_keep_bytes)

@@ -168,10 +168,11 @@ def kernel_figures(pid, name, proc='/proc', cgroup_root='/sys/fs/cgroup'):
     if not diagnostics.belongs_to(proc_cgroup, name):
         return None
     paths = diagnostics.cgroup_paths(proc_cgroup)
+    unified_is_root = cgroup_version('auto', cgroup_root) == 2
 
     def cgroup_file(controller, filename):
         hierarchy, path = paths[controller]
-        if hierarchy == 'unified' and cgroup_version('auto', cgroup_root) == 2:
+        if hierarchy == 'unified' and unified_is_root:
             hierarchy = ''  # v2 only: the unified hierarchy is the root
         return read(os.path.join(cgroup_root, hierarchy, path.lstrip('/'),
                                  filename))
