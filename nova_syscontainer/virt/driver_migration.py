@@ -1,0 +1,331 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""The driver's resize, cold and live migration contracts.
+
+A mixin of :class:`nova_syscontainer.virt.driver.SysContainerDriver`,
+apart only to keep each module readable: it uses the driver's client,
+records and power helpers. The transfers themselves live in
+:mod:`live_migration` and :mod:`migrate`.
+"""
+
+from nova.compute import task_states
+from nova import exception as nova_exception
+from nova.i18n import _
+from nova import objects
+from oslo_log import log as logging
+
+from nova_syscontainer import exception
+from nova_syscontainer.virt import checkpoint
+from nova_syscontainer.virt import client as daemon_client
+from nova_syscontainer.virt import console_log
+from nova_syscontainer.virt import container
+from nova_syscontainer.virt import flavor_limits
+from nova_syscontainer.virt import live_migration
+from nova_syscontainer.virt import nics
+
+LOG = logging.getLogger(__name__)
+
+
+class MigrationMixin(object):
+    """Nova's resize and migration calls of the driver."""
+
+    # ------------------------------------------------------------------
+    # Resize on this host
+    # ------------------------------------------------------------------
+    @staticmethod
+    def _migration(context, instance):
+        """The instance's resize/migration record, or None."""
+        mig_ctx = instance.migration_context
+        if mig_ctx is None:
+            return None
+        return objects.Migration.get_by_id(context, mig_ctx.migration_id)
+
+    def _same_host_migration(self, context, instance):
+        """The instance's migration if it stays on this host, else None."""
+        migration = self._migration(context, instance)
+        if (migration is None or
+                migration.source_compute != migration.dest_compute):
+            return None
+        return migration
+
+    def _reverting_on_this_host(self, context, instance):
+        return (instance.task_state == task_states.RESIZE_REVERTING and
+                self._same_host_migration(context, instance) is not None)
+
+    def migrate_disk_and_power_off(self, context, instance, dest, flavor,
+                                   network_info, block_device_info=None,
+                                   timeout=0, retry_interval=0):
+        """ComputeDriver.migrate_disk_and_power_off (on the source).
+
+        First half of a resize or cold migration. The new flavor is checked
+        before anything changes, so a flavor that cannot be honoured leaves
+        the instance running and untouched; then the container is stopped
+        cleanly. To another host, the stopped
+        container is copied to that host's daemon; this copy stays until
+        the move is confirmed. A failed copy leaves the instance as it was.
+        """
+        def rollback(error):
+            raise nova_exception.InstanceFaultRollback(inner_exception=error)
+
+        migration = self._migration(context, instance)
+        if migration is None:
+            rollback(nova_exception.MigrationPreCheckError(
+                reason=_('the instance has no migration record')))
+        same_host = migration.source_compute == migration.dest_compute
+        if not same_host and not self._migration_endpoint:
+            rollback(nova_exception.MigrationPreCheckError(
+                reason=_('this node has no [syscontainer] '
+                         'migration_endpoint')))
+        if flavor.root_gb < instance.flavor.root_gb:
+            rollback(nova_exception.ResizeError(
+                reason=_('a root disk cannot shrink (%(old)d GiB to '
+                         '%(new)d GiB)') % {'old': instance.flavor.root_gb,
+                                            'new': flavor.root_gb}))
+        try:
+            self._limits(instance, flavor=flavor)
+        except flavor_limits.LimitError as e:
+            rollback(e)
+        was_running = self._status(instance)[1] == daemon_client.RUNNING
+        self.power_off(instance, timeout, retry_interval)
+        if not same_host:
+            try:
+                figures = live_migration.copy_stopped(
+                    context, self.client, self._migration_endpoint,
+                    instance, migration.dest_compute)
+            except Exception as e:
+                LOG.error('Copying the container to %(dest)s failed: '
+                          '%(error)s', {'dest': migration.dest_compute,
+                                        'error': e}, instance=instance)
+                if was_running:
+                    self._bring_up(instance)
+                rollback(nova_exception.MigrationError(reason=str(e)))
+            LOG.info('Container copied to %(dest)s in %(s).1f s',
+                     {'dest': migration.dest_compute,
+                      's': figures['total']}, instance=instance)
+        return '{}'
+
+    def finish_migration(self, context, migration, instance, disk_info,
+                         network_info, image_meta, resize_instance,
+                         allocations, block_device_info=None, power_on=True,
+                         share_info=None):
+        """ComputeDriver.finish_migration (on the destination).
+
+        The container (resized in place, or copied here by
+        migrate_disk_and_power_off) gets the new flavor's limits and this
+        node's marker, and is started.
+        """
+        limits = self._apply_flavor(instance, image_meta)
+        nics.plug_all(instance, network_info, limits.nic)
+        if power_on:
+            self._bring_up(instance)
+
+    def _apply_flavor(self, instance, image_meta=None):
+        """Replace every flavor-derived key with instance.flavor's.
+
+        Returns the limits applied (the ports' shaping needs them too).
+        """
+        name = self._record(instance)['name']
+        limits = self._limits(instance, image_meta=image_meta)
+        body = container.reconfigured(
+            self.client.get_writable(name), instance, self._nodename, limits,
+            raw_lxc=self._checkpoint_lines())
+        body['devices'] = nics.with_limits(body['devices'], limits.nic)
+        self.client.update_instance(name, body)
+        return limits
+
+    def confirm_migration(self, context, migration, instance, network_info):
+        """ComputeDriver.confirm_migration (on the source).
+
+        After a move to another host the source copy is removed; on one
+        host the resized container is the only copy and stays.
+        """
+        if migration.source_compute != migration.dest_compute:
+            self._remove_if_ours(instance)
+            nics.unplug_all(instance, network_info, only_unused=True)
+
+    def finish_revert_migration(self, context, instance, network_info,
+                                migration, block_device_info=None,
+                                power_on=True, share_info=None):
+        """ComputeDriver.finish_revert_migration: back to the old flavor.
+
+        Nova has put the old flavor back on the instance; its limits replace
+        the new flavor's. What was written to the disk meanwhile is kept.
+        (A snapshot restore is not used: LXD 5.0.2 refuses one, "In use",
+        on any container that was ever restored from a CRIU checkpoint.)
+        """
+        self._stop(instance, force=True)
+        limits = self._apply_flavor(instance)
+        nics.plug_all(instance, network_info, limits.nic)
+        if power_on:
+            self._bring_up(instance)
+
+    # ------------------------------------------------------------------
+    # Live migration (see live_migration.py)
+    # ------------------------------------------------------------------
+    def check_can_live_migrate_destination(self, context, instance,
+                                           src_compute_info, dst_compute_info,
+                                           block_migration=False,
+                                           disk_over_commit=False):
+        """ComputeDriver.check_can_live_migrate_destination (on the target).
+
+        Live migration must be allowed here, both nodes must publish a
+        migration endpoint, CRIU must be prepared in new containers and
+        ``criu check`` must pass on this host.
+        """
+        return live_migration.check_destination(
+            self._migration_endpoint, src_compute_info, self._criu_path)
+
+    def cleanup_live_migration_destination_check(self, context,
+                                                 dest_check_data):
+        """ComputeDriver.cleanup_live_migration_destination_check: no-op."""
+
+    def check_can_live_migrate_source(self, context, instance,
+                                      dest_check_data, block_device_info=None):
+        """ComputeDriver.check_can_live_migrate_source (on the source).
+
+        The container must be running, prepared for CRIU and without a uid
+        range of its own, and ``criu check`` must pass on this host; the
+        target's own checks come in live_migration,
+        which reads both daemons before sending anything.
+        """
+        rec = self._record(instance)
+        live_migration.check_source(rec, self._criu_path)
+        try:
+            checkpoint.precheck(self.client, rec['name'])
+        except exception.CheckpointRefused as e:
+            raise nova_exception.MigrationPreCheckError(reason=str(e))
+        return dest_check_data
+
+    def pre_live_migration(self, context, instance, block_device_info,
+                           network_info, disk_info, migrate_data):
+        """ComputeDriver.pre_live_migration (on the target).
+
+        A leftover of this very instance (a migration that failed while this
+        daemon was away) is removed; any other container of that name is a
+        conflict.
+        """
+        live_migration.clear_leftover(self.client, instance)
+        if self._pending_cleanups is not None:
+            self._pending_cleanups.discard(instance.uuid)
+        # The container's NICs hang on its ports' bridges: they must exist
+        # here before it arrives.
+        self.plug_vifs(instance, network_info)
+        return migrate_data
+
+    def live_migration(self, context, instance, dest, post_method,
+                       recover_method, block_migration=False,
+                       migrate_data=None):
+        """ComputeDriver.live_migration (on the source).
+
+        Moves the running container to ``dest``'s daemon with CRIU, then
+        calls post_method; on any failure the move is rolled back (the
+        container keeps running here, nothing is left there) and
+        recover_method is called.
+        """
+        def started(op_id):
+            self._live_moves[instance.uuid] = op_id
+
+        migration = (migrate_data.migration if migrate_data is not None and
+                     migrate_data.obj_attr_is_set('migration') else None)
+        try:
+            # The console log moves in the container's config.
+            console_log.keep(self.client, self._record(instance))
+            figures = live_migration.move(
+                context, self.client, self._migration_endpoint, instance,
+                dest, on_started=started, migration=migration)
+        except Exception as e:
+            aborted = instance.uuid in self._aborted
+            LOG.error('Live migration to %(dest)s %(what)s: %(error)s',
+                      {'dest': dest, 'error': e,
+                       'what': 'aborted' if aborted else 'failed'},
+                      instance=instance)
+            if aborted:
+                recover_method(context, instance, dest, migrate_data,
+                               migration_status='cancelled')
+            else:
+                recover_method(context, instance, dest, migrate_data)
+            return
+        finally:
+            self._live_moves.pop(instance.uuid, None)
+            self._aborted.discard(instance.uuid)
+        LOG.info('Live migration to %(dest)s took %(total).1f s',
+                 {'dest': dest, 'total': figures['total']},
+                 instance=instance)
+        post_method(context, instance, dest, block_migration, migrate_data)
+
+    def live_migration_abort(self, instance):
+        """ComputeDriver.live_migration_abort (on the source).
+
+        Cancels the source daemon's migration operation; the move then
+        fails and is rolled back (the container keeps running here) and
+        Nova marks the migration cancelled. Once the target has the
+        container there is nothing left to abort.
+        """
+        op_id = self._live_moves.get(instance.uuid)
+        if op_id is None:
+            raise nova_exception.InvalidMigrationState(
+                migration_id='-', instance_uuid=instance.uuid,
+                state='not moving', method='abort')
+        self._aborted.add(instance.uuid)
+        if not self.client.cancel_operation(op_id):
+            LOG.warning('The daemon did not cancel the migration; it may '
+                        'complete', instance=instance)
+
+    def post_live_migration(self, context, instance, block_device_info,
+                            migrate_data=None):
+        """ComputeDriver.post_live_migration: nothing left to do here."""
+
+    def post_live_migration_at_source(self, context, instance, network_info):
+        """ComputeDriver.post_live_migration_at_source.
+
+        The move deletes the source container; if that deletion failed,
+        it is done now. The ports' host interfaces go too, unless a
+        container on this host still uses them (two daemons on one host).
+        """
+        self._remove_if_ours(instance)
+        nics.unplug_all(instance, network_info, only_unused=True)
+
+    def post_live_migration_at_destination(self, context, instance,
+                                           network_info,
+                                           block_migration=False,
+                                           block_device_info=None):
+        """ComputeDriver.post_live_migration_at_destination.
+
+        The container now belongs to this node: its node marker changes,
+        so that list_instances here includes it.
+        """
+        name = self._record(instance)['name']
+        live_migration.adopt(self.client, name, self._nodename)
+
+    def rollback_live_migration_at_destination(self, context, instance,
+                                               network_info,
+                                               block_device_info,
+                                               destroy_disks=True,
+                                               migrate_data=None):
+        """ComputeDriver.rollback_live_migration_at_destination.
+
+        Removes what a failed move may have left on this daemon, but only
+        a container carrying this instance's UUID. If the daemon cannot be
+        reached (it died during the move), the instance is remembered and
+        its leftover removed once the daemon is back (next resource
+        update). The ports pre_live_migration plugged here are unplugged,
+        except those a container on this host still uses: when source and
+        destination share the host (two daemons), the source's container
+        keeps its NICs on them.
+        """
+        self._pending_cleanups.clear_or_remember(self.client, instance)
+        nics.unplug_all(instance, network_info, only_unused=True)
+
+    def _retry_pending_cleanups(self):
+        """Remove leftovers of failed live migrations to this node."""
+        if self._pending_cleanups is not None:
+            self._pending_cleanups.retry_and_unplug(self.client)
