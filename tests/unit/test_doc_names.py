@@ -13,8 +13,8 @@
 
 Figures and stories live in ``doc/source``; what keeps them honest is this
 test: every repository path they name (``tools/...``,
-``nova_syscontainer/...``,
-``tests/...``, ``doc/source/...``) must exist, and every test they name as
+``nova_syscontainer/...``, ``tests/...``, ``doc/source/...``) must exist,
+and every test they name as
 ``test_module.Class.test_method`` (optionally ``tests.<suite>.`` first) must
 be a method of that class in one of the test suites. Tests are found by
 reading the source (``ast``), so nothing is imported.
