@@ -16,6 +16,8 @@
 entry point points at :func:`list_opts`.
 """
 
+import copy
+
 from oslo_config import cfg
 
 GROUP = cfg.OptGroup(
@@ -237,9 +239,16 @@ def register_opts(conf):
     conf.register_opts(ALL_OPTS, group=GROUP)
 
 
+#: oslo.privsep's options of the driver's privsep context
+#: (nova_syscontainer.privsep.net_admin), registered by oslo.privsep.
+PRIVSEP_GROUP = 'nova_syscontainer_privileged'
+
+
 def list_opts():
     """Entry point of ``oslo.config.opts`` for the sample config."""
-    return [(GROUP, ALL_OPTS)]
+    from oslo_privsep import priv_context
+    return [(GROUP, ALL_OPTS),
+            (PRIVSEP_GROUP, copy.deepcopy(priv_context.OPTS))]
 
 
 CONF = cfg.CONF

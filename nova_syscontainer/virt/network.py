@@ -33,6 +33,8 @@ from oslo_serialization import jsonutils
 
 from nova_syscontainer import conf as sc_conf
 from nova_syscontainer import exception
+from nova_syscontainer import privsep
+from nova_syscontainer.privsep import linux_net
 from nova_syscontainer.virt import vif as vif_mod
 
 LOG = logging.getLogger(__name__)
@@ -45,29 +47,45 @@ SYS_NET = '/sys/class/net'
 
 
 def initialize():
-    """Load os-vif's plugins once per process.
+    """Load os-vif's plugins once per process; ready the privsep contexts.
 
-    nova-compute runs this driver as root (the daemon's NICs need
-    CAP_NET_ADMIN anyway), so os-vif's privileged calls run in this
-    process instead of through a privsep helper started with sudo.
+    The host-side changes (bridges, veths, qdiscs; os-vif's own) run in
+    privsep daemons holding CAP_NET_ADMIN only (see
+    :mod:`nova_syscontainer.privsep`), started the first time one is
+    needed. A root nova-compute with no helper command configured starts
+    them with its own environment's privsep-helper, no sudo.
     """
     global _initialized
     with _init_lock:
         if _initialized:
             return
         os_vif.initialize()
-        if os.geteuid() == 0:
-            from vif_plug_ovs import privsep as ovs_privsep
-            ovs_privsep.vif_plug.set_client_mode(False)
+        from vif_plug_ovs import privsep as ovs_privsep
+        for context in (ovs_privsep.vif_plug, privsep.net_admin):
+            helper = privsep.start_with_local_helper(context)
+            if helper:
+                LOG.info('privsep daemon of %s started with %s',
+                         context.pypath, helper)
         _initialized = True
 
 
 def _run(*cmd, ok=(0,)):
+    """An unprivileged command (reading links and qdiscs)."""
     try:
         out, _err = processutils.execute(*cmd, check_exit_code=list(ok))
     except (processutils.ProcessExecutionError, OSError) as e:
         raise exception.VifPlugFailed(command=' '.join(cmd), reason=str(e))
     return out
+
+
+def _priv(call, *args):
+    """A privileged call of :mod:`privsep.linux_net`, errors made ours."""
+    initialize()
+    try:
+        return call(*args)
+    except (processutils.ProcessExecutionError, OSError, ValueError) as e:
+        raise exception.VifPlugFailed(
+            command='%s%r' % (call.__name__, args), reason=str(e))
 
 
 def exists(dev):
@@ -82,31 +100,25 @@ def _master(dev):
 
 def _ensure_bridge(name):
     if not exists(name):
-        _run('ip', 'link', 'add', 'name', name, 'type', 'bridge',
-             ok=(0, 2))
+        _priv(linux_net.add_bridge, name)
     # A bridge of ours carries no address, not even an IPv6 link-local.
     try:
-        with open('/proc/sys/net/ipv6/conf/%s/disable_ipv6' % name,
-                  'w') as f:
-            f.write('1')
-    except OSError:
-        pass
-    _run('ip', 'link', 'set', name, 'up')
+        _priv(linux_net.disable_ipv6, name)
+    except exception.VifPlugFailed as e:
+        LOG.debug('IPv6 stays on %s: %s', name, e)
+    _priv(linux_net.set_up, name)
 
 
 def _ensure_veth(inner, outer, mtu):
     if not exists(inner):
-        _run('ip', 'link', 'add', inner, 'type', 'veth', 'peer', 'name',
-             outer)
+        _priv(linux_net.add_veth, inner, outer)
     for dev in (inner, outer):
-        if mtu:
-            _run('ip', 'link', 'set', dev, 'mtu', str(mtu))
-        _run('ip', 'link', 'set', dev, 'up')
+        _priv(linux_net.set_up, dev, mtu)
 
 
 def _set_master(dev, bridge):
     if _master(dev) != bridge:
-        _run('ip', 'link', 'set', dev, 'master', bridge)
+        _priv(linux_net.set_master, dev, bridge)
 
 
 def bridge_in_use(host_plan):
@@ -121,7 +133,7 @@ def bridge_in_use(host_plan):
 
 def _delete(dev):
     if exists(dev):
-        _run('ip', 'link', 'del', dev, ok=(0, 1, 2))
+        _priv(linux_net.delete_link, dev)
 
 
 def _ovs_object(vif):
@@ -208,13 +220,11 @@ def shape_egress(dev, kbit):
     """
     if kbit:
         if not _has_our_root_qdisc(dev):
-            _run('tc', 'qdisc', 'replace', 'dev', dev, 'root', 'handle',
-                 '1:', 'htb', 'default', '1')
-        _run('tc', 'class', 'replace', 'dev', dev, 'parent', '1:',
-             'classid', '1:1', 'htb', 'rate', '%dkbit' % kbit)
+            _priv(linux_net.add_htb_root, dev)
+        _priv(linux_net.set_htb_rate, dev, kbit)
     elif exists(dev):
         # "No such file" (2) when there is no root qdisc to delete.
-        _run('tc', 'qdisc', 'del', 'dev', dev, 'root', ok=(0, 1, 2))
+        _priv(linux_net.delete_root_qdisc, dev)
 
 
 #: How LXD 5.0 names the ends of a NIC's veth pair before it moves one into

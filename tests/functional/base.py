@@ -27,6 +27,7 @@ import time
 import uuid
 
 import fixtures
+from oslo_privsep import daemon as privsep_daemon
 import urllib3
 
 from nova import context as nova_context
@@ -49,6 +50,11 @@ _REAL_HOST_IO = {
     'os.path.isdir': os.path.isdir,
     'glob.glob': glob.glob,
     'glob.iglob': glob.iglob,
+    # Nova's PrivsepNoHelperFixture forbids privsep daemons (Nova's own
+    # tests mock every privileged call); this driver's host changes run in
+    # real ones (nova_syscontainer.privsep).
+    'oslo_privsep.daemon.RootwrapClientChannel':
+        privsep_daemon.RootwrapClientChannel,
 }
 
 TEST_IMAGE_ID = '5f0c3b9e-7d1a-4f2e-9c51-7d3e0a9b6c11'
