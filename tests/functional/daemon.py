@@ -27,6 +27,7 @@ import fixtures
 from pylxd import exceptions as lxd_exceptions
 
 from tests import cgroups
+from tests import paths
 from tests import rawlxd
 
 #: Where tools/setup-host.sh puts things. Override with the environment.
@@ -38,9 +39,7 @@ CONF_DIR = os.environ.get('SYSCONTAINER_CONF_DIR', '/etc/nova-syscontainer')
 CLIENT_CERT = os.path.join(CONF_DIR, 'client.crt')
 CLIENT_KEY = os.path.join(CONF_DIR, 'client.key')
 SERVER_CERT = os.path.join(CONF_DIR, 'lxd-server.crt')
-IMAGE_PATH = os.environ.get(
-    'SYSCONTAINER_TEST_IMAGE',
-    '/var/cache/nova-syscontainer/images/busybox-counter.tar.gz')
+IMAGE_PATH = paths.TEST_IMAGE
 # The default project: LXD 5.0 cannot restore a CRIU checkpoint in another.
 PROJECT = os.environ.get('SYSCONTAINER_TEST_PROJECT', 'default')
 #: Tests name their containers with this prefix (instance_name_template)
