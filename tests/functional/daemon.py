@@ -26,6 +26,7 @@ import time
 import fixtures
 from pylxd import exceptions as lxd_exceptions
 
+from nova_syscontainer.virt import image as images
 from tests import cgroups
 from tests import paths
 from tests import rawlxd
@@ -122,10 +123,10 @@ def delete_nova_images(lxd):
     """Remove the images the driver imported (its alias prefix)."""
     for rec in lxd.api.images.get(params={'recursion': 1}).json()['metadata']:
         ours = [a['name'] for a in rec.get('aliases') or []
-                if a['name'].startswith('nova-image-')]
+                if a['name'].startswith(images.ALIAS_PREFIX)]
         if not ours:
             continue
-        if rec.get('properties', {}).get('nova.image_id'):
+        if rec.get('properties', {}).get(images.OWNER_PROPERTY):
             wait_operation(lxd, lxd.api.images[rec['fingerprint']].delete())
         else:
             for alias in ours:
