@@ -23,3 +23,9 @@ import os
 TEST_IMAGE = os.environ.get(
     'SYSCONTAINER_TEST_IMAGE',
     '/var/cache/nova-syscontainer/images/busybox-counter.tar.gz')
+
+#: The host lock every functional test holds for its whole run (see
+#: tests/functional/daemon.py); the smoke test takes it too, since the
+#: cloud's nova-compute works on the same daemon.
+LOCK = os.environ.get('SYSCONTAINER_TEST_LOCK',
+                      '/run/lock/nova-syscontainer-functional.lock')

@@ -135,8 +135,7 @@ def delete_nova_images(lxd):
 
 #: One test at a time per host, across processes: two runs would see each
 #: other's computes (same host names) and one may kill a daemon.
-LOCK_PATH = os.environ.get('SYSCONTAINER_TEST_LOCK',
-                           '/run/lock/nova-syscontainer-functional.lock')
+LOCK_PATH = paths.LOCK
 _lock = {'fd': None, 'depth': 0}
 
 

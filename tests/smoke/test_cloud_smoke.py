@@ -63,8 +63,7 @@ KEYSTONE = 'http://127.0.0.1:5000/v3'
 OPENSTACK = os.path.join(VENV, 'bin', 'openstack')
 #: The functional tests' host lock (tests/functional/daemon.py): the
 #: cloud's nova-compute works on the same daemon, so take turns with them.
-LOCK_PATH = os.environ.get('SYSCONTAINER_TEST_LOCK',
-                           '/run/lock/nova-syscontainer-functional.lock')
+LOCK_PATH = paths.LOCK
 
 
 def run(*cmd, check=True, timeout=900, env=None, input=None):
