@@ -116,6 +116,7 @@ def daemon(endpoint=ENDPOINT, instances=None, profiles=None,
     fake.cancel_operation.side_effect = cancel_operation
     fake.wait_operation.side_effect = wait_operation
     fake.get_operation.return_value = None
+    fake.console_log.return_value = b''
     return fake
 
 
