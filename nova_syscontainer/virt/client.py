@@ -54,6 +54,7 @@ REQUIRED_API_EXTENSIONS = ('instances', 'resources', 'projects')
 RUNNING = 'Running'
 STOPPED = 'Stopped'
 FROZEN = 'Frozen'
+ERROR = 'Error'
 
 #: LXD 5.0.2's answer to a console-log read that finds no new bytes.
 _NO_CONSOLE_DATA = 'open : no such file or directory'

@@ -22,6 +22,7 @@ from nova.compute import power_state
 from nova.i18n import _
 
 from nova_syscontainer import exception
+from nova_syscontainer.virt import client as daemon_client
 
 #: Config keys that mark a container as created by this driver for Nova.
 #: Only containers carrying MANAGED_KEY are ever listed or touched.
@@ -35,10 +36,10 @@ FLAVOR_KEY = 'user.nova_syscontainer.flavor'
 _NAME_RE = re.compile(r'^[a-zA-Z][a-zA-Z0-9-]{0,62}$')
 
 _POWER_STATES = {
-    'Running': power_state.RUNNING,
-    'Frozen': power_state.PAUSED,
-    'Stopped': power_state.SHUTDOWN,
-    'Error': power_state.CRASHED,
+    daemon_client.RUNNING: power_state.RUNNING,
+    daemon_client.FROZEN: power_state.PAUSED,
+    daemon_client.STOPPED: power_state.SHUTDOWN,
+    daemon_client.ERROR: power_state.CRASHED,
 }
 
 
@@ -75,7 +76,7 @@ def power_state_of(status, stateful=False):
 
     A container stopped with its state saved by CRIU is SUSPENDED.
     """
-    if status == 'Stopped' and stateful:
+    if status == daemon_client.STOPPED and stateful:
         return power_state.SUSPENDED
     return _POWER_STATES.get(status, power_state.NOSTATE)
 

@@ -62,6 +62,7 @@ from oslo_log import log as logging
 
 from nova_syscontainer import conf as sc_conf
 from nova_syscontainer import exception
+from nova_syscontainer.virt import client as daemon_client
 from nova_syscontainer.virt import criu_dump
 
 LOG = logging.getLogger(__name__)
@@ -96,9 +97,9 @@ SOURCE_DONE_TIMEOUT = 30
 #: How long rolling back waits for the source to be released.
 RELEASE_GRACE = 30
 
-_RUNNING = 'Running'
-_STOPPED = 'Stopped'
-_FROZEN = 'Frozen'
+_RUNNING = daemon_client.RUNNING
+_STOPPED = daemon_client.STOPPED
+_FROZEN = daemon_client.FROZEN
 
 
 def migratable_config(config):

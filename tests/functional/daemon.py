@@ -26,7 +26,9 @@ import time
 import fixtures
 from pylxd import exceptions as lxd_exceptions
 
+from nova_syscontainer.virt import image as images
 from tests import cgroups
+from tests import paths
 from tests import rawlxd
 
 #: Where tools/setup-host.sh puts things. Override with the environment.
@@ -38,9 +40,7 @@ CONF_DIR = os.environ.get('SYSCONTAINER_CONF_DIR', '/etc/nova-syscontainer')
 CLIENT_CERT = os.path.join(CONF_DIR, 'client.crt')
 CLIENT_KEY = os.path.join(CONF_DIR, 'client.key')
 SERVER_CERT = os.path.join(CONF_DIR, 'lxd-server.crt')
-IMAGE_PATH = os.environ.get(
-    'SYSCONTAINER_TEST_IMAGE',
-    '/var/cache/nova-syscontainer/images/busybox-counter.tar.gz')
+IMAGE_PATH = paths.TEST_IMAGE
 # The default project: LXD 5.0 cannot restore a CRIU checkpoint in another.
 PROJECT = os.environ.get('SYSCONTAINER_TEST_PROJECT', 'default')
 #: Tests name their containers with this prefix (instance_name_template)
@@ -123,10 +123,10 @@ def delete_nova_images(lxd):
     """Remove the images the driver imported (its alias prefix)."""
     for rec in lxd.api.images.get(params={'recursion': 1}).json()['metadata']:
         ours = [a['name'] for a in rec.get('aliases') or []
-                if a['name'].startswith('nova-image-')]
+                if a['name'].startswith(images.ALIAS_PREFIX)]
         if not ours:
             continue
-        if rec.get('properties', {}).get('nova.image_id'):
+        if rec.get('properties', {}).get(images.OWNER_PROPERTY):
             wait_operation(lxd, lxd.api.images[rec['fingerprint']].delete())
         else:
             for alias in ours:
@@ -135,8 +135,7 @@ def delete_nova_images(lxd):
 
 #: One test at a time per host, across processes: two runs would see each
 #: other's computes (same host names) and one may kill a daemon.
-LOCK_PATH = os.environ.get('SYSCONTAINER_TEST_LOCK',
-                           '/run/lock/nova-syscontainer-functional.lock')
+LOCK_PATH = paths.LOCK
 _lock = {'fd': None, 'depth': 0}
 
 

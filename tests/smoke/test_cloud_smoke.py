@@ -49,6 +49,7 @@ import uuid
 import testtools
 
 from tests import cgroups
+from tests import paths
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -57,15 +58,12 @@ VENV = os.environ.get('SYSCONTAINER_CLOUD_VENV',
                       '/opt/nova-syscontainer/cloud-venv')
 LOGS = os.environ.get('SYSCONTAINER_CLOUD_LOGS',
                       '/var/log/nova-syscontainer/cloud')
-IMAGE_FILE = os.environ.get(
-    'SYSCONTAINER_TEST_IMAGE',
-    '/var/cache/nova-syscontainer/images/busybox-counter.tar.gz')
+IMAGE_FILE = paths.TEST_IMAGE
 KEYSTONE = 'http://127.0.0.1:5000/v3'
 OPENSTACK = os.path.join(VENV, 'bin', 'openstack')
 #: The functional tests' host lock (tests/functional/daemon.py): the
 #: cloud's nova-compute works on the same daemon, so take turns with them.
-LOCK_PATH = os.environ.get('SYSCONTAINER_TEST_LOCK',
-                           '/run/lock/nova-syscontainer-functional.lock')
+LOCK_PATH = paths.LOCK
 
 
 def run(*cmd, check=True, timeout=900, env=None, input=None):

@@ -17,6 +17,7 @@ from nova import exception as nova_exception
 
 from nova_syscontainer import exception
 from nova_syscontainer.virt import guest
+from tests.unit import fakes
 
 INSTANCE = mock.Mock(uuid='11111111-2222-3333-4444-555555555555')
 
@@ -41,14 +42,14 @@ class PasswordTest(unittest.TestCase):
                               guest.chpasswd_input, user, 'pw')
 
     def test_runs_chpasswd_with_the_password_on_stdin_only(self):
-        client = mock.Mock()
+        client = fakes.client()
         client.execute.return_value = (0, '', '')
         guest.set_password(client, 'c1', INSTANCE, 'root', 's3cret')
         client.execute.assert_called_once_with('c1', ('chpasswd',),
                                                b'root:s3cret\n')
 
     def test_no_chpasswd_is_not_supported(self):
-        client = mock.Mock()
+        client = fakes.client()
         client.execute.side_effect = exception.GuestCommandNotFound(
             command='chpasswd')
         e = self.raised(exception.GuestPasswordNotSupported,
@@ -58,7 +59,7 @@ class PasswordTest(unittest.TestCase):
         self.assertIn('has no chpasswd', e.format_message())
 
     def test_refusal_is_a_failure_without_the_password(self):
-        client = mock.Mock()
+        client = fakes.client()
         client.execute.return_value = (
             1, '', "chpasswd: line 1: user 'root' s3cret does not exist\n")
         e = self.raised(nova_exception.InstancePasswordSetFailed,

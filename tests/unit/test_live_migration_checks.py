@@ -20,6 +20,7 @@ from nova import exception as nova_exception
 from nova import objects
 
 from nova_syscontainer.virt import live_migration
+from tests.unit import fakes
 
 objects.register_all()
 
@@ -94,20 +95,8 @@ class CriuProblemTest(unittest.TestCase):
         self.fail('%s not raised' % exc.__name__)
 
 
-class FakeDaemon(object):
-    def __init__(self, records):
-        self.records = records
-        self.deleted = []
-
-    def find_instance(self, name):
-        return self.records.get(name)
-
-    def change_state(self, name, action, force=False):
-        self.records[name]['status'] = 'Stopped'
-
-    def delete_instance(self, name):
-        self.deleted.append(name)
-        del self.records[name]
+def deleted(daemon):
+    return [call[1] for call in daemon.calls if call[0] == 'delete']
 
 
 class FakeInstance(object):
@@ -149,12 +138,12 @@ class PendingCleanupsTest(unittest.TestCase):
 
     def test_persisted_and_retried(self):
         self.db['u1'] = self.add('u1')
-        daemon = FakeDaemon({'c-u1': self.record('u1')})
+        daemon = fakes.daemon(instances={'c-u1': self.record('u1')})
         # Another PendingCleanups (a restarted nova-compute) sees it.
         again = live_migration.PendingCleanups('host2')
         self.assertEqual(['u1'], again.uuids())
         self.assertEqual(['u1'], again.retry(None, daemon))
-        self.assertEqual(['c-u1'], daemon.deleted)
+        self.assertEqual(['c-u1'], deleted(daemon))
         self.assertEqual([], self.pending.uuids())
 
     def test_never_removes_what_this_node_owns_or_moves(self):
@@ -165,13 +154,13 @@ class PendingCleanupsTest(unittest.TestCase):
         self.add('moving')
         self.add('gone')      # deleted from Nova: its leftover goes
         self.add('other')     # a container of that name, another uuid
-        daemon = FakeDaemon({
+        daemon = fakes.daemon(instances={
             'c-adopted': self.record('adopted', host='host2'),
             'c-here': self.record('here'),
             'c-moving': self.record('moving'),
             'c-gone': self.record('gone', status='Running'),
             'c-other': self.record('someone-else')})
         done = self.pending.retry(None, daemon)
-        self.assertEqual(['c-gone'], daemon.deleted)
+        self.assertEqual(['c-gone'], deleted(daemon))
         self.assertEqual({'adopted', 'gone', 'other'}, set(done))
         self.assertEqual({'here', 'moving'}, set(self.pending.uuids()))

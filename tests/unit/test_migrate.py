@@ -15,6 +15,7 @@ import unittest
 
 from nova_syscontainer import exception
 from nova_syscontainer.virt import migrate
+from tests.unit import fakes
 
 REQUIRED = ['lxc.pty.max = 1', 'lxc.apparmor.profile =']
 
@@ -129,83 +130,35 @@ class PureTest(unittest.TestCase):
             dict(rec, status='Stopped'), False, REQUIRED))
 
 
-class FakeDaemon(object):
-    """Just enough of DaemonClient for check_target and move."""
+def FakeDaemon(endpoint, fingerprint, **state):
+    """A daemon (tests/unit/fakes.py) that offers and receives 'c1'."""
+    daemon = fakes.daemon(endpoint, fingerprint=fingerprint, **state)
+    daemon.refuse = None
 
-    def __init__(self, endpoint, fingerprint, instances=None, profiles=None,
-                 pools=('default',)):
-        self.endpoint = endpoint
-        self.fingerprint = fingerprint
-        self.instances = instances or {}
-        self.profiles = profiles if profiles is not None else {
-            'default': {'devices': {'root': {'type': 'disk', 'path': '/',
-                                             'pool': 'default'}}}}
-        self.pools = pools
-        self.calls = []
-        self.refuse = None
-
-    def server_info(self):
-        return {'environment': {'certificate': 'PEM-' + self.endpoint,
-                                'certificate_fingerprint': self.fingerprint,
-                                'architectures': ['x86_64']}}
-
-    def get_profile(self, name):
-        return self.profiles.get(name)
-
-    def pool_exists(self, name):
-        return name in self.pools
-
-    def instance_exists(self, name):
-        return name in self.instances
-
-    def list_instances(self):
-        return list(self.instances.values())
-
-    def find_instance(self, name):
-        return self.instances.get(name)
-
-    def get_instance(self, name, not_found=None):
-        if name not in self.instances:
-            raise not_found or exception.DaemonError(
-                endpoint=self.endpoint, action='read', reason='404')
-        return self.instances[name]
-
-    def get_state(self, name):
-        return {'pid': 0}
-
-    def start_migration_source(self, name, live):
-        self.calls.append(('offer', name, live))
+    def offer(name, live):
+        daemon.calls.append(('offer', name, live))
         return {'id': 'op1', 'metadata': {'control': 'c', 'fs': 'f'}}
 
-    def start_migration_target(self, body):
-        self.calls.append(('receive', body))
-        if self.refuse:
-            raise exception.DaemonError(endpoint=self.endpoint,
-                                        action='receive', reason=self.refuse)
+    def receive(body):
+        daemon.calls.append(('receive', body))
+        if daemon.refuse:
+            raise exception.DaemonError(endpoint=endpoint, action='receive',
+                                        reason=daemon.refuse)
         config = dict(body['config'], **{'volatile.idmap.current': '[]'})
-        self.instances[body['name']] = dict(body, status='Running',
-                                            config=config)
+        daemon.instances[body['name']] = dict(body, status='Running',
+                                              config=config)
         return {'id': 'op2'}
 
-    def wait_operation(self, action, op_id, timeout=None, not_found=None):
-        self.calls.append(('wait', op_id))
+    def wait(action, op_id, timeout=None, not_found=None):
+        daemon.calls.append(('wait', op_id))
         if op_id == 'op1':
             raise not_found  # the source forgot its finished operation
         return {}
 
-    def get_operation(self, op_id):
-        return None
-
-    def cancel_operation(self, op_id):
-        self.calls.append(('cancel', op_id))
-        return True
-
-    def change_state(self, name, action, force=False):
-        self.calls.append((action, name))
-
-    def delete_instance(self, name):
-        self.calls.append(('delete', name))
-        self.instances.pop(name, None)
+    daemon.start_migration_source.side_effect = offer
+    daemon.start_migration_target.side_effect = receive
+    daemon.wait_operation.side_effect = wait
+    return daemon
 
 
 class CheckAndMoveTest(unittest.TestCase):

@@ -16,6 +16,7 @@ import threading
 import unittest
 
 from nova_syscontainer.virt import migration_progress as progress
+from tests.unit import fakes
 
 
 class PureTest(unittest.TestCase):
@@ -65,13 +66,10 @@ class FiguresTest(unittest.TestCase):
         self.assertEqual(100, pct)
 
 
-class FakeClient(object):
-    def __init__(self, endpoint='/s', state=None):
-        self.endpoint = endpoint
-        self.state = state or {}
-
-    def get_state(self, name):
-        return self.state
+def FakeClient(endpoint='/s', state=None):
+    client = fakes.client(endpoint)
+    client.get_state.return_value = state or {}
+    return client
 
 
 class MonitorTest(unittest.TestCase):

@@ -21,6 +21,7 @@ from nova import exception as nova_exception
 from nova_syscontainer import exception
 from nova_syscontainer.virt import image
 from nova_syscontainer.virt import snapshot
+from tests.unit import fakes
 
 IMAGE = '0d5a1c3e-5b0e-4f7a-9c2d-2b7e4c1f0a99'
 INSTANCE = types.SimpleNamespace(uuid='inst-uuid', project_id='proj',
@@ -66,7 +67,7 @@ class DecisionsTest(unittest.TestCase):
 class TakeTest(unittest.TestCase):
 
     def setUp(self):
-        self.client = mock.Mock()
+        self.client = fakes.client()
         self.client.publish_image.return_value = 'fp'
         self.client.list_images.return_value = []
         self.stream = mock.Mock(content_type='application/octet-stream',
