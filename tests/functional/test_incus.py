@@ -1,0 +1,120 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""The daemon kind, as the driver reads it, and moves across kinds.
+
+Runs against whichever kind SYSCONTAINER_TEST_DAEMON names (``tox -e
+functional`` LXD, ``tox -e functional-incus`` Incus). The cross-kind test
+puts host1 on the Incus daemon and host2 on the LXD one, and so runs only
+under functional-incus (it then also takes the LXD daemons' lock).
+"""
+
+import os
+
+from nova import objects
+
+from nova_syscontainer.virt import daemon_kind
+from tests.functional import base
+from tests.functional import daemon
+
+
+class DaemonKindTest(base.SysContainerTestCase):
+
+    def test_kind_read_at_init_host_and_published(self):
+        self.flags(migration_endpoint=daemon.HTTPS_ENDPOINT,
+                   group='syscontainer')
+        self.compute = self.restart_compute_service(
+            self.compute, keep_hypervisor_state=False)
+        found = self.driver().client.daemon
+        self.assertEqual(daemon.KIND, found.kind.name)
+        self.assertTrue(found.version[:1].isdigit(), found.version)
+        self.assertEqual(found.stat, self.driver().get_available_resource(
+            'host1')['stats'][daemon_kind.STAT])
+
+    def test_container_carries_the_kinds_checkpoint_config(self):
+        server = self.boot()
+        name = self.container_name(server)
+        config = self.daemon.instance(name)['config']
+        kind = daemon_kind.KINDS[daemon.KIND]
+        self.assertEqual([], daemon_kind.checkpoint_config_missing(kind,
+                                                                   config))
+        self.assertIn('lxc.pty.max = 1', config['raw.lxc'])
+
+
+def _lxd_available():
+    lxd = daemon.DAEMONS['lxd']['endpoint']
+    if not os.path.exists(lxd):
+        return False
+    try:
+        daemon.connect('default', lxd).api.get()
+    except Exception:
+        return False
+    return True
+
+
+class CrossKindMigrationTest(base.SysContainerTestCase):
+    """host1 on Incus, host2 on LXD: every move is refused, nothing moves."""
+
+    START_COMPUTE = False
+
+    def setUp(self):
+        if daemon.KIND != 'incus':
+            self.skipTest('runs under tox -e functional-incus')
+        if not _lxd_available():
+            self.skipTest('no LXD daemon: run tools/setup-host.sh')
+        super().setUp()
+        # The Incus run's own lock is held (DaemonFixture); LXD's too now.
+        self.useFixture(daemon.HostLock(daemon.LXD_LOCK_PATH))
+        lxd = daemon.DAEMONS['lxd']
+        self.lxd = self.useFixture(daemon.DaemonFixture(
+            project='default', endpoint=lxd['endpoint']))
+        self.flags(client_cert=daemon.CLIENT_CERT,
+                   client_key=daemon.CLIENT_KEY, group='syscontainer')
+        self.flags(endpoint=daemon.ENDPOINT,
+                   migration_endpoint=daemon.HTTPS_ENDPOINT,
+                   group='syscontainer')
+        self.compute = self.start_compute('host1')
+        self.flags(endpoint=lxd['endpoint'], migration_endpoint=lxd['https'],
+                   group='syscontainer')
+        self.compute2 = self.start_compute('host2')
+
+    def _migrations(self, server):
+        return [m for m in self.api.get_migrations()
+                if m['instance_uuid'] == server['id']]
+
+    def test_live_and_cold_moves_refused_at_the_pre_check(self):
+        stats = objects.ComputeNode.get_first_node_by_host_for_old_compat(
+            self.ctxt, 'host2').stats
+        self.assertTrue(stats[daemon_kind.STAT].startswith('lxd '), stats)
+        server = self.boot(host='host1')
+        name = self.container_name(server)
+        token, pid, _count = self.daemon.counter(name)
+
+        self.api.post_server_action(server['id'], {'os-migrateLive': {
+            'host': 'host2', 'block_migration': 'auto'}})
+        self.wait_until(lambda: [m['status'] for m in self._migrations(
+            server)] == ['error'], what='the live migration to fail')
+        self.assertIn('this driver moves containers only between daemons '
+                      'of one kind', self.stdlog.logger.output)
+        self.assertIn('MigrationPreCheckError', self.stdlog.logger.output)
+
+        self.api.post_server_action(server['id'],
+                                    {'migrate': {'host': 'host2'}})
+        self.wait_until(lambda: sorted(m['status'] for m in
+                                       self._migrations(server)) in (
+                            ['error', 'error'], ['error', 'failed']),
+                        timeout=60, what='the cold migration to fail')
+        server = self.wait_for(server, 'ACTIVE')
+        self.assertEqual('host1', server['OS-EXT-SRV-ATTR:host'])
+        self.assertEqual('Running', self.daemon.state(name)['status'])
+        self.assertEqual((token, pid), self.daemon.counter(name)[:2],
+                         'the same process, never stopped')
+        self.assertNotIn(name, self.lxd.names())
