@@ -92,10 +92,10 @@ def say(text=''):
 
 def lxc_exec(name, *argv):
     """Run a command in a container of daemon A; it must end."""
-    subprocess.run(('lxc', 'exec', name, '--') + argv, check=True,
+    subprocess.run((daemon.CLI, 'exec', name, '--') + argv, check=True,
                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                    stderr=subprocess.PIPE, timeout=120,
-                   env=dict(os.environ, LXD_DIR='/var/lib/lxd'))
+                   env=daemon.cli_env(daemon.ENDPOINT))
 
 
 def https_client(url, server_cert):
