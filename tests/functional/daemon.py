@@ -303,6 +303,19 @@ class DaemonFixture(fixtures.Fixture):
         with open('/proc/%d/root%s' % (self.init_pid(name), path)) as f:
             return f.read()
 
+    def write_file(self, name, path, data):
+        """Write a file inside the container (root's) through the daemon.
+
+        Not through /proc/<pid>/root: Incus 6.0 gives containers an
+        idmapped root filesystem, on which the host's root cannot create
+        files (EOVERFLOW: it has no uid inside the mapping).
+        """
+        self.lxd.api.instances[name].files.post(
+            params={'path': path}, data=data,
+            headers={'X-LXD-type': 'file', 'X-LXD-mode': '0644',
+                     'X-LXD-uid': '0', 'X-LXD-gid': '0',
+                     'X-LXD-write': 'overwrite'})
+
     def counter(self, name, timeout=20):
         """(token, pid, count) that the test image's counter writes."""
         deadline = time.monotonic() + timeout
