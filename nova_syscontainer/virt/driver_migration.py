@@ -200,6 +200,9 @@ class MigrationMixin(object):
             self.client.daemon,
             live_migration._stats(compute_info).get(daemon_kind.STAT))
         if problem:
+            # Nova's conductor logs a refused destination at debug level
+            # only (and then says "No valid host"): say why here.
+            LOG.warning('Refusing a move between daemon kinds: %s', problem)
             raise nova_exception.MigrationPreCheckError(reason=problem)
 
     def cleanup_live_migration_destination_check(self, context,

@@ -11,11 +11,15 @@
 # under the License.
 """The daemon kinds (LXD 5.0, Incus 6.0) and what the client does with them."""
 
+import types
 import unittest
+
+from nova import exception as nova_exception
 
 from nova_syscontainer import exception
 from nova_syscontainer.virt import client
 from nova_syscontainer.virt import daemon_kind
+from nova_syscontainer.virt import driver_migration
 
 # The parts of GET /1.0 that tell the daemons apart, as measured.
 INCUS_INFO = {'auth': 'trusted',
@@ -118,6 +122,27 @@ class MigrationProblemTest(unittest.TestCase):
         incus = daemon_kind.identify(INCUS_INFO)
         self.assertIn('no daemon kind published',
                       daemon_kind.migration_problem(incus, None))
+
+
+class PreCheckTest(unittest.TestCase):
+    """ComputeDriver.check_can_live_migrate_destination's kind check."""
+
+    def node(self, info):
+        return types.SimpleNamespace(client=types.SimpleNamespace(
+            daemon=daemon_kind.identify(info)))
+
+    def check(self, info, peer_stats):
+        driver_migration.MigrationMixin._check_same_kind(
+            self.node(info), {'stats': peer_stats})
+
+    def test_refused_between_kinds(self):
+        self.assertRaisesRegex(
+            nova_exception.MigrationPreCheckError, 'LXD .* Incus 6.0.4',
+            self.check, INCUS_INFO, {daemon_kind.STAT: 'lxd 5.0.2'})
+
+    def test_accepted_within_a_kind(self):
+        self.check(INCUS_INFO, {daemon_kind.STAT: 'incus 6.0.4'})
+        self.check(LXD_INFO, {})
 
 
 class _Client(client.DaemonClient):
