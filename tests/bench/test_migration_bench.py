@@ -129,8 +129,13 @@ class MigrationBench(base.TwoHostsTestCase):
     def prepare(self, name, case):
         """Start the ticker (detached) and, for mem256, write the ballast."""
         self.daemon.counter(name)
+        # In /, not the exec session's /root: CRIU cannot restore a task
+        # whose working directory is root's 0700 home on Incus 6.0.4's
+        # idmapped root filesystem ("Can't open file root on restore:
+        # Permission denied").
         lxc_exec(name, 'sh', '-c',
-                 'setsid sh -c "$0" </dev/null >/dev/null 2>&1 &', TICKER)
+                 'cd / && setsid sh -c "$0" </dev/null >/dev/null 2>&1 &',
+                 TICKER)
         if case == 'mem256':
             lxc_exec(name, 'dd', 'if=/dev/urandom',
                      'of=/tmp/bench-ballast', 'bs=1M',
@@ -235,8 +240,9 @@ class MigrationBench(base.TwoHostsTestCase):
         info = self.daemon.lxd.host_info['environment']
         say('')
         say('== live migration A -> B: Nova os-migrateLive vs raw pull move')
-        say('   LXD %s, storage pool %r, %d samples per side and case, '
-            'interleaved' % (info['server_version'], daemon.POOL, REPEAT))
+        say('   %s %s, storage pool %r, %d samples per side and case, '
+            'interleaved' % (info.get('server', 'lxd'),
+                             info['server_version'], daemon.POOL, REPEAT))
         say('   downtime = largest gap of a ~20 ms wall-clock ticker in the '
             'container')
         results = {}

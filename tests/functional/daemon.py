@@ -174,7 +174,7 @@ def delete_nova_images(lxd):
 #: other's computes (same host names) and one may kill a daemon. The Incus
 #: daemons are used by the Incus runs only, which may take a lock of their
 #: own (SYSCONTAINER_TEST_LOCK); a test that also touches the LXD daemons
-#: takes LXD_LOCK_PATH too (:class:`HostLock`).
+#: takes LXD_LOCK_PATH too, before this one.
 LXD_LOCK_PATH = '/run/lock/nova-syscontainer-functional.lock'
 LOCK_PATH = os.environ.get('SYSCONTAINER_TEST_LOCK', LXD_LOCK_PATH)
 _locks = {}
@@ -197,16 +197,9 @@ def _release_host_lock(path=None):
         lock['fd'] = None
 
 
-class HostLock(fixtures.Fixture):
-    """Hold one host lock (by path) from setUp to cleanup."""
-
-    def __init__(self, path):
-        super().__init__()
-        self.path = path
-
-    def _setUp(self):
-        _acquire_host_lock(self.path)
-        self.addCleanup(_release_host_lock, self.path)
+#: For a test that takes another lock too (by path), before its fixtures.
+acquire_host_lock = _acquire_host_lock
+release_host_lock = _release_host_lock
 
 
 class DaemonFixture(fixtures.Fixture):

@@ -85,9 +85,11 @@ class CrossKindMigrationTest(base.SysContainerTestCase):
             self.skipTest('runs under tox -e functional-incus')
         if not os.path.exists(daemon.DAEMONS['lxd']['endpoint']):
             self.skipTest('no LXD daemon: run tools/setup-host.sh')
+        # LXD's lock first, then (DaemonFixture) the Incus run's own: no
+        # Incus test waits for LXD's lock while holding Incus's.
+        daemon.acquire_host_lock(daemon.LXD_LOCK_PATH)
+        self.addCleanup(daemon.release_host_lock, daemon.LXD_LOCK_PATH)
         super().setUp()
-        # The Incus run's own lock is held (DaemonFixture); LXD's too now.
-        self.useFixture(daemon.HostLock(daemon.LXD_LOCK_PATH))
         if not _ensure_lxd():
             self.skipTest('the LXD daemon does not answer')
         lxd = daemon.DAEMONS['lxd']
