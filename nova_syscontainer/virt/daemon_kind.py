@@ -46,8 +46,8 @@ bookworm-backports, both on liblxc 5.0.2), through pylxd 2.4.2:
   disk): the host's root gets EOVERFLOW creating files through
   /proc/<pid>/root, and CRIU 4.2.1 fails to restore a task whose working
   directory is the 0700 /root ("Can't open file root on restore:
-  Permission denied"; the container is left stopped). Not handled yet:
-  see doc/source/incus.rst;
+  Permission denied"; the container is left stopped): restore_check
+  refuses such tasks before the dump;
 * image files: both import the same unified tarball (metadata.yaml +
   rootfs) and the split (metadata + squashfs) form.
 
@@ -81,6 +81,9 @@ class Kind:
     checkpoint_config: tuple = ()
     #: The error text with which the daemon says "no console bytes".
     console_no_data_error: str = ''
+    #: Containers get an idmapped root filesystem (files uid 0 on disk):
+    #: CRIU cannot restore some tasks (:mod:`restore_check`).
+    idmapped_rootfs: bool = False
 
 
 KINDS = {
@@ -93,7 +96,8 @@ KINDS = {
         name=INCUS, label='Incus',
         default_socket='/var/lib/incus/unix.socket',
         trust_command='incus config trust add-certificate <client.crt>',
-        checkpoint_config=(('migration.stateful', 'true'),)),
+        checkpoint_config=(('migration.stateful', 'true'),),
+        idmapped_rootfs=True),
 }
 
 

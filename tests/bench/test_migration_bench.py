@@ -219,12 +219,15 @@ class MigrationBench(base.TwoHostsTestCase):
         src_op = src.api.operations[op['id']].wait.get(
             params={'timeout': 30}, timeout=60).json()['metadata']
         while True:
-            # The source is busy stopping for a moment after its operation.
+            # The source is busy stopping for a moment after its operation
+            # (LXD 5.0.2: "busy"; Incus 6.0.4: still "running").
             try:
                 rawlxd.wait_operation(src, src.api.instances[name].delete())
                 break
             except (lxd_exceptions.LXDAPIException, RuntimeError) as e:
-                if 'busy' not in str(e) or time.monotonic() - start > 120:
+                if not any(word in str(e).lower() for word in (
+                        'busy', 'is running')) or (
+                        time.monotonic() - start > 120):
                     raise
                 time.sleep(0.1)
         total = time.monotonic() - start

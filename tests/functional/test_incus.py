@@ -25,6 +25,8 @@ from nova import objects
 from nova_syscontainer.virt import daemon_kind
 from tests.functional import base
 from tests.functional import daemon
+from tests.functional import guest
+from tests.functional import test_checkpoint
 
 
 class DaemonKindTest(base.SysContainerTestCase):
@@ -49,6 +51,31 @@ class DaemonKindTest(base.SysContainerTestCase):
         self.assertEqual([], daemon_kind.checkpoint_config_missing(kind,
                                                                    config))
         self.assertIn('lxc.pty.max = 1', config['raw.lxc'])
+
+
+class IdmappedRestoreTest(test_checkpoint.CheckpointAssertions,
+                          base.SysContainerTestCase):
+    """Incus: a task CRIU could dump but not restore is refused first."""
+
+    def test_suspend_refused_for_a_task_in_roots_home(self):
+        if not daemon_kind.KINDS[daemon.KIND].idmapped_rootfs:
+            self.skipTest('only Incus gives containers an idmapped root')
+        server = self.boot()
+        name = self.container_name(server)
+        token, pid, _count = self.daemon.counter(name)
+        # incus exec starts commands in /root (0700): without the check
+        # the stateful stop succeeds and the restore fails, leaving the
+        # container stopped with its state lost (measured).
+        guest.lxc_exec(self.daemon, name,
+                       'cd /root && setsid sleep 1000 </dev/null '
+                       '>/dev/null 2>&1 &')
+        sleeper = guest.find_task(self.daemon, name, 'sleep',
+                                  argv_has='1000')
+        self.api.post_server_action(server['id'], {'suspend': None})
+        self.assert_refused_active(
+            server, name, 'suspend', 'compute_suspend_instance',
+            'sleep (pid %d) in /root' % sleeper)
+        self.assertEqual((token, pid), self.daemon.counter(name)[:2])
 
 
 def _lxd_available():
