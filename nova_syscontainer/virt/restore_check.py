@@ -34,16 +34,17 @@ from nova.i18n import _
 MAX_NAMED = 5
 
 
-def blocked_dir(root, path, lstat=os.lstat):
+def blocked_dir(root, path, lstat=os.lstat, stat_root=os.stat):
     """The first directory of ``path`` others cannot search, or None.
 
-    Pure but for ``lstat``: ``root`` is the container's root as the host
-    sees it (``/proc/<init>/root``), ``path`` a directory inside it.
-    Only directories on the root filesystem itself (its device) are
-    judged: a tmpfs or another mount belongs to the container.
+    Pure but for ``lstat`` and ``stat_root``: ``root`` is the container's
+    root as the host sees it (``/proc/<init>/root``, a link to follow),
+    ``path`` a directory inside it. Only directories on the root
+    filesystem itself (its device) are judged: a tmpfs or another mount
+    belongs to the container.
     """
     try:
-        root_dev = lstat(root).st_dev
+        root_dev = stat_root(root).st_dev
     except OSError:
         return None
     current = ''
@@ -60,7 +61,8 @@ def blocked_dir(root, path, lstat=os.lstat):
     return None
 
 
-def unrestorable(tasks, readlink=os.readlink, lstat=os.lstat):
+def unrestorable(tasks, readlink=os.readlink, lstat=os.lstat,
+                 stat_root=os.stat):
     """(pid, comm, directory) of the tasks CRIU could not restore.
 
     ``tasks`` is :func:`criu_dump.tasks`'s list, init first.
@@ -74,7 +76,7 @@ def unrestorable(tasks, readlink=os.readlink, lstat=os.lstat):
             cwd = readlink('/proc/%d/cwd' % task['pid'])
         except OSError:
             continue
-        blocked = blocked_dir(root, cwd, lstat)
+        blocked = blocked_dir(root, cwd, lstat, stat_root)
         if blocked:
             found.append((task['pid'], task['comm'], cwd))
     return found

@@ -44,14 +44,14 @@ FS = _fs({
 class BlockedDirTest(unittest.TestCase):
 
     def test_roots_home_and_below_are_blocked(self):
-        self.assertEqual('/root', restore_check.blocked_dir(ROOT, '/root',
-                                                            FS))
         self.assertEqual('/root', restore_check.blocked_dir(
-            ROOT, '/root/work', FS))
+            ROOT, '/root', FS, FS))
+        self.assertEqual('/root', restore_check.blocked_dir(
+            ROOT, '/root/work', FS, FS))
 
     def test_searchable_and_other_filesystems_pass(self):
         for path in ('/', '/etc', '/tmp', '/tmp/private', '/gone'):
-            self.assertIsNone(restore_check.blocked_dir(ROOT, path, FS),
+            self.assertIsNone(restore_check.blocked_dir(ROOT, path, FS, FS),
                               path)
 
 
@@ -68,10 +68,11 @@ class UnrestorableTest(unittest.TestCase):
 
         tasks = [{'pid': 10, 'comm': 'init'}, {'pid': 11, 'comm': 'sh'},
                  {'pid': 12, 'comm': 'sleep'}, {'pid': 13, 'comm': 'gone'}]
-        found = restore_check.unrestorable(tasks, readlink, FS)
+        found = restore_check.unrestorable(tasks, readlink, FS, FS)
         self.assertEqual([(11, 'sh', '/root')], found)
         self.assertIn('sh (pid 11) in /root', restore_check.describe(found))
-        self.assertEqual([], restore_check.unrestorable([], readlink, FS))
+        self.assertEqual([], restore_check.unrestorable([], readlink, FS,
+                                                        FS))
 
 
 if __name__ == '__main__':
