@@ -90,7 +90,7 @@ def describe(found):
     text = '; '.join(named)
     if more > 0:
         text += _(' and %d more') % more
-    return (_('CRIU could dump but not restore a task whose working '
+    return (_('tasks CRIU could dump but not restore: %s (a working '
               'directory others cannot enter on the daemon\'s idmapped root '
-              'filesystem (Incus): %s; the container would be left stopped '
-              'with its state lost') % text)
+              'filesystem, Incus; the container would be left stopped, its '
+              'state lost)') % text)
