@@ -140,20 +140,21 @@ class CrossKindMigrationTest(base.SysContainerTestCase):
         stats = objects.ComputeNode.get_first_node_by_host_for_old_compat(
             self.ctxt, 'host2').stats
         self.assertTrue(stats[daemon_kind.STAT].startswith('lxd '), stats)
+        reason = 'the other node runs LXD (lxd 5.0'
+
+        # Incus -> LXD, live: Nova's conductor itself refuses first (the
+        # destination's hypervisor version, 5.0.2, is older than the
+        # source's, 6.0.4: DestinationHypervisorTooOld), then says "No
+        # valid host".
         server = self.boot(host='host1')
         name = self.container_name(server)
         token, pid, _count = self.daemon.counter(name)
-
         self.api.post_server_action(server['id'], {'os-migrateLive': {
             'host': 'host2', 'block_migration': 'auto'}})
         self.wait_until(lambda: [m['status'] for m in self._migrations(
             server)] == ['error'], what='the live migration to fail')
-        # Nova's conductor tries the requested host only: host2's pre-check
-        # refuses, and Nova reports "No valid host"; the driver's warning
-        # says why.
-        self.assertIn('Refusing a move between daemon kinds: the other node '
-                      'runs Incus (incus 6.0', self.stdlog.logger.output)
 
+        # Incus -> LXD, cold: refused by the source's pre-check.
         self.api.post_server_action(server['id'],
                                     {'migrate': {'host': 'host2'}})
         self.wait_until(lambda: sorted(m['status'] for m in
@@ -161,10 +162,26 @@ class CrossKindMigrationTest(base.SysContainerTestCase):
                             ['error', 'error'], ['error', 'failed']),
                         timeout=60, what='the cold migration to fail')
         server = self.wait_for(server, 'ACTIVE')
-        self.assertIn('the other node runs LXD (lxd 5.0', self.stdlog.logger
-                      .output)
+        self.assertIn(reason, self.stdlog.logger.output)
         self.assertEqual('host1', server['OS-EXT-SRV-ATTR:host'])
         self.assertEqual('Running', self.daemon.state(name)['status'])
         self.assertEqual((token, pid), self.daemon.counter(name)[:2],
                          'the same process, never stopped')
         self.assertNotIn(name, self.lxd.names())
+
+        # LXD -> Incus, live: refused by the destination's pre-check
+        # (Nova's version check lets it through).
+        seen = self.stdlog.logger.output.count(reason)
+        other = self.boot(name='on-lxd', host='host2')
+        other_name = self.container_name(other)
+        self.api.post_server_action(other['id'], {'os-migrateLive': {
+            'host': 'host1', 'block_migration': 'auto'}})
+        self.wait_until(lambda: [m['status'] for m in self._migrations(
+            other)] == ['error'], what='the LXD live migration to fail')
+        self.assertGreater(self.stdlog.logger.output.count(reason), seen)
+        self.assertIn('Refusing a move between daemon kinds',
+                      self.stdlog.logger.output)
+        self.assertEqual('host2', self.wait_for(other, 'ACTIVE')[
+            'OS-EXT-SRV-ATTR:host'])
+        self.assertEqual('Running', self.lxd.state(other_name)['status'])
+        self.assertNotIn(other_name, self.daemon.names())
