@@ -40,7 +40,7 @@ source "$SYSCONTAINER_DIR/tools/lib/syscontainer-image.sh"
 
 # syscontainer_prepare_host: run the project's host preparation as root.
 function syscontainer_prepare_host {
-    echo_summary "Preparing the LXD host for nova-syscontainer"
+    echo_summary "Preparing the $SYSCONTAINER_DAEMON_KIND host for nova-syscontainer"
     local -a args
     read -r -a args <<<"$SYSCONTAINER_SETUP_HOST_ARGS"
     sudo "$SYSCONTAINER_SETUP_HOST" "${args[@]}" ||
@@ -90,6 +90,7 @@ function syscontainer_configure_nova {
     echo_summary "Configuring nova-compute for nova-syscontainer"
     local -a opts
     read -r -a opts <<<"$SYSCONTAINER_CONF_OPTS"
+    opts=("daemon_kind=$SYSCONTAINER_DAEMON_KIND" "${opts[@]}")
     if [[ -n $SYSCONTAINER_MIGRATION_ENDPOINT ]]; then
         opts=("migration_endpoint=$SYSCONTAINER_MIGRATION_ENDPOINT" "${opts[@]}")
     fi

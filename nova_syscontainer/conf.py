@@ -34,7 +34,8 @@ daemon_opts = [
              'unix socket (for example /var/lib/lxd/unix.socket), or an '
              'https:// URL of a remote daemon (for example '
              'https://127.0.0.1:8443), which then needs client_cert and '
-             'client_key. Tested with LXD 5.0.'),
+             'client_key. Tested with LXD 5.0 and Incus 6.0 '
+             '(/var/lib/incus/unix.socket).'),
     cfg.StrOpt(
         'client_cert',
         help='PEM client certificate presented to an https endpoint. The '
@@ -228,9 +229,24 @@ network_opts = [
              'openvswitch module.'),
 ]
 
+daemon_kind_opts = [
+    cfg.StrOpt(
+        'daemon_kind',
+        default='auto',
+        choices=[('auto', 'read it from the daemon (GET /1.0 '
+                          'environment.server)'),
+                 ('lxd', 'LXD 5.0'), ('incus', 'Incus 6.0')],
+        help='The kind of container daemon behind endpoint. "auto" (the '
+             'default) reads it from the daemon when nova-compute starts; '
+             'another value is an assertion: nova-compute refuses to start '
+             'when the daemon reports another kind, and uses it for a '
+             'daemon that reports none. Containers move only between nodes '
+             'whose daemons are of one kind.'),
+]
+
 
 ALL_OPTS = (daemon_opts + instance_opts + migration_opts + image_opts +
-            network_opts)
+            network_opts + daemon_kind_opts)
 
 
 def register_opts(conf):

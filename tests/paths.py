@@ -24,8 +24,10 @@ TEST_IMAGE = os.environ.get(
     'SYSCONTAINER_TEST_IMAGE',
     '/var/cache/nova-syscontainer/images/busybox-counter.tar.gz')
 
-#: The host lock every functional test holds for its whole run (see
-#: tests/functional/daemon.py); the smoke test takes it too, since the
-#: cloud's nova-compute works on the same daemon.
-LOCK = os.environ.get('SYSCONTAINER_TEST_LOCK',
-                      '/run/lock/nova-syscontainer-functional.lock')
+#: The host lock every functional test of the LXD daemons holds for its
+#: whole run (see tests/functional/daemon.py); the smoke test takes it too,
+#: since the cloud's nova-compute works on the same daemon.
+LXD_LOCK = '/run/lock/nova-syscontainer-functional.lock'
+#: The lock of this run: the Incus runs, which use daemons of their own,
+#: may take another (SYSCONTAINER_TEST_LOCK).
+LOCK = os.environ.get('SYSCONTAINER_TEST_LOCK', LXD_LOCK)

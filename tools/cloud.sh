@@ -66,8 +66,8 @@ take_lock() {
 cmd_start() {
     local t0=$SECONDS
     mkdir -p "$CLOUD_LOGS" "$CLOUD_STATE" "$CLOUD_CONF"
-    say "preparing the host (tools/setup-host.sh)"
-    "$REPO/tools/setup-host.sh"
+    say "preparing the host (tools/setup-host.sh ${CLOUD_SETUP_HOST_ARGS[*]})"
+    "$REPO/tools/setup-host.sh" "${CLOUD_SETUP_HOST_ARGS[@]}"
     install_apt_packages
     install_venv
     link_openstack_cli

@@ -1,21 +1,22 @@
 #!/bin/bash
 # run-tests.sh - the whole test suite on a fresh Debian 12 machine (as root).
 #
-# Sets up the host (tools/setup-host.sh: two LXD daemons, CRIU, storage
-# pools, busybox test image) and builds the stock Debian guest image (both
-# cached), installs tox in a private virtualenv, then runs the style checks,
-# the documentation build (warnings are errors: the support matrix renders),
-# the unit tests, the functional tests (Nova's own services driving the
-# driver against the real daemon) and the smoke test of the all-in-one
-# cloud (tools/cloud.sh, through the openstack CLI). .ci/run calls exactly
-# this.
+# Sets up the host (tools/setup-host.sh: two LXD daemons, two Incus
+# daemons, CRIU, storage pools, busybox test image) and builds the stock
+# Debian guest image (both cached), installs tox in a private virtualenv,
+# then runs the style checks, the documentation build (warnings are
+# errors: the support matrix renders), the unit tests, the functional
+# tests (Nova's own services driving the driver against the real daemon:
+# the whole suite on LXD, a subset on Incus, tox -e functional-incus) and
+# the smoke test of the all-in-one cloud (tools/cloud.sh, through the
+# openstack CLI). .ci/run calls exactly this.
 set -Eeuo pipefail
 
 cd "$(dirname "$0")/.."
 readonly REPO=$PWD
 readonly BOOTSTRAP=$REPO/.tox/.bootstrap
 readonly LOG_DIR=/var/log/nova-syscontainer
-readonly ENVS=${SYSCONTAINER_TOX_ENVS:-pep8,docs,py3,functional,functional-eventlet,smoke}
+readonly ENVS=${SYSCONTAINER_TOX_ENVS:-pep8,docs,py3,functional,functional-eventlet,functional-incus,smoke}
 
 say() { printf 'run-tests: %s\n' "$*"; }
 
@@ -24,8 +25,14 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-say "preparing the host (two daemons: migration tests move containers)"
-tools/setup-host.sh --second-daemon
+# Incus (two daemons beside LXD's) only when its suite runs: about 30 s
+# (apt download and unpack, daemons started) on a fresh machine.
+setup_args=(--second-daemon)
+case ,$ENVS, in
+    *,functional-incus,*) setup_args+=(--incus) ;;
+esac
+say "preparing the host (two daemons: migration tests move containers; ${setup_args[*]})"
+tools/setup-host.sh "${setup_args[@]}"
 
 # The stock Debian guest of the functional and smoke tests: built once from
 # Debian's packages (about 7 min on 2 cores), then a cached no-op.

@@ -32,13 +32,15 @@ set -Eeuo pipefail
 
 usage() {
     cat <<'EOF'
-Usage: tools/setup-host.sh [--second-daemon] [--verify] [-h|--help]
+Usage: tools/setup-host.sh [--second-daemon] [--incus] [--verify] [-h|--help]
 
 Prepare this machine as an LXD host for nova-syscontainer (idempotent; run as root).
 
   --second-daemon  also run a second LXD daemon (LXD_DIR=/var/lib/nova-syscontainer/lxd-b,
                    https://127.0.0.1:8444) trusting the first one and vice versa
                    (or set SYSCONTAINER_SECOND_DAEMON=1)
+  --incus          also install Incus 6.0 (bookworm-backports, privately) and run its
+                   daemon(s) beside LXD: see tools/lib/incus.sh (or SYSCONTAINER_INCUS=1)
   --verify         finish with a self-check on every daemon: boot the test image,
                    stateful stop + start (process state must survive), restart,
                    graceful stop, delete (or set SYSCONTAINER_VERIFY=1)
@@ -811,6 +813,10 @@ self_check() { # NAME DIR
  stateful stop ${t_stop} ms, start ${t_start} ms, restart ${t_restart} ms, graceful stop ${t_graceful} ms")
 }
 
+# Incus beside LXD (--incus): its own file, so that the LXD path stays as it is.
+# shellcheck source=tools/lib/incus.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/incus.sh"
+
 # ---------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------
@@ -819,6 +825,7 @@ main() {
         case $1 in
             --second-daemon) SECOND_DAEMON=1 ;;
             --verify) VERIFY=1 ;;
+            --incus) INCUS=1 ;;
             -h | --help) usage; exit 0 ;;
             *) usage >&2; exit 2 ;;
         esac
@@ -863,6 +870,8 @@ main() {
         check_https "$name" "$addr" "$CONF_DIR/$name-server.crt"
     done
 
+    ((INCUS)) && incus_setup
+
     if ((VERIFY)); then
         for entry in "${daemons[@]}"; do
             IFS='|' read -r name dir addr <<<"$entry"
@@ -876,6 +885,7 @@ main() {
 
     local endpoints="$LXD_A_NAME=unix:$LXD_A_DIR/unix.socket,https://$LXD_A_ADDR"
     ((SECOND_DAEMON)) && endpoints+=" $LXD_B_NAME=unix:$LXD_B_DIR/unix.socket,https://$LXD_B_ADDR"
+    endpoints+=$INCUS_ENDPOINTS
     printf '=== %s OK\n' "$(date '+%F %T')" >>"$LOG"
     echo "setup-host: OK $endpoints client-cert=$CLIENT_CRT image=$IMAGE_ALIAS($IMAGE) criu=$CRIU_WRAPPER ovs=$OVS_BRIDGE(netdev)"
 }

@@ -27,6 +27,7 @@ from nova_syscontainer import exception
 from nova_syscontainer.virt import checkpoint_check
 from nova_syscontainer.virt import criu_dump
 from nova_syscontainer.virt import migrate
+from nova_syscontainer.virt import restore_check
 
 LOG = logging.getLogger(__name__)
 CONF = sc_conf.CONF
@@ -57,7 +58,9 @@ def precheck(client, name):
     """Raise CheckpointRefused if CRIU would refuse to dump ``name``.
 
     Reads the daemon's state of the container (its init pid) and the
-    tasks under that init.
+    tasks under that init; on a daemon whose containers have an idmapped
+    root filesystem (Incus), also refuses tasks CRIU could dump but not
+    restore (restore_check).
     """
     if not client.endpoint.startswith('/'):
         LOG.debug('Daemon %s is not on this host: its checkpoint of %s is '
@@ -66,4 +69,10 @@ def precheck(client, name):
     pid = (client.get_state(name) or {}).get('pid')
     if not pid or pid <= 0:
         return
-    checkpoint_check.check(name, criu_dump.tasks(pid))
+    tasks = criu_dump.tasks(pid)
+    checkpoint_check.check(name, tasks)
+    if client.daemon.kind.idmapped_rootfs:
+        found = restore_check.unrestorable(tasks)
+        if found:
+            raise exception.CheckpointRefused(
+                name=name, reason=restore_check.describe(found))

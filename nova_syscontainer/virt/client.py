@@ -42,6 +42,8 @@ from nova_syscontainer import conf as sc_conf
 from nova_syscontainer import exception
 from nova_syscontainer.virt import client_guest
 from nova_syscontainer.virt import client_images
+from nova_syscontainer.virt import client_kind
+from nova_syscontainer.virt import daemon_kind
 
 LOG = logging.getLogger(__name__)
 CONF = sc_conf.CONF
@@ -55,9 +57,6 @@ RUNNING = 'Running'
 STOPPED = 'Stopped'
 FROZEN = 'Frozen'
 ERROR = 'Error'
-
-#: LXD 5.0.2's answer to a console-log read that finds no new bytes.
-_NO_CONSOLE_DATA = 'open : no such file or directory'
 
 _BUSY_MARKERS = ('busy running', 'already running a', 'operation in progress',
                  'in use')
@@ -84,18 +83,25 @@ def _check_private(endpoint, path):
                    'make it 0600' % (path, mode & 0o7777))
 
 
-class DaemonClient(client_images.ImageCalls, client_guest.GuestCalls):
+class DaemonClient(client_images.ImageCalls, client_guest.GuestCalls,
+                   client_kind.KindCalls):
     """A connection to one container daemon, shared by all threads.
 
     :param endpoint: unix socket path or https URL.
     :param project: daemon project all calls are scoped to.
+    :param kind: ``[syscontainer] daemon_kind`` for this node's own daemon
+        (no endpoint given), else ``auto``: a peer's kind is read from it.
     The remaining parameters default to the ``[syscontainer]`` options.
     """
 
     def __init__(self, endpoint=None, project=None, client_cert=None,
                  client_key=None, server_cert=None, insecure=None,
-                 api_timeout=None, operation_timeout=None):
+                 api_timeout=None, operation_timeout=None, kind=None):
         group = CONF.syscontainer
+        if kind is None:
+            kind = group.daemon_kind if endpoint is None else daemon_kind.AUTO
+        self._expected_kind = kind
+        self._daemon = None
         self.endpoint = endpoint or group.endpoint
         self.project = project or group.project
         self._cert = client_cert or group.client_cert
@@ -360,9 +366,12 @@ class DaemonClient(client_images.ImageCalls, client_guest.GuestCalls):
     # Host
     # ------------------------------------------------------------------
     def server_info(self):
-        """``GET /1.0``: API version, extensions and environment."""
-        return self.call('read its server information', 'get',
-                         lambda api: api, read=True)
+        """``GET /1.0``: API version, extensions and environment.
+
+        Also tells which daemon this is (:attr:`daemon`), once.
+        """
+        return self._identify(self.call('read its server information',
+                                        'get', lambda api: api, read=True))
 
     def host_resources(self):
         return self.call('read host resources', 'get',
@@ -395,8 +404,9 @@ class DaemonClient(client_images.ImageCalls, client_guest.GuestCalls):
         if info.get('auth') != 'trusted':
             raise exception.DaemonIncompatible(
                 endpoint=self.endpoint,
-                reason='the daemon does not trust this client; add its '
-                       'certificate with "lxc config trust add"')
+                reason='the daemon (%s) does not trust this client; add its '
+                       'certificate with "%s"' % (
+                           self.daemon, self.daemon.kind.trust_command))
         if missing:
             raise exception.DaemonIncompatible(
                 endpoint=self.endpoint,
@@ -432,7 +442,8 @@ class DaemonClient(client_images.ImageCalls, client_guest.GuestCalls):
     def create_instance(self, body):
         """Create a container and wait until it exists (stopped)."""
         return self.call('create instance %s' % body['name'], 'post',
-                         lambda api: api.instances, json=body)
+                         lambda api: api.instances,
+                         json=self._for_daemon(body))
 
     def update_instance(self, name, body):
         """Replace the instance's writable config (``PUT``)."""
@@ -509,7 +520,8 @@ class DaemonClient(client_images.ImageCalls, client_guest.GuestCalls):
         operation; a synchronous refusal raises DaemonError.
         """
         return self.call('receive instance %s' % body['name'], 'post',
-                         lambda api: api.instances, json=body, wait=False)
+                         lambda api: api.instances,
+                         json=self._for_daemon(body), wait=False)
 
     def get_writable(self, name, not_found=None):
         """The fields of an instance that ``PUT`` replaces."""
@@ -527,14 +539,15 @@ class DaemonClient(client_images.ImageCalls, client_guest.GuestCalls):
         (HTTP 500) when there are none -- always so after a CRIU restore,
         whose console the ring buffer no longer records (the same bug as
         lxc/lxc#4448, "a LXD bug"). That error is an empty log here. While
-        it is stopped, the log file of its last run.
+        it is stopped, the log file of its last run. Incus 6.0.4 answers
+        200 with the bytes, also after a restore (daemon_kind).
         """
         try:
             return self.call('read the console log of %s' % name, 'get',
                              lambda api: api.instances[name].console,
                              not_found=not_found, raw=True, is_api=False)
         except exception.DaemonError as e:
-            if _NO_CONSOLE_DATA in (e.kwargs.get('reason') or ''):
+            if daemon_kind.console_no_data(e.kwargs.get('reason')):
                 return b''
             raise
 

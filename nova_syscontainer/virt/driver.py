@@ -35,6 +35,7 @@ from nova_syscontainer.virt import client as daemon_client
 from nova_syscontainer.virt import config_drive
 from nova_syscontainer.virt import console_log
 from nova_syscontainer.virt import container
+from nova_syscontainer.virt import daemon_kind
 from nova_syscontainer.virt import diagnostics
 from nova_syscontainer.virt import driver_migration
 from nova_syscontainer.virt import flavor_limits
@@ -113,7 +114,7 @@ class SysContainerDriver(driver_migration.MigrationMixin,
         env = self._server_info.get('environment', {})
         LOG.info('Using %(server)s %(version)s at %(endpoint)s (project '
                  '%(project)s, pool %(pool)s with driver %(driver)s)',
-                 {'server': env.get('server', 'lxd'),
+                 {'server': self.client.daemon.kind.label,
                   'version': env.get('server_version'),
                   'endpoint': self.client.endpoint,
                   'project': self.client.project,
@@ -161,6 +162,7 @@ class SysContainerDriver(driver_migration.MigrationMixin,
                 live_migration.ENDPOINT_STAT: self._migration_endpoint,
                 live_migration.CERT_STAT: self._server_info.get(
                     'environment', {}).get('certificate', ''),
+                daemon_kind.STAT: self.client.daemon.stat,
             }
         return resources
 

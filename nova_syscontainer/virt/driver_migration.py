@@ -28,6 +28,7 @@ from nova_syscontainer.virt import checkpoint
 from nova_syscontainer.virt import client as daemon_client
 from nova_syscontainer.virt import console_log
 from nova_syscontainer.virt import container
+from nova_syscontainer.virt import daemon_kind
 from nova_syscontainer.virt import flavor_limits
 from nova_syscontainer.virt import live_migration
 from nova_syscontainer.virt import nics
@@ -85,6 +86,13 @@ class MigrationMixin(object):
             rollback(nova_exception.MigrationPreCheckError(
                 reason=_('this node has no [syscontainer] '
                          'migration_endpoint')))
+        if not same_host:
+            try:
+                self._check_same_kind(objects.ComputeNode.
+                                      get_first_node_by_host_for_old_compat(
+                                          context, migration.dest_compute))
+            except nova_exception.MigrationPreCheckError as e:
+                rollback(e)
         if flavor.root_gb < instance.flavor.root_gb:
             rollback(nova_exception.ResizeError(
                 reason=_('a root disk cannot shrink (%(old)d GiB to '
@@ -179,10 +187,23 @@ class MigrationMixin(object):
 
         Live migration must be allowed here, both nodes must publish a
         migration endpoint, CRIU must be prepared in new containers and
-        ``criu check`` must pass on this host.
+        ``criu check`` must pass on this host; both daemons must be of one
+        kind (LXD or Incus).
         """
+        self._check_same_kind(src_compute_info)
         return live_migration.check_destination(
             self._migration_endpoint, src_compute_info, self._criu_path)
+
+    def _check_same_kind(self, compute_info):
+        """Refuse a move between an LXD and an Incus node (daemon_kind)."""
+        problem = daemon_kind.migration_problem(
+            self.client.daemon,
+            live_migration._stats(compute_info).get(daemon_kind.STAT))
+        if problem:
+            # Nova's conductor logs a refused destination at debug level
+            # only (and then says "No valid host"): say why here.
+            LOG.warning('Refusing a move between daemon kinds: %s', problem)
+            raise nova_exception.MigrationPreCheckError(reason=problem)
 
     def cleanup_live_migration_destination_check(self, context,
                                                  dest_check_data):

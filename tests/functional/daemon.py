@@ -31,15 +31,53 @@ from tests import cgroups
 from tests import paths
 from tests import rawlxd
 
-#: Where tools/setup-host.sh puts things. Override with the environment.
-ENDPOINT = os.environ.get('SYSCONTAINER_TEST_ENDPOINT',
-                          '/var/lib/lxd/unix.socket')
+#: Where tools/setup-host.sh puts each kind's daemons (``--incus`` for
+#: Incus). SYSCONTAINER_TEST_DAEMON picks the kind the tests run against
+#: (``lxd`` by default; ``tox -e functional-incus`` sets ``incus``); the
+#: SYSCONTAINER_TEST_*ENDPOINT variables override single endpoints.
+DAEMONS = {
+    'lxd': {
+        'endpoint': '/var/lib/lxd/unix.socket',
+        'https': 'https://127.0.0.1:8443',
+        'server_cert': 'lxd-server.crt',
+        'second_endpoint': '/var/lib/nova-syscontainer/lxd-b/unix.socket',
+        'second_https': 'https://127.0.0.1:8444',
+        'second_server_cert': 'lxd-b-server.crt',
+        'second_pidfile': '/var/log/nova-syscontainer/lxd-b.pid',
+        'setup_args': ['--second-daemon'],
+        'cli': 'lxc', 'dir_variable': 'LXD_DIR',
+    },
+    'incus': {
+        'endpoint': '/var/lib/incus/unix.socket',
+        'https': 'https://127.0.0.1:8543',
+        'server_cert': 'incus-server.crt',
+        'second_endpoint': '/var/lib/nova-syscontainer/incus-b/unix.socket',
+        'second_https': 'https://127.0.0.1:8544',
+        'second_server_cert': 'incus-b-server.crt',
+        'second_pidfile': '/var/log/nova-syscontainer/incus-b.pid',
+        'setup_args': ['--second-daemon', '--incus'],
+        'cli': 'incus', 'dir_variable': 'INCUS_DIR',
+    },
+}
+KIND = os.environ.get('SYSCONTAINER_TEST_DAEMON', 'lxd')
+_DAEMON = DAEMONS[KIND]
+ENDPOINT = os.environ.get('SYSCONTAINER_TEST_ENDPOINT', _DAEMON['endpoint'])
 HTTPS_ENDPOINT = os.environ.get('SYSCONTAINER_TEST_HTTPS_ENDPOINT',
-                                'https://127.0.0.1:8443')
+                                _DAEMON['https'])
 CONF_DIR = os.environ.get('SYSCONTAINER_CONF_DIR', '/etc/nova-syscontainer')
 CLIENT_CERT = os.path.join(CONF_DIR, 'client.crt')
 CLIENT_KEY = os.path.join(CONF_DIR, 'client.key')
-SERVER_CERT = os.path.join(CONF_DIR, 'lxd-server.crt')
+SERVER_CERT = os.path.join(CONF_DIR, _DAEMON['server_cert'])
+#: The daemon's command-line client and how it finds the daemon's socket.
+CLI = _DAEMON['cli']
+
+
+def cli_env(endpoint=None):
+    """The environment for CLI to talk to the daemon of ``endpoint``."""
+    return dict(os.environ, **{_DAEMON['dir_variable']: os.path.dirname(
+        endpoint or ENDPOINT)})
+
+
 IMAGE_PATH = paths.TEST_IMAGE
 # The default project: LXD 5.0 cannot restore a CRIU checkpoint in another.
 PROJECT = os.environ.get('SYSCONTAINER_TEST_PROJECT', 'default')
@@ -58,12 +96,11 @@ POOL = os.environ.get('SYSCONTAINER_TEST_POOL', 'default')
 #: of the migration tests: its own LXD_DIR, https on another port, trusting
 #: the same client certificate.
 SECOND_ENDPOINT = os.environ.get(
-    'SYSCONTAINER_TEST_SECOND_ENDPOINT',
-    '/var/lib/nova-syscontainer/lxd-b/unix.socket')
+    'SYSCONTAINER_TEST_SECOND_ENDPOINT', _DAEMON['second_endpoint'])
 SECOND_HTTPS_ENDPOINT = os.environ.get(
-    'SYSCONTAINER_TEST_SECOND_HTTPS_ENDPOINT', 'https://127.0.0.1:8444')
-SECOND_SERVER_CERT = os.path.join(CONF_DIR, 'lxd-b-server.crt')
-SECOND_PIDFILE = '/var/log/nova-syscontainer/lxd-b.pid'
+    'SYSCONTAINER_TEST_SECOND_HTTPS_ENDPOINT', _DAEMON['second_https'])
+SECOND_SERVER_CERT = os.path.join(CONF_DIR, _DAEMON['second_server_cert'])
+SECOND_PIDFILE = _DAEMON['second_pidfile']
 SETUP_HOST = os.path.join(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))), 'tools', 'setup-host.sh')
 
@@ -134,24 +171,35 @@ def delete_nova_images(lxd):
 
 
 #: One test at a time per host, across processes: two runs would see each
-#: other's computes (same host names) and one may kill a daemon.
+#: other's computes (same host names) and one may kill a daemon. The Incus
+#: daemons are used by the Incus runs only, which may take a lock of their
+#: own (SYSCONTAINER_TEST_LOCK); a test that also touches the LXD daemons
+#: takes LXD_LOCK_PATH too, before this one.
+LXD_LOCK_PATH = paths.LXD_LOCK
 LOCK_PATH = paths.LOCK
-_lock = {'fd': None, 'depth': 0}
+_locks = {}
 
 
-def _acquire_host_lock():
-    if _lock['depth'] == 0:
-        fd = os.open(LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o600)
+def _acquire_host_lock(path=None):
+    lock = _locks.setdefault(path or LOCK_PATH, {'fd': None, 'depth': 0})
+    if lock['depth'] == 0:
+        fd = os.open(path or LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)
-        _lock['fd'] = fd
-    _lock['depth'] += 1
+        lock['fd'] = fd
+    lock['depth'] += 1
 
 
-def _release_host_lock():
-    _lock['depth'] -= 1
-    if _lock['depth'] == 0:
-        os.close(_lock['fd'])  # closing the descriptor drops the flock
-        _lock['fd'] = None
+def _release_host_lock(path=None):
+    lock = _locks[path or LOCK_PATH]
+    lock['depth'] -= 1
+    if lock['depth'] == 0:
+        os.close(lock['fd'])  # closing the descriptor drops the flock
+        lock['fd'] = None
+
+
+#: For a test that takes another lock too (by path), before its fixtures.
+acquire_host_lock = _acquire_host_lock
+release_host_lock = _release_host_lock
 
 
 class DaemonFixture(fixtures.Fixture):
@@ -248,6 +296,19 @@ class DaemonFixture(fixtures.Fixture):
         with open('/proc/%d/root%s' % (self.init_pid(name), path)) as f:
             return f.read()
 
+    def write_file(self, name, path, data):
+        """Write a file inside the container (root's) through the daemon.
+
+        Not through /proc/<pid>/root: Incus 6.0 gives containers an
+        idmapped root filesystem, on which the host's root cannot create
+        files (EOVERFLOW: it has no uid inside the mapping).
+        """
+        self.lxd.api.instances[name].files.post(
+            params={'path': path}, data=data,
+            headers={'X-LXD-type': 'file', 'X-LXD-mode': '0644',
+                     'X-LXD-uid': '0', 'X-LXD-gid': '0',
+                     'X-LXD-write': 'overwrite'})
+
     def counter(self, name, timeout=20):
         """(token, pid, count) that the test image's counter writes."""
         deadline = time.monotonic() + timeout
@@ -299,7 +360,7 @@ class SecondDaemonFixture(DaemonFixture):
     def ensure_running(self):
         """Start the daemon again if it does not answer, and reconnect."""
         if not second_daemon_available():
-            subprocess.run([SETUP_HOST, '--second-daemon'], check=True,
+            subprocess.run([SETUP_HOST] + _DAEMON['setup_args'], check=True,
                            stdin=subprocess.DEVNULL,
                            stdout=subprocess.DEVNULL,
                            stderr=subprocess.PIPE, timeout=300)

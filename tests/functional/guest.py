@@ -26,6 +26,7 @@ import sys
 import time
 
 from nova_syscontainer.virt import criu_dump
+from tests.functional import daemon
 
 #: How long one ``lxc exec`` may take.
 EXEC_TIMEOUT = 30
@@ -35,9 +36,9 @@ TCP_ESTABLISHED = '01'
 
 def lxc_exec(fixture, name, script, timeout=EXEC_TIMEOUT):
     """Run ``sh -c script`` in the container on ``fixture``'s daemon."""
-    env = dict(os.environ, LXD_DIR=os.path.dirname(fixture.endpoint))
     return subprocess.run(
-        ['lxc', 'exec', name, '--', 'sh', '-c', script], env=env,
+        [daemon.CLI, 'exec', name, '--', 'sh', '-c', script],
+        env=daemon.cli_env(fixture.endpoint),
         check=True, stdin=subprocess.DEVNULL, capture_output=True,
         text=True, timeout=timeout).stdout
 

@@ -36,7 +36,8 @@ int main(int argc, char **argv) {
 """
 DEFAULT_UID_MAP = '0 100000 10000001'
 QUOTA_POOL = 'quota'
-QUOTA_POOL_PATH = '/var/lib/lxd/storage-pools/' + QUOTA_POOL
+QUOTA_POOL_PATH = os.path.join(os.path.dirname(base.daemon.ENDPOINT),
+                               'storage-pools', QUOTA_POOL)
 
 
 class LimitsTest(base.SysContainerTestCase):

@@ -307,9 +307,7 @@ class ColdMigrationTest(MigrationTestCase):
     def test_cold_migrate_confirm(self):
         server = self.boot(host='host1')
         name = self.container_name(server)
-        pid = self.daemon.init_pid(name)
-        with open('/proc/%d/root/root/kept' % pid, 'w') as f:
-            f.write('data')
+        self.daemon.write_file(name, '/root/kept', b'data')
         server = self.action(server, {'migrate': {'host': 'host2'}},
                              'VERIFY_RESIZE', timeout=120)
         self.assertEqual('host2', server['OS-EXT-SRV-ATTR:host'])

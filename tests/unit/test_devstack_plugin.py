@@ -310,6 +310,28 @@ class PluginTest(unittest.TestCase):
         with open(sc.client_key) as f:
             self.assertEqual('KEY\n', f.read())
 
+    def test_incus_kind_picks_endpoint_certificate_and_host_script(self):
+        self.write('etc/nova-syscontainer/incus-server.crt', 'SERVER\n')
+        self.run_plugin('stack pre-install', 'stack post-config', settings=(
+            'SYSCONTAINER_DAEMON_KIND=incus'))
+        self.assertIn('sudo %s --incus' % self.setup_host, self.calls())
+        sc = self.load_nova_conf().syscontainer
+        self.assertEqual('https://127.0.0.1:8543', sc.endpoint)
+        self.assertEqual(self.host_conf + '/incus-server.crt',
+                         sc.server_cert)
+        self.assertEqual('incus', sc.daemon_kind)
+
+    def test_lxd_is_the_default_kind(self):
+        self.run_plugin('stack post-config')
+        self.assertEqual('lxd', self.load_nova_conf().syscontainer
+                         .daemon_kind)
+
+    def test_an_unknown_kind_is_refused(self):
+        proc = self.run_plugin(settings='SYSCONTAINER_DAEMON_KIND=docker',
+                               check=False)
+        self.assertNotEqual(0, proc.returncode)
+        self.assertIn('must be lxd or incus', proc.stdout + proc.stderr)
+
     def test_post_config_migration_endpoint_and_unix_socket(self):
         self.run_plugin('stack post-config', settings=(
             'SYSCONTAINER_ENDPOINT=/var/lib/lxd/unix.socket\n'

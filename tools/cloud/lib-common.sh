@@ -30,6 +30,15 @@ readonly CLOUD_DB_USER=openstack
 # The cloud's own btrfs storage pool for root disks (quotas enforced),
 # a sparse loop file sized from the machine's free disk when first made.
 readonly CLOUD_POOL=${SYSCONTAINER_CLOUD_POOL:-aio}
+# The container daemon: lxd (LXD 5.0, the default) or incus (Incus 6.0,
+# which tools/setup-host.sh --incus installs beside LXD); its command-line
+# client, its directory, and the host script's arguments for it.
+readonly CLOUD_DAEMON_KIND=${SYSCONTAINER_CLOUD_DAEMON_KIND:-lxd}
+case $CLOUD_DAEMON_KIND in
+    lxd) readonly CLOUD_CLI=lxc CLOUD_DAEMON_DIR=/var/lib/lxd CLOUD_SETUP_HOST_ARGS=() ;;
+    incus) readonly CLOUD_CLI=incus CLOUD_DAEMON_DIR=/var/lib/incus CLOUD_SETUP_HOST_ARGS=(--incus) ;;
+    *) echo "SYSCONTAINER_CLOUD_DAEMON_KIND must be lxd or incus" >&2; exit 2 ;;
+esac
 # tools/setup-host.sh's OVS integration bridge (userspace datapath).
 readonly CLOUD_OVS_BRIDGE=${SYSCONTAINER_OVS_BRIDGE:-br-int}
 # The floating IPs' network: a flat provider network on physical network

@@ -307,10 +307,10 @@ write_nova_conf() {
     # from the one writer that DevStack uses too. The cloud's btrfs pool
     # (lib-services.sh, ensure_storage_pool) enforces root disk sizes.
     nova_common_triples | ini "$dir/nova-cpu.conf"
-    SYSCONTAINER_ENDPOINT=/var/lib/lxd/unix.socket \
+    SYSCONTAINER_ENDPOINT=$CLOUD_DAEMON_DIR/unix.socket \
     SYSCONTAINER_STORAGE_POOL=$CLOUD_POOL \
         syscontainer_write_compute_conf "$dir/nova-cpu.conf" \
-        ovs_datapath_type=netdev
+        ovs_datapath_type=netdev daemon_kind="$CLOUD_DAEMON_KIND"
 }
 
 write_clouds_yaml() {

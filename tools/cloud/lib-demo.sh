@@ -93,12 +93,12 @@ demo() {
     name=$(osc_quiet server show "$DEMO_SERVER" -f value \
         -c OS-EXT-SRV-ATTR:instance_name)
 
-    printf '\n$ lxc list %s\n' "$name"
-    lxc list "$name" -c nsPt
-    printf '\n$ lxc config show %s | grep limits (what the driver set)\n' "$name"
-    lxc config show "$name" | grep -E 'limits\.|cfs_|size:' || true
+    printf '\n$ %s list %s\n' "$CLOUD_CLI" "$name"
+    "$CLOUD_CLI" list "$name" -c nsPt
+    printf '\n$ %s config show %s | grep limits (what the driver set)\n' "$CLOUD_CLI" "$name"
+    "$CLOUD_CLI" config show "$name" | grep -E 'limits\.|cfs_|size:' || true
     local pid
-    pid=$(lxc info "$name" | awk '/^PID:/ {print $2}')
+    pid=$("$CLOUD_CLI" info "$name" | awk '/^PID:/ {print $2}')
     [ -n "$pid" ] || die "container $name has no init process"
     printf '\nThe kernel enforces (cgroup v1 files of init PID %s):\n' "$pid"
     local cg

@@ -388,19 +388,19 @@ rpc_consumers() {
 # space where the daemon keeps it: a quarter of it, 4 to 64 GiB. Its size
 # stays when it exists (LXD 5.0 cannot shrink a pool).
 ensure_storage_pool() {
-    if lxc storage show "$CLOUD_POOL" >/dev/null 2>&1; then
+    if "$CLOUD_CLI" storage show "$CLOUD_POOL" >/dev/null 2>&1; then
         return 0
     fi
     local free_gib size
-    free_gib=$(df --output=avail -B1G /var/lib/lxd | tail -n1 | tr -d ' G')
+    free_gib=$(df --output=avail -B1G "$CLOUD_DAEMON_DIR" | tail -n1 | tr -d ' G')
     size=$((free_gib / 4))
     ((size >= 4)) || size=4
     ((size <= 64)) || size=64
     ((free_gib >= size + 4)) \
-        || die "only ${free_gib} GiB free under /var/lib/lxd for a ${size} GiB pool"
+        || die "only ${free_gib} GiB free under $CLOUD_DAEMON_DIR for a ${size} GiB pool"
     say "creating storage pool $CLOUD_POOL (btrfs, sparse ${size} GiB loop file;" \
         "${free_gib} GiB free)"
-    run_logged "lxc storage create $CLOUD_POOL" lxc storage create \
+    run_logged "$CLOUD_CLI storage create $CLOUD_POOL" "$CLOUD_CLI" storage create \
         "$CLOUD_POOL" btrfs "size=${size}GiB"
 }
 
@@ -510,14 +510,14 @@ reset_agents_devices() {
 reset_all() {
     stop_all
     local name
-    for name in $(lxc list --format csv -c n 2>/dev/null); do
-        if [ "$(lxc config get "$name" user.nova_syscontainer.host 2>/dev/null)" \
+    for name in $("$CLOUD_CLI" list --format csv -c n 2>/dev/null); do
+        if [ "$("$CLOUD_CLI" config get "$name" user.nova_syscontainer.host 2>/dev/null)" \
                 = "$CLOUD_HOST" ]; then
             say "deleting container $name (made by this cloud)"
             local -a bridges
-            mapfile -t bridges < <(lxc config show "$name" | awk '
+            mapfile -t bridges < <("$CLOUD_CLI" config show "$name" | awk '
                 $1 == "parent:" && $2 ~ /^qbr/ {print $2}')
-            lxc delete --force "$name"
+            "$CLOUD_CLI" delete --force "$name"
             unplug_port_links "${bridges[@]}"
         fi
     done
@@ -525,14 +525,14 @@ reset_all() {
     reset_agents_devices
     # The pool goes too when nothing else uses it (images LXD cached in it
     # are its own; another user's volumes keep it).
-    if lxc storage show "$CLOUD_POOL" >/dev/null 2>&1; then
+    if "$CLOUD_CLI" storage show "$CLOUD_POOL" >/dev/null 2>&1; then
         local image
-        for image in $(lxc storage volume list "$CLOUD_POOL" --format csv \
+        for image in $("$CLOUD_CLI" storage volume list "$CLOUD_POOL" --format csv \
                 2>/dev/null | awk -F, '$1 == "image" {print $2}'); do
-            lxc storage volume delete "$CLOUD_POOL" "image/$image" \
+            "$CLOUD_CLI" storage volume delete "$CLOUD_POOL" "image/$image" \
                 >/dev/null 2>&1 || true
         done
-        if lxc storage delete "$CLOUD_POOL" >/dev/null 2>&1; then
+        if "$CLOUD_CLI" storage delete "$CLOUD_POOL" >/dev/null 2>&1; then
             say "storage pool $CLOUD_POOL deleted"
         else
             say "storage pool $CLOUD_POOL kept (still in use)"
