@@ -28,6 +28,7 @@ import testtools
 from nova_syscontainer import conf as sc_conf
 from nova_syscontainer import exception
 from nova_syscontainer.virt import client
+from nova_syscontainer.virt import daemon_kind
 
 CONF = sc_conf.CONF
 
@@ -63,6 +64,9 @@ class CallTest(testtools.TestCase):
             endpoint='/nonexistent/unix.socket', api_timeout=1,
             operation_timeout=5)
         self.client._connect = mock.Mock(return_value=self.lxd)
+        # The daemon's kind, as init_host's first GET /1.0 would find it.
+        self.client._daemon = daemon_kind.Daemon(
+            daemon_kind.KINDS[daemon_kind.LXD], '5.0.2')
         self.sleep = self.useFixture(fixtures.MockPatchObject(
             client.time, 'sleep')).mock
         CONF.set_override('busy_retries', 3, group='syscontainer')
@@ -232,7 +236,8 @@ class CallTest(testtools.TestCase):
     # -- the daemon itself ------------------------------------------
     def test_an_untrusted_client_or_missing_extension_is_incompatible(self):
         info = {'auth': 'untrusted',
-                'api_extensions': list(client.REQUIRED_API_EXTENSIONS)}
+                'api_extensions': list(client.REQUIRED_API_EXTENSIONS),
+                'environment': {'server': 'lxd', 'server_version': '5.0.2'}}
         self.api.get.return_value = _sync(info)
         e = self.assertRaises(exception.DaemonIncompatible,
                               self.client.check_compatible)

@@ -43,6 +43,12 @@ class ResizeTest(test_driver.DriverTestCase):
         self.copy = self.useFixture(fixtures.MockPatchObject(
             live_migration, 'copy_stopped', autospec=True)).mock
         self.copy.return_value = {'total': 1.0}
+        # The destination's compute record and its daemon kind (the kind
+        # check has tests of its own: tests.functional.test_incus).
+        self.useFixture(fixtures.MockPatchObject(
+            objects.ComputeNode, 'get_first_node_by_host_for_old_compat'))
+        self.same_kind = self.useFixture(fixtures.MockPatchObject(
+            self.driver, '_check_same_kind')).mock
         self.flavor = objects.Flavor(id=2, name='m1.small', memory_mb=256,
                                      vcpus=1, root_gb=0, ephemeral_gb=0,
                                      swap=0, flavorid='2', extra_specs={})
@@ -56,6 +62,12 @@ class ResizeTest(test_driver.DriverTestCase):
                               self.migrate)
         self.assertIsInstance(e.inner_exception, inner)
         return e
+
+    def test_another_daemon_kind_is_refused_before_anything_stops(self):
+        self.same_kind.side_effect = nova_exception.MigrationPreCheckError(
+            reason='LXD 5.0.2 here, Incus 6.0.4 there')
+        self.assertRolledBack(nova_exception.MigrationPreCheckError)
+        self.copy.assert_not_called()
 
     def test_success_stops_and_copies(self):
         self.add()
