@@ -30,6 +30,7 @@ environment variable changes where it goes or what it trusts.
 import socket
 import ssl
 import threading
+import time
 import urllib.parse
 
 import websocket
@@ -41,6 +42,13 @@ WIDTH = 80
 HEIGHT = 24
 #: Seconds one read waits before it looks whether the stream was closed.
 POLL = 1.0
+#: Seconds after an attachment before input is sent: LXD 5.0.2 drops
+#: console input that arrives within about 0.1 s of the websockets'
+#: connection (measured: forkconsole is not attached to the console yet).
+SETTLE = 0.5
+#: How LXD 5.0.2 refuses a second attachment: this line on the data
+#: websocket, which it then closes.
+_BUSY = b'Failed running forkconsole'
 
 
 class ConsoleCalls(object):
@@ -79,7 +87,8 @@ class ConsoleCalls(object):
                 _close_quietly(ws)
             self.cancel_operation(op_id)
             raise
-        return ConsoleStream(opened[0], opened[1], op_id)
+        return ConsoleStream(opened[0], opened[1], op_id,
+                             endpoint=self.endpoint, name=name)
 
     def _operation_websocket(self, action, op_id, secret):
         """One websocket of a websocket operation, connected."""
@@ -153,19 +162,32 @@ class ConsoleStream(object):
     :meth:`close` from any thread ends both within :data:`POLL` seconds.
     """
 
-    def __init__(self, data, control, operation_id):
+    def __init__(self, data, control, operation_id, endpoint='', name=''):
         self._data = data
         self._control = control
         self.operation_id = operation_id
+        self._endpoint = endpoint
+        self._name = name
         self._closed = threading.Event()
+        self._first = True
+        self._ready_at = time.monotonic() + SETTLE
 
     @property
     def closed(self):
         return self._closed.is_set()
 
-    def recv(self):
-        """The next bytes of the console; b'' once it ended."""
+    def recv(self, timeout=None):
+        """The next bytes of the console; b'' once it ended.
+
+        With ``timeout`` (seconds), b'' also when nothing came within it
+        (:attr:`closed` tells the two apart). Raises ConsoleBusy (and ends
+        the stream) when the daemon's first words are its refusal to
+        attach: another client holds the console.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
         while not self._closed.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                return b''
             try:
                 opcode, payload = self._data.recv_data()
             except websocket.WebSocketTimeoutException:
@@ -175,6 +197,13 @@ class ConsoleStream(object):
             if opcode == websocket.ABNF.OPCODE_CLOSE:
                 break
             if payload:
+                if self._first and _BUSY in payload:
+                    self.close()
+                    raise exception.ConsoleBusy(
+                        endpoint=self._endpoint,
+                        action='open the console of %s' % self._name,
+                        reason=payload.decode('utf-8', 'replace').strip())
+                self._first = False
                 return payload
         self.close()
         return b''
@@ -183,6 +212,9 @@ class ConsoleStream(object):
         """Send bytes to the console; False once it ended."""
         if self._closed.is_set():
             return False
+        wait = self._ready_at - time.monotonic()
+        if wait > 0:
+            time.sleep(min(wait, SETTLE))
         try:
             self._data.send_binary(payload)
         except (OSError, websocket.WebSocketException):

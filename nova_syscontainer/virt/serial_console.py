@@ -30,10 +30,12 @@ client, unchanged.
   get_serial_console makes a new listener (tokens of the old port are
   then refused by nova-serialproxy, and the user asks for a new URL).
 * The daemon gives an instance's console to one client at a time
-  (LXD 5.0.2 measured: a second attach waits until the first is gone), so
-  a listener bridges one client at a time: a new client replaces the
-  current one, whose connection is closed -- a reloaded browser tab
-  gets the console back instead of waiting for its own dead predecessor.
+  (LXD 5.0.2 measured: a second attachment is refused with "Failed
+  running forkconsole"), so a listener bridges one client at a time: a
+  new client replaces the current one, whose connection is closed -- a
+  reloaded browser tab gets the console back instead of waiting for its
+  own dead predecessor. The new attachment is retried while the daemon
+  still refuses it (ATTACH_TIMEOUT).
 * Every wait is bounded: the listener and the bridges look at their stop
   flag every :data:`POLL` seconds, and closing one waits at most
   :data:`JOIN_TIMEOUT` seconds for its threads.
@@ -46,6 +48,7 @@ threading mode, green threads where nova-compute runs under eventlet
 import select
 import socket
 import threading
+import time
 
 from nova.console import serial
 from nova.console import type as ctype
@@ -53,7 +56,9 @@ from nova import exception as nova_exception
 from oslo_log import log as logging
 
 from nova_syscontainer import conf as sc_conf
+from nova_syscontainer import exception
 from nova_syscontainer.virt import client as daemon_client
+from nova_syscontainer.virt import client_console
 
 LOG = logging.getLogger(__name__)
 CONF = sc_conf.CONF
@@ -64,6 +69,9 @@ POLL = 1.0
 JOIN_TIMEOUT = 10.0
 #: Seconds a write to a client may block (a client that reads nothing).
 SEND_TIMEOUT = 30.0
+#: Seconds a new client retries an attachment the daemon refuses because
+#: the previous client's is still being torn down.
+ATTACH_TIMEOUT = 5.0
 #: Daemon states whose console can be attached (a frozen container's
 #: console answers once it is thawed).
 _ATTACHABLE = (daemon_client.RUNNING, daemon_client.FROZEN)
@@ -253,19 +261,48 @@ class Bridge(object):
             self.close()
             _close(self._conn)
 
+    def _attach(self):
+        """Attach to the console: (stream, its first bytes), or None.
+
+        The daemon refuses while a previous client's attachment is still
+        being torn down: that is retried for ATTACH_TIMEOUT seconds.
+        """
+        deadline = time.monotonic() + ATTACH_TIMEOUT
+        while not self._stop.is_set():
+            try:
+                stream = self._client.open_console(self._name)
+                self._stream = stream
+                # The daemon refuses at once; input waits SETTLE anyway.
+                return stream, stream.recv(timeout=client_console.SETTLE)
+            except exception.ConsoleBusy as e:
+                if time.monotonic() > deadline:
+                    error = e
+                    break
+                self._stop.wait(POLL / 4)
+            except nova_exception.NovaException as e:
+                error = e
+                break
+        else:
+            return None
+        LOG.warning('Serial console of %(name)s unavailable: %(error)s',
+                    {'name': self._name, 'error': error})
+        self._tell_client('console unavailable: %s' % error)
+        return None
+
     def _bridge(self):
-        try:
-            stream = self._client.open_console(self._name)
-        except nova_exception.NovaException as e:
-            LOG.warning('Serial console of %(name)s unavailable: %(error)s',
-                        {'name': self._name, 'error': e})
-            self._tell_client('console unavailable: %s' % e)
+        attached = self._attach()
+        if attached is None:
             return
-        self._stream = stream
+        stream, first = attached
         if self._stop.is_set():
             stream.close()
             return
         self._conn.settimeout(SEND_TIMEOUT)
+        if first:
+            try:
+                self._conn.sendall(first)
+            except OSError:
+                return
         outbound = threading.Thread(
             target=self._to_client, args=(stream,), daemon=True,
             name='serial-out-%s' % self._name)

@@ -17,6 +17,7 @@ import os
 import socket
 import ssl
 import threading
+import time
 from unittest import mock
 
 import fixtures
@@ -204,6 +205,38 @@ class ConsoleStreamTest(testtools.TestCase):
             websocket.WebSocketConnectionClosedException())
         self.assertFalse(self.stream.send(b'x'))
         self.assertTrue(self.stream.closed)
+
+    def test_a_refusal_to_attach_is_console_busy(self):
+        self.data.recv_data.return_value = (
+            websocket.ABNF.OPCODE_BINARY,
+            b'Error: Failed running forkconsole: "attaching to the '
+            b'container failed"\n')
+        e = self.assertRaises(exception.ConsoleBusy, self.stream.recv)
+        self.assertIn('attaching to the container failed', str(e))
+        self.assertTrue(self.stream.closed)
+
+    def test_the_marker_later_is_only_output(self):
+        self.data.recv_data.side_effect = [
+            (websocket.ABNF.OPCODE_BINARY, b'login: '),
+            (websocket.ABNF.OPCODE_BINARY, b'Failed running forkconsole')]
+        self.assertEqual(b'login: ', self.stream.recv())
+        self.assertEqual(b'Failed running forkconsole', self.stream.recv())
+
+    def test_recv_with_a_timeout(self):
+        self.data.recv_data.side_effect = websocket.WebSocketTimeoutException()
+        self.patch(client_console, 'POLL', 0.01)
+        self.assertEqual(b'', self.stream.recv(timeout=0.05))
+        self.assertFalse(self.stream.closed)
+
+    def test_input_waits_for_the_console_to_settle(self):
+        self.patch(client_console, 'SETTLE', 0.3)
+        stream = client_console.ConsoleStream(self.data, self.control, 'op')
+        start = time.monotonic()
+        self.assertTrue(stream.send(b'x'))
+        self.assertGreaterEqual(time.monotonic() - start, 0.2)
+        start = time.monotonic()
+        stream.send(b'y')
+        self.assertLess(time.monotonic() - start, 0.2)
 
     def test_recv_after_close(self):
         self.stream.close()

@@ -37,17 +37,25 @@ HOST = '127.0.0.1'
 class FakeStream(object):
     """One console attachment: what was sent, and output to give."""
 
-    def __init__(self):
+    def __init__(self, busy=False):
         self.sent = queue.Queue()
         self.output = queue.Queue()
         self._closed = threading.Event()
+        self.busy = busy
 
     @property
     def closed(self):
         return self._closed.is_set()
 
-    def recv(self):
+    def recv(self, timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if self.busy:
+            self._closed.set()
+            raise exception.ConsoleBusy(endpoint='/sock', action='attach',
+                                        reason='Failed running forkconsole')
         while not self._closed.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                return b''
             try:
                 data = self.output.get(timeout=0.05)
             except queue.Empty:
@@ -75,13 +83,15 @@ class FakeClient(object):
         self.streams = []
         self.error = None
         self.overlaps = 0
+        self.busy = 0
 
     def open_console(self, name, not_found=None):
         if self.error is not None:
             raise self.error
         if any(not s.closed for s in self.streams):
             self.overlaps += 1
-        stream = FakeStream()
+        stream = FakeStream(busy=self.busy > 0)
+        self.busy -= 1
         self.streams.append(stream)
         return stream
 
@@ -206,6 +216,30 @@ class SerialConsoleTest(testtools.TestCase):
         self.client.streams[0].output.put(None)  # the container stopped
         self.assertTrue(at_eof(conn))
         self.assertEqual(port, self.consoles.get(inst, running()).port)
+
+    def test_a_busy_console_is_attached_again(self):
+        self.client.busy = 2
+        conn = self.connect(self.consoles.get(Instance(), running()).port)
+        wait(lambda: len(self.client.streams) == 3, what='three attempts')
+        conn.sendall(b'x')
+        self.assertEqual(b'x', self.client.streams[2].sent.get(timeout=10))
+
+    def test_a_console_busy_for_too_long_is_told(self):
+        self.patch(serial_console, 'ATTACH_TIMEOUT', 0.2)
+        self.client.busy = 1000
+        conn = self.connect(self.consoles.get(Instance(), running()).port)
+        self.assertIn(b'forkconsole', read_until(conn, b']\r\n'))
+        self.assertTrue(at_eof(conn))
+
+    def test_first_bytes_before_the_pumps_reach_the_client(self):
+        def output_first(name, not_found=None):
+            stream = FakeStream()
+            stream.output.put(b'login: ')
+            self.client.streams.append(stream)
+            return stream
+        self.client.open_console = output_first
+        conn = self.connect(self.consoles.get(Instance(), running()).port)
+        self.assertEqual(b'login: ', read_until(conn, b': '))
 
     def test_daemon_refusal_is_told_to_the_client(self):
         self.client.error = exception.DaemonError(
