@@ -117,3 +117,7 @@ class CheckpointRefused(exception.NovaException):
     The container is untouched and still running.
     """
     msg_fmt = _('Container %(name)s cannot be checkpointed: %(reason)s')
+
+
+class ConsoleBusy(DaemonError):
+    """The daemon refused to attach a console another client holds."""

@@ -40,6 +40,7 @@ import requests
 
 from nova_syscontainer import conf as sc_conf
 from nova_syscontainer import exception
+from nova_syscontainer.virt import client_console
 from nova_syscontainer.virt import client_guest
 from nova_syscontainer.virt import client_images
 from nova_syscontainer.virt import client_kind
@@ -84,7 +85,7 @@ def _check_private(endpoint, path):
 
 
 class DaemonClient(client_images.ImageCalls, client_guest.GuestCalls,
-                   client_kind.KindCalls):
+                   client_kind.KindCalls, client_console.ConsoleCalls):
     """A connection to one container daemon, shared by all threads.
 
     :param endpoint: unix socket path or https URL.

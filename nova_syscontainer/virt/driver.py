@@ -44,6 +44,7 @@ from nova_syscontainer.virt import host as hostinfo
 from nova_syscontainer.virt import image as images
 from nova_syscontainer.virt import live_migration
 from nova_syscontainer.virt import nics
+from nova_syscontainer.virt import serial_console
 from nova_syscontainer.virt import snapshot as snapshots
 
 LOG = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class SysContainerDriver(driver_migration.MigrationMixin,
         super().__init__(virtapi)
         self.client = daemon_client.DaemonClient()
         self.images = images.ImageStore(self.client)
+        self.consoles = serial_console.Consoles(self.client)
         self._nodename = CONF.host
         self._node_uuid = None
         self._server_info = {}
@@ -122,6 +124,10 @@ class SysContainerDriver(driver_migration.MigrationMixin,
                   'driver': pool.get('driver')})
         self._pending_cleanups = live_migration.PendingCleanups(host)
         self._retry_pending_cleanups()
+
+    def cleanup_host(self, host):
+        """ComputeDriver.cleanup_host: close the serial console listeners."""
+        self.consoles.close_all()
 
     def get_available_nodes(self, refresh=False):
         """ComputeDriver.get_available_nodes: one node, this host."""
@@ -365,6 +371,7 @@ class SysContainerDriver(driver_migration.MigrationMixin,
         only stopped, for finish_revert_migration to give back its old
         limits.
         """
+        self.consoles.close(instance)
         if self._reverting_on_this_host(context, instance):
             self._stop(instance, force=True)
             return
@@ -467,8 +474,10 @@ class SysContainerDriver(driver_migration.MigrationMixin,
 
         With a timeout, init is asked to shut down (the daemon sends the
         container's halt signal) and given ``timeout`` seconds; after that,
-        or with no timeout, the container is stopped by force.
+        or with no timeout, the container is stopped by force. Its serial
+        console listener is closed.
         """
+        self.consoles.close(instance)
         if timeout:
             try:
                 self._stop(instance, force=False, timeout=timeout)
@@ -555,6 +564,7 @@ class SysContainerDriver(driver_migration.MigrationMixin,
         if rec.get('status') == daemon_client.FROZEN:
             self.client.change_state(name, 'unfreeze')
         console_log.keep(self.client, rec)
+        self.consoles.close(instance)
         try:
             self.client.change_state(name, 'stop', stateful=True)
         except exception.DaemonError as e:
@@ -631,6 +641,14 @@ class SysContainerDriver(driver_migration.MigrationMixin,
             self.client, self._record(instance),
             not_found=daemon_client.instance_not_found(instance))
         return log[-CONF.syscontainer.console_log_max_bytes:]
+
+    def get_serial_console(self, context, instance):
+        """ComputeDriver.get_serial_console: a TCP port on this host.
+
+        Bridged to the container's /dev/console; the same port while the
+        instance runs here (see serial_console).
+        """
+        return self.consoles.get(instance, self._record(instance))
 
     # ------------------------------------------------------------------
     # Diagnostics and the guest's password (diagnostics.py, guest.py)

@@ -311,7 +311,10 @@ class MigrationMixin(object):
         The move deletes the source container; if that deletion failed,
         it is done now. The ports' host interfaces go too, unless a
         container on this host still uses them (two daemons on one host).
+        The serial console listener closes: the console is the
+        destination's now.
         """
+        self.consoles.close(instance)
         self._remove_if_ours(instance)
         nics.unplug_all(instance, network_info, only_unused=True)
 
