@@ -221,6 +221,7 @@ def make_instance(seq, flavor, image_id, ctxt):
         vcpus=flavor.vcpus, memory_mb=flavor.memory_mb, root_gb=0,
         ephemeral_gb=0, host='bench', node='bench', vm_state='building',
         task_state='spawning', power_state=0, trusted_certs=None,
+        config_drive='',
         system_metadata={}, metadata={})
 
 
