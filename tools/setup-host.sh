@@ -812,6 +812,55 @@ self_check() { # NAME DIR
 }
 
 # ---------------------------------------------------------------------------
+# Kernel limits for many containers (doc/source/scale.rst)
+# ---------------------------------------------------------------------------
+# Every unprivileged container maps its root to the same host uid (1000000), so
+# the per-user limits below are shared by ALL containers of the host; the
+# defaults stop a node long before its memory does. Values as LXD's production
+# set-up guide gives them (https://documentation.ubuntu.com/lxd/en/latest/
+# reference/server_settings/). Only raised, never lowered; applied with
+# sysctl -w (no systemd, no sysctl.d reload on this host), so each boot of the
+# host needs this script again.
+readonly KERNEL_LIMITS=(
+    # systemd in each guest takes several inotify instances; 128 per uid (the
+    # default) is used up by about 20 stock guests ("Too many open files").
+    fs.inotify.max_user_instances=1048576
+    fs.inotify.max_user_watches=1048576
+    fs.inotify.max_queued_events=1048576
+    # Each running container holds host PTYs (its console, lxc exec sessions).
+    kernel.pty.max=65536
+    # Neighbour tables: one entry per peer on every bridge; past gc_thresh3
+    # the kernel drops new entries ("neighbour table overflow").
+    net.ipv4.neigh.default.gc_thresh2=4096
+    net.ipv4.neigh.default.gc_thresh3=8192
+    net.ipv6.neigh.default.gc_thresh2=4096
+    net.ipv6.neigh.default.gc_thresh3=8192
+    # Keyrings: systemd and sshd create session keyrings; 200 keys / 20000
+    # bytes per non-root uid (the default) serve a handful of guests.
+    kernel.keys.maxkeys=2000
+    kernel.keys.maxbytes=2000000
+    # Memory maps and async I/O contexts of many guests' processes.
+    vm.max_map_count=262144
+    fs.aio-max-nr=524288
+)
+
+ensure_kernel_limits() {
+    local entry key want have raised=()
+    for entry in "${KERNEL_LIMITS[@]}"; do
+        key=${entry%%=*}
+        want=${entry#*=}
+        have=$(sysctl -n "$key" 2>/dev/null) || { say "kernel limit $key: not on this kernel"; continue; }
+        if ((have < want)); then
+            run sysctl -q -w "$key=$want"
+            raised+=("$key $have->$want")
+        fi
+    done
+    if ((${#raised[@]})); then
+        say "raised kernel limits: ${raised[*]}"
+    fi
+}
+
+# ---------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------
 main() {
@@ -835,6 +884,7 @@ main() {
     printf '\n=== %s setup-host.sh %s\n' "$(date '+%F %T')" "$*" >>"$LOG"
 
     ensure_packages
+    ensure_kernel_limits
     ensure_ovs
     ensure_criu
     ensure_lxcfs
