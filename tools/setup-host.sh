@@ -134,6 +134,20 @@ cleanup() {
     fi
 }
 
+# close_inherited_fds: close every fd above 2 of this (sub)shell, before it
+# execs a daemon. Not only this script's own lock (fd 9): a caller's too, such as
+# the functional host lock of "flock LOCK tools/setup-host.sh" (fd 3), which a
+# daemon that inherited it held until it exited, so that no test could run.
+close_inherited_fds() {
+    local fd
+    for fd in /proc/self/fd/*; do
+        fd=${fd##*/}
+        if ((fd > 2)); then
+            eval "exec $fd>&-"
+        fi
+    done
+}
+
 # run CMD...: run a command with its output going to the log; on failure show
 # the end of the log and stop.
 run() {
@@ -389,7 +403,7 @@ ensure_lxcfs() {
     say "starting lxcfs on $LXCFS_DIR (log $LOG_DIR/lxcfs.log)"
     (
         cd /
-        exec 9>&-
+        close_inherited_fds
         exec setsid lxcfs --foreground --pidfile="$LXCFS_PIDFILE" "$LXCFS_DIR" \
             </dev/null >>"$LOG_DIR/lxcfs.log" 2>&1
     ) &
@@ -533,7 +547,7 @@ ensure_daemon() { # NAME DIR
     # Clean environment; fds 0-2 redirected and every other fd (e.g. the lock) closed.
     (
         cd /
-        exec 9>&-
+        close_inherited_fds
         exec env -i "${DAEMON_ENV[@]}" LXD_DIR="$dir" \
             setsid lxd --group root --logfile "$daemon_log" \
             </dev/null >>"$LOG_DIR/$name.out" 2>&1
