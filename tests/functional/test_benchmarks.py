@@ -65,6 +65,7 @@ class ShortBenchmarksTest(testtools.TestCase):
     def test_scale_bench(self):
         self.testtools_run('tests.bench.test_scale_bench',
                            {'BENCH_SCALE_COUNT': '20',
-                            'BENCH_SCALE_BATCH': '10',
+                            'BENCH_SCALE_BATCH': '20',
+                            'BENCH_SCALE_SETTLE': '1',
                             'BENCH_SCALE_CONCURRENT': '5'},
                            'after everything')
