@@ -253,9 +253,11 @@ class ScaleBench(base.SysContainerTestCase):
                       return_reservation_id=True)
         t = time.monotonic()
         rid = self.api.post_server({'server': server})['reservation_id']
-        insts = objects.InstanceList.get_by_filters(
-            self.admin, {'reservation_id': rid}, expected_attrs=[])
-        return {inst.uuid: t for inst in insts}
+        # The API lists the servers of a reservation at once (from their
+        # build requests); the cell database has them only once scheduled.
+        servers = self.api.get_servers(
+            detail=False, search_opts={'reservation_id': rid})
+        return {srv['id']: t for srv in servers}
 
     def wait_active(self, posted):
         """{uuid: seconds from POST to ACTIVE}; errors are reported."""
