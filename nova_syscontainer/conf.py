@@ -244,9 +244,23 @@ daemon_kind_opts = [
              'whose daemons are of one kind.'),
 ]
 
+scale_opts = [
+    cfg.IntOpt(
+        'instance_list_cache_seconds',
+        default=60, min=0,
+        help='How long the listing of this node\'s containers that '
+             'list_instances (and Nova\'s power-state sync, through '
+             'get_num_instances) fetches in one daemon call may answer '
+             'get_info(use_cache=True) for a container it saw running, '
+             'instead of one daemon call per instance. Only "running" is '
+             'answered from it (a stale "running" makes Nova do nothing '
+             'harmful); any other state is read afresh. 0 reads every '
+             'instance afresh.'),
+]
+
 
 ALL_OPTS = (daemon_opts + instance_opts + migration_opts + image_opts +
-            network_opts + daemon_kind_opts)
+            network_opts + daemon_kind_opts + scale_opts)
 
 
 def register_opts(conf):

@@ -136,6 +136,20 @@ cleanup() {
     fi
 }
 
+# close_inherited_fds: close every fd above 2 of this (sub)shell, before it
+# execs a daemon. Not only this script's own lock (fd 9): a caller's too, such as
+# the functional host lock of "flock LOCK tools/setup-host.sh" (fd 3), which a
+# daemon that inherited it held until it exited, so that no test could run.
+close_inherited_fds() {
+    local fd
+    for fd in /proc/self/fd/*; do
+        fd=${fd##*/}
+        if ((fd > 2)); then
+            eval "exec $fd>&-"
+        fi
+    done
+}
+
 # run CMD...: run a command with its output going to the log; on failure show
 # the end of the log and stop.
 run() {
@@ -391,7 +405,7 @@ ensure_lxcfs() {
     say "starting lxcfs on $LXCFS_DIR (log $LOG_DIR/lxcfs.log)"
     (
         cd /
-        exec 9>&-
+        close_inherited_fds
         exec setsid lxcfs --foreground --pidfile="$LXCFS_PIDFILE" "$LXCFS_DIR" \
             </dev/null >>"$LOG_DIR/lxcfs.log" 2>&1
     ) &
@@ -535,7 +549,7 @@ ensure_daemon() { # NAME DIR
     # Clean environment; fds 0-2 redirected and every other fd (e.g. the lock) closed.
     (
         cd /
-        exec 9>&-
+        close_inherited_fds
         exec env -i "${DAEMON_ENV[@]}" LXD_DIR="$dir" \
             setsid lxd --group root --logfile "$daemon_log" \
             </dev/null >>"$LOG_DIR/$name.out" 2>&1
@@ -818,6 +832,55 @@ self_check() { # NAME DIR
 . "$(dirname "${BASH_SOURCE[0]}")/lib/incus.sh"
 
 # ---------------------------------------------------------------------------
+# Kernel limits for many containers (doc/source/scale.rst)
+# ---------------------------------------------------------------------------
+# Every unprivileged container maps its root to the same host uid (1000000), so
+# the per-user limits below are shared by ALL containers of the host; the
+# defaults stop a node long before its memory does. Values as LXD's production
+# set-up guide gives them (https://documentation.ubuntu.com/lxd/en/latest/
+# reference/server_settings/). Only raised, never lowered; applied with
+# sysctl -w (no systemd, no sysctl.d reload on this host), so each boot of the
+# host needs this script again.
+readonly KERNEL_LIMITS=(
+    # systemd in each guest takes several inotify instances; 128 per uid (the
+    # default) is used up by about 20 stock guests ("Too many open files").
+    fs.inotify.max_user_instances=1048576
+    fs.inotify.max_user_watches=1048576
+    fs.inotify.max_queued_events=1048576
+    # Each running container holds host PTYs (its console, lxc exec sessions).
+    kernel.pty.max=65536
+    # Neighbour tables: one entry per peer on every bridge; past gc_thresh3
+    # the kernel drops new entries ("neighbour table overflow").
+    net.ipv4.neigh.default.gc_thresh2=4096
+    net.ipv4.neigh.default.gc_thresh3=8192
+    net.ipv6.neigh.default.gc_thresh2=4096
+    net.ipv6.neigh.default.gc_thresh3=8192
+    # Keyrings: systemd and sshd create session keyrings; 200 keys / 20000
+    # bytes per non-root uid (the default) serve a handful of guests.
+    kernel.keys.maxkeys=2000
+    kernel.keys.maxbytes=2000000
+    # Memory maps and async I/O contexts of many guests' processes.
+    vm.max_map_count=262144
+    fs.aio-max-nr=524288
+)
+
+ensure_kernel_limits() {
+    local entry key want have raised=()
+    for entry in "${KERNEL_LIMITS[@]}"; do
+        key=${entry%%=*}
+        want=${entry#*=}
+        have=$(sysctl -n "$key" 2>/dev/null) || { say "kernel limit $key: not on this kernel"; continue; }
+        if ((have < want)); then
+            run sysctl -q -w "$key=$want"
+            raised+=("$key $have->$want")
+        fi
+    done
+    if ((${#raised[@]})); then
+        say "raised kernel limits: ${raised[*]}"
+    fi
+}
+
+# ---------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------
 main() {
@@ -842,6 +905,7 @@ main() {
     printf '\n=== %s setup-host.sh %s\n' "$(date '+%F %T')" "$*" >>"$LOG"
 
     ensure_packages
+    ensure_kernel_limits
     ensure_ovs
     ensure_criu
     ensure_lxcfs

@@ -113,6 +113,9 @@ class DaemonClient(client_images.ImageCalls, client_guest.GuestCalls,
         self.operation_timeout = operation_timeout or group.operation_timeout
         self._lxd = None
         self._lock = threading.Lock()
+        #: REST requests sent so far (see :attr:`api`); read differences.
+        self.requests_sent = 0
+        self._count_lock = threading.Lock()
 
     # ------------------------------------------------------------------
     # Connection
@@ -161,7 +164,14 @@ class DaemonClient(client_images.ImageCalls, client_guest.GuestCalls,
 
     @property
     def api(self):
-        """The pylxd API tree, rooted at ``/1.0``."""
+        """The pylxd API tree, rooted at ``/1.0``.
+
+        Each request of :meth:`call`, an operation wait or cancel starts
+        with one access here, counted in ``requests_sent`` (exec's
+        websockets are not).
+        """
+        with self._count_lock:
+            self.requests_sent += 1
         return self._connect().api
 
     def reset(self):

@@ -42,6 +42,7 @@ from nova_syscontainer.virt import flavor_limits
 from nova_syscontainer.virt import guest
 from nova_syscontainer.virt import host as hostinfo
 from nova_syscontainer.virt import image as images
+from nova_syscontainer.virt import inventory
 from nova_syscontainer.virt import live_migration
 from nova_syscontainer.virt import nics
 from nova_syscontainer.virt import serial_console
@@ -70,6 +71,8 @@ class SysContainerDriver(driver_migration.MigrationMixin,
         self.client = daemon_client.DaemonClient()
         self.images = images.ImageStore(self.client)
         self.consoles = serial_console.Consoles(self.client)
+        self.inventory = inventory.Inventory(
+            self.client, CONF.syscontainer.instance_list_cache_seconds)
         self._nodename = CONF.host
         self._node_uuid = None
         self._server_info = {}
@@ -190,8 +193,7 @@ class SysContainerDriver(driver_migration.MigrationMixin,
     # Inventory of instances
     # ------------------------------------------------------------------
     def _managed_records(self):
-        return [rec for rec in self.client.list_instances()
-                if container.is_managed(rec, self._nodename)]
+        return self.inventory.records(self._nodename)
 
     def list_instances(self):
         """ComputeDriver.list_instances: containers we made for this node.
@@ -227,7 +229,15 @@ class SysContainerDriver(driver_migration.MigrationMixin,
         return True
 
     def get_info(self, instance, use_cache=True):
-        """ComputeDriver.get_info: the power state, in one daemon call."""
+        """ComputeDriver.get_info: the power state, in one daemon call.
+
+        With use_cache, a RUNNING seen by the last listing (see
+        inventory.py) answers without any: Nova's power-state sync.
+        """
+        state = use_cache and self.inventory.cached_state(instance)
+        if state:
+            return hardware.InstanceInfo(state=state,
+                                         internal_id=container.name(instance))
         rec = self._record(instance)
         return hardware.InstanceInfo(
             state=container.power_state_of(rec.get('status'),
