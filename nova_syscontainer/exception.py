@@ -117,3 +117,10 @@ class CheckpointRefused(exception.NovaException):
     The container is untouched and still running.
     """
     msg_fmt = _('Container %(name)s cannot be checkpointed: %(reason)s')
+
+
+class RescueRefused(exception.InstanceNotRescuable):
+    """A rescue refused, or rolled back; the original container is intact.
+
+    Its message names what keeps the instance from being rescued here.
+    """

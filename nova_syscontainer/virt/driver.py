@@ -18,6 +18,7 @@ and :mod:`container` (pure), images in :mod:`image`, host figures in
 
 import os
 
+from nova.compute import vm_states
 from nova import conf as nova_conf
 from nova import exception as nova_exception
 from nova.i18n import _
@@ -43,6 +44,7 @@ from nova_syscontainer.virt import host as hostinfo
 from nova_syscontainer.virt import image as images
 from nova_syscontainer.virt import live_migration
 from nova_syscontainer.virt import nics
+from nova_syscontainer.virt import rescue as rescues
 from nova_syscontainer.virt import snapshot as snapshots
 
 LOG = logging.getLogger(__name__)
@@ -76,6 +78,7 @@ class SysContainerDriver(driver_migration.MigrationMixin,
         # process (functional tests) share one configuration.
         self._migration_endpoint = CONF.syscontainer.migration_endpoint
         self._criu_path = CONF.syscontainer.criu_path
+        self._daemon_dir = CONF.syscontainer.daemon_dir
         # instance uuid -> source operation of its live migration, and the
         # uuids whose migration an operator aborted.
         self._live_moves = {}
@@ -183,7 +186,8 @@ class SysContainerDriver(driver_migration.MigrationMixin,
     # ------------------------------------------------------------------
     def _managed_records(self):
         return [rec for rec in self.client.list_instances()
-                if container.is_managed(rec, self._nodename)]
+                if container.is_managed(rec, self._nodename) and
+                not rescues.is_rescue(rec)]
 
     def list_instances(self):
         """ComputeDriver.list_instances: containers we made for this node.
@@ -219,8 +223,13 @@ class SysContainerDriver(driver_migration.MigrationMixin,
         return True
 
     def get_info(self, instance, use_cache=True):
-        """ComputeDriver.get_info: the power state, in one daemon call."""
+        """ComputeDriver.get_info: the power state, in one daemon call.
+
+        A rescued instance's is its rescue container's (two calls).
+        """
         rec = self._record(instance)
+        if instance.vm_state == vm_states.RESCUED:
+            rec = rescues.record(self.client, instance, rec['name']) or rec
         return hardware.InstanceInfo(
             state=container.power_state_of(rec.get('status'),
                                            rec.get('stateful', False)),
@@ -366,6 +375,8 @@ class SysContainerDriver(driver_migration.MigrationMixin,
         if self._reverting_on_this_host(context, instance):
             self._stop(instance, force=True)
             return
+        rescues.remove(self.client, instance, container.name(instance),
+                       strict=False)
         if destroy_disks:
             self._remove_if_ours(instance)
         else:
@@ -614,6 +625,23 @@ class SysContainerDriver(driver_migration.MigrationMixin,
         snapshots.take(self.client, context, instance,
                        self._record(instance)['name'], image_id,
                        update_task_state)
+
+    def rescue(self, context, instance, network_info, image_meta,
+               rescue_password, block_device_info, share_info):
+        """ComputeDriver.rescue: a rescue container, see rescue.py.
+
+        It boots ``image_meta`` with the original's root file system at
+        /mnt/rescue-root and its NICs; the original is left as it is.
+        """
+        rescues.start(self.client, self.images, context, instance,
+                      self._record(instance), image_meta, rescue_password,
+                      rescues.daemon_dir(self._daemon_dir,
+                                         self.client.endpoint,
+                                         self._server_info))
+
+    def unrescue(self, context, instance):
+        """ComputeDriver.unrescue: drop the rescue container, start ours."""
+        rescues.finish(self.client, instance, self._record(instance))
 
     # ------------------------------------------------------------------
     # Console

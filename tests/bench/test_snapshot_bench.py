@@ -41,6 +41,7 @@ Run::
 
 import contextlib
 import os
+import re
 import statistics
 import sys
 import time
@@ -108,15 +109,25 @@ class SnapshotBench(base.SysContainerTestCase):
                          self.glance.show(self.ctxt, image_id)['status'])
         size = os.path.getsize(self.store.path(image_id))
         os.unlink(self.store.path(image_id))
-        return elapsed, rss_before, peak, size
+        return elapsed, rss_before, peak, size, self.driver_phases(image_id)
+
+    def driver_phases(self, image_id):
+        """(snapshot+publish, export+upload) seconds the driver logged."""
+        found = re.search(r'Snapshot %s: \d+ bytes uploaded; snapshot and '
+                          r'publish ([\d.]+) s, export and upload ([\d.]+) s'
+                          % image_id, self.stdlog.logger.output)
+        return (float(found.group(1)), float(found.group(2))) if found \
+            else (float('nan'), float('nan'))
 
     def raw_snapshot(self, lxd, name, i):
         snap = 'bench-raw-%d' % i
-        start = time.monotonic()
+        marks = [time.monotonic()]
         rawlxd.wait_operation(lxd, lxd.api.instances[name].snapshots.post(
             json={'name': snap, 'stateful': False}))
+        marks.append(time.monotonic())
         op = rawlxd.wait_operation(lxd, lxd.api.images.post(json={
             'source': {'type': 'snapshot', 'name': '%s/%s' % (name, snap)}}))
+        marks.append(time.monotonic())
         fp = op['metadata']['fingerprint']
         path = os.path.join(self.tmp, 'raw-export')
         with contextlib.closing(lxd.api.images[fp].export.get(
@@ -124,13 +135,15 @@ class SnapshotBench(base.SysContainerTestCase):
                 open(path, 'wb') as f:
             for chunk in response.iter_content(64 * 1024):
                 f.write(chunk)
+        marks.append(time.monotonic())
         rawlxd.wait_operation(lxd, lxd.api.images[fp].delete())
         rawlxd.wait_operation(
             lxd, lxd.api.instances[name].snapshots[snap].delete())
-        elapsed = time.monotonic() - start
+        marks.append(time.monotonic())
         size = os.path.getsize(path)
         os.unlink(path)
-        return elapsed, size
+        phases = [b - a for a, b in zip(marks, marks[1:])]
+        return marks[-1] - marks[0], size, phases
 
     def test_snapshot_bench(self):
         server = self.boot()
@@ -139,17 +152,21 @@ class SnapshotBench(base.SysContainerTestCase):
         lxd = self.daemon.lxd
         nova, raw, growth, peaks = [], [], [], []
         for i in range(REPEAT):
-            elapsed, before, peak, size = self.nova_snapshot(server)
+            elapsed, before, peak, size, (pub, up) = self.nova_snapshot(
+                server)
             nova.append(elapsed)
             growth.append((peak - before) / 1024.0)
             peaks.append(peak / 1024.0)
-            say('nova sample %d: %.2f s, image %.1f MiB, RSS %.0f MiB '
-                'before, peak %.0f MiB' % (i, elapsed, size / 2.0 ** 20,
-                                           before / 1024.0, peak / 1024.0))
-            elapsed, size = self.raw_snapshot(lxd, name, i)
+            say('nova sample %d: %.2f s (driver: snapshot+publish %.2f s, '
+                'export+upload %.2f s; the rest is Nova), image %.1f MiB, '
+                'RSS %.0f MiB before, peak %.0f MiB' % (
+                    i, elapsed, pub, up, size / 2.0 ** 20, before / 1024.0,
+                    peak / 1024.0))
+            elapsed, size, phases = self.raw_snapshot(lxd, name, i)
             raw.append(elapsed)
-            say('raw sample %d: %.2f s, image %.1f MiB' % (
-                i, elapsed, size / 2.0 ** 20))
+            say('raw sample %d: %.2f s (snapshot %.2f, publish %.2f, '
+                'export %.2f, delete %.2f s), image %.1f MiB' % (
+                    (i, elapsed) + tuple(phases) + (size / 2.0 ** 20,)))
         n, r = statistics.median(nova), statistics.median(raw)
         say('')
         say('snapshot of a running container with %d MiB of random bytes '
