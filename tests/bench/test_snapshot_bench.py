@@ -109,7 +109,9 @@ class SnapshotBench(base.SysContainerTestCase):
                          self.glance.show(self.ctxt, image_id)['status'])
         size = os.path.getsize(self.store.path(image_id))
         os.unlink(self.store.path(image_id))
-        return elapsed, rss_before, peak, size, self.driver_phases(image_id)
+        return (elapsed, rss_before, peak, size,
+                self.driver_phases(image_id) + (self.store.read_seconds,
+                                                self.store.store_seconds))
 
     def driver_phases(self, image_id):
         """(snapshot+publish, export+upload) seconds the driver logged."""
@@ -152,16 +154,17 @@ class SnapshotBench(base.SysContainerTestCase):
         lxd = self.daemon.lxd
         nova, raw, growth, peaks = [], [], [], []
         for i in range(REPEAT):
-            elapsed, before, peak, size, (pub, up) = self.nova_snapshot(
-                server)
+            elapsed, before, peak, size, (pub, up, read, store) = \
+                self.nova_snapshot(server)
             nova.append(elapsed)
             growth.append((peak - before) / 1024.0)
             peaks.append(peak / 1024.0)
             say('nova sample %d: %.2f s (driver: snapshot+publish %.2f s, '
-                'export+upload %.2f s; the rest is Nova), image %.1f MiB, '
-                'RSS %.0f MiB before, peak %.0f MiB' % (
-                    i, elapsed, pub, up, size / 2.0 ** 20, before / 1024.0,
-                    peak / 1024.0))
+                'export+upload %.2f s, of which Glance waited %.2f s on '
+                'reads and spent %.2f s writing and hashing; the rest is '
+                'Nova), image %.1f MiB, RSS %.0f MiB before, peak %.0f MiB'
+                % (i, elapsed, pub, up, read, store, size / 2.0 ** 20,
+                   before / 1024.0, peak / 1024.0))
             elapsed, size, phases = self.raw_snapshot(lxd, name, i)
             raw.append(elapsed)
             say('raw sample %d: %.2f s (snapshot %.2f, publish %.2f, '

@@ -35,13 +35,21 @@ MARKER = '/etc/rescue-marker'
 
 
 def without_init():
-    """An LXD unified image whose root has no /sbin/init: it cannot start."""
+    """An LXD unified image whose root has no /sbin/init: it cannot start.
+
+    Its metadata.yaml has a ``properties`` map: LXD 5.0.2 panics (the
+    daemon dies, images.go:715 "assignment to entry in nil map") importing
+    an image without one when the request sets properties, as the driver's
+    does.
+    """
     buf = io.BytesIO()
     with gzip.GzipFile(fileobj=buf, mode='wb', mtime=0) as gz, \
             tarfile.open(fileobj=gz, mode='w') as tar:
         for name, data in (
                 ('metadata.yaml', b'architecture: x86_64\n'
-                                  b'creation_date: 1700000000\n'),
+                                  b'creation_date: 1700000000\n'
+                                  b'properties:\n'
+                                  b'  description: no init\n'),
                 ('rootfs/etc/hostname', b'broken\n')):
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -65,7 +73,7 @@ class RescueTest(PortsMixin, base.SysContainerTestCase):
             headers={'X-LXD-type': 'file', 'X-LXD-mode': '0644'})
         return marker
 
-    def rescue(self, server, status='RESCUED', **body):
+    def rescue(self, server, status='RESCUE', **body):
         return self.action(server, {'rescue': body or None}, status)
 
     def assert_rescued(self, server, name, marker):
