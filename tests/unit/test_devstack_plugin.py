@@ -76,8 +76,6 @@ NEEDS_MORE_THAN_THE_TEMPEST_IMAGE = {
 #: Flags that stay False although their matrix feature is claimed: the
 #: part of the feature Tempest's test exercises is not proved (yet).
 NOT_PROVED_PART = {
-    # Unshelve onto another host: shelve is proved on one host only.
-    'shelve_migrate',
     # Stable-device rescue (hw_rescue_device/hw_rescue_bus) and the rescue
     # of a volume-backed server: only plain rescue is proved.
     'stable_rescue',
@@ -396,7 +394,7 @@ class PluginTest(unittest.TestCase):
         self.write('etc/tempest/tempest.conf', '''\
             [compute-feature-enabled]
             stable_rescue = True
-            shelve_migrate = True
+            vnc_console = True
             ''')
         self.run_plugin('stack extra', 'stack test-config')
         tempest = self.ini('etc/tempest/tempest.conf')
@@ -405,13 +403,14 @@ class PluginTest(unittest.TestCase):
         self.assertEqual('id-of-busybox-counter',
                          tempest.get('compute', 'image_ref_alt'))
         features = dict(tempest.items('compute-feature-enabled'))
-        for off in ('shelve_migrate', 'stable_rescue', 'vnc_console',
+        for off in ('stable_rescue', 'vnc_console',
                     'spice_console', 'serial_console',
                     'attach_encrypted_volume', 'config_drive',
                     'live_migration', 'cold_migration'):
             self.assertEqual('False', features[off], off)
         for on in ('console_output', 'pause', 'suspend', 'resize',
-                   'interface_attach', 'snapshot', 'shelve', 'rescue'):
+                   'interface_attach', 'snapshot', 'shelve', 'rescue',
+                   'shelve_migrate'):
             self.assertEqual('True', features[on], on)
         self.assertEqual('False', tempest.get('validation', 'run_validation'))
 
