@@ -22,6 +22,9 @@ A rescued server is two containers on its daemon:
   pool, same size) and NIC devices (same MACs on the same host ports), and
   one more disk device, ``rescue-root``, which bind-mounts the original's
   root file system read-write at :data:`MOUNT_PATH` (``/mnt/rescue-root``).
+  While it exists the original's NIC devices are parked on it (LXD 5.0.2
+  starts no container whose NIC MAC another container's NIC has, stopped
+  or not); unrescue gives them back unchanged.
   It carries the keys that mark the instance's containers (managed, host,
   instance UUID) and :data:`RESCUE_KEY` = the instance UUID; the driver's
   own listings leave it out (:func:`is_rescue`), and so must any sweep of
@@ -64,6 +67,7 @@ from nova_syscontainer.virt import client as daemon_client
 from nova_syscontainer.virt import container
 from nova_syscontainer.virt import guest
 from nova_syscontainer.virt import image as images
+from nova_syscontainer.virt import vif as vif_mod
 
 LOG = logging.getLogger(__name__)
 
@@ -170,6 +174,12 @@ def create_body(original, instance, image_id, fingerprint, source):
     }
 
 
+def nic_devices(devices):
+    """The devices among ``devices`` that are our ports' NICs."""
+    return {name: device for name, device in (devices or {}).items()
+            if vif_mod.port_of_device(name) and device.get('type') == 'nic'}
+
+
 def _idmap(config, key):
     try:
         return json.loads(config.get(key) or '[]')
@@ -222,6 +232,7 @@ def start(client, image_store, context, instance, original, image_meta,
                 instance_id=instance.uuid,
                 reason=_('the rescue container would not map user ids as '
                          'the original\'s files are'))
+        _park_nics(client, name)
         client.change_state(rescue, 'start')
         _set_password(client, rescue, instance, image_meta, password)
     except Exception:
@@ -250,12 +261,41 @@ def _set_password(client, rescue, instance, image_meta, password):
                     instance=instance)
 
 
+def _park_nics(client, name):
+    """Take the NICs off the (stopped) original while it is rescued.
+
+    LXD 5.0.2 refuses to start a container with a NIC whose MAC another
+    container's NIC on the same parent has, even a stopped one ("MAC
+    address ... already defined on another NIC", measured): the rescue
+    container holds them (exact copies) until unrescue gives them back.
+    """
+    writable = client.get_writable(name)
+    if nic_devices(writable['devices']):
+        client.update_instance(name, dict(writable, devices={
+            key: value for key, value in writable['devices'].items()
+            if key not in nic_devices(writable['devices'])}))
+
+
+def _give_back_nics(client, name, devices):
+    """Put the rescue container's NIC devices back on the original."""
+    writable = client.get_writable(name)
+    missing = {key: value for key, value in nic_devices(devices).items()
+               if key not in writable['devices']}
+    if missing:
+        client.update_instance(name, dict(writable, devices=dict(
+            writable['devices'], **missing)))
+
+
 def _roll_back(client, instance, name):
     """Remove the rescue container; restart an original that ran. Quiet."""
     try:
+        rec = record(client, instance, name)
         remove(client, instance, name, strict=False)
+        if rec:
+            _give_back_nics(client, name, rec.get('devices'))
     except Exception as e:
-        LOG.warning('The rescue container was not removed: %s', e,
+        LOG.warning('The rescue container was not removed, or the '
+                    'original\'s NICs not given back: %s', e,
                     instance=instance)
     if instance.vm_state != vm_states.ACTIVE:
         return
@@ -307,7 +347,10 @@ def finish(client, instance, original):
     what was changed through the rescue container's mount).
     """
     name = original['name']
+    rec = record(client, instance, name)
     remove(client, instance, name)
+    if rec:
+        _give_back_nics(client, name, rec.get('devices'))
     if original.get('status') != daemon_client.RUNNING:
         client.change_state(name, 'start')
     LOG.info('Unrescued: %s runs again', name, instance=instance)

@@ -190,6 +190,15 @@ class FakeClient(object):
         self.records[name]['status'] = (
             'Running' if action == 'start' else 'Stopped')
 
+    def get_writable(self, name):
+        rec = self.records[name]
+        return copy.deepcopy({key: rec.get(key) for key in (
+            'config', 'devices', 'profiles')})
+
+    def update_instance(self, name, body):
+        self._maybe_fail(('update', name))
+        self.records[name].update(copy.deepcopy(body))
+
     def delete_instance(self, name):
         self._maybe_fail(('delete', name))
         del self.records[name]
@@ -217,22 +226,30 @@ class SequenceTest(unittest.TestCase):
         self.store.ensure.assert_called_once_with('ctx', RESCUE_IMAGE, None)
         rec = self.client.records[self.rescue]
         self.assertEqual('Running', rec['status'])
+        # The NICs are parked on the rescue container (LXD 5.0.2 starts
+        # no second container with the same MAC).
+        self.assertEqual(ORIGINAL['devices']['nic-port1'],
+                         rec['devices']['nic-port1'])
+        self.assertNotIn('nic-port1',
+                         self.client.records[ORIGINAL['name']]['devices'])
         self.assertEqual(
             '/var/lib/lxd/storage-pools/quota/containers/'
             'instance-0000002a/rootfs',
             rec['devices'][rescue.ROOT_DEVICE]['source'])
         self.assertIn(('exec', self.rescue, ('chpasswd',),
                        b'admin:s3cret\n'), self.client.calls)
-        # The original was not touched.
-        self.assertEqual(ORIGINAL, self.client.records[ORIGINAL['name']])
         self.assertEqual(rec, rescue.record(self.client, instance(),
                                             ORIGINAL['name']))
 
         rescue.finish(self.client, instance(vm_states.RESCUED),
                       self.client.get_instance(ORIGINAL['name']))
         self.assertNotIn(self.rescue, self.client.records)
-        self.assertEqual('Running',
-                         self.client.records[ORIGINAL['name']]['status'])
+        back = self.client.records[ORIGINAL['name']]
+        self.assertEqual('Running', back['status'])
+        # Exactly as it was: config, devices, profiles.
+        self.assertEqual(ORIGINAL['config'], back['config'])
+        self.assertEqual(ORIGINAL['devices'], back['devices'])
+        self.assertEqual(ORIGINAL['profiles'], back['profiles'])
 
     def test_own_image_when_the_meta_has_no_id(self):
         self.start(meta=objects.ImageMeta.from_dict({'properties': {}}))
@@ -253,6 +270,8 @@ class SequenceTest(unittest.TestCase):
                          self.client.records[ORIGINAL['name']]['status'])
         self.assertEqual(ORIGINAL['config'],
                          self.client.records[ORIGINAL['name']]['config'])
+        self.assertEqual(ORIGINAL['devices'],
+                         self.client.records[ORIGINAL['name']]['devices'])
 
     def test_a_stopped_server_stays_stopped_after_a_failure(self):
         self.client.fail_on = 'exec'
