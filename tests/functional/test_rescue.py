@@ -145,6 +145,9 @@ class RescueTest(PortsMixin, base.SysContainerTestCase):
             name, 'memory', 'memory.limit_in_bytes'))
         self.assert_plugged(server, port)
         self.assertGreater(self.daemon.counter(name)[2], 0)
+        # The port's host plumbing goes with the server (checked at
+        # cleanup by assert_no_port_left).
+        self._delete_server(server)
 
     def test_rescue_on_btrfs_and_delete_while_rescued(self):
         self.flags(storage_pool=QUOTA_POOL, group='syscontainer')
