@@ -259,8 +259,22 @@ scale_opts = [
 ]
 
 
+rescue_opts = [
+    cfg.StrOpt(
+        'daemon_dir',
+        help='The daemon\'s data directory (LXD_DIR) as the daemon sees '
+             'it, under which it mounts its storage pools '
+             '(storage-pools/<pool>/containers/<name>/rootfs). Rescue '
+             'gives the rescue container the original container\'s root '
+             'file system by that path. Unset: the directory of a '
+             'unix-socket endpoint, else /var/lib/lxd for LXD and '
+             '/var/lib/incus for Incus (a snap LXD: '
+             '/var/snap/lxd/common/lxd).'),
+]
+
+
 ALL_OPTS = (daemon_opts + instance_opts + migration_opts + image_opts +
-            network_opts + daemon_kind_opts + scale_opts)
+            network_opts + daemon_kind_opts + scale_opts + rescue_opts)
 
 
 def register_opts(conf):

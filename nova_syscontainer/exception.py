@@ -121,3 +121,10 @@ class CheckpointRefused(exception.NovaException):
 
 class ConsoleBusy(DaemonError):
     """The daemon refused to attach a console another client holds."""
+
+
+class RescueRefused(exception.InstanceNotRescuable):
+    """A rescue refused, or rolled back; the original container is intact.
+
+    Its message names what keeps the instance from being rescued here.
+    """

@@ -18,6 +18,7 @@ and :mod:`container` (pure), images in :mod:`image`, host figures in
 
 import os
 
+from nova.compute import vm_states
 from nova import conf as nova_conf
 from nova import exception as nova_exception
 from nova.i18n import _
@@ -45,6 +46,7 @@ from nova_syscontainer.virt import image as images
 from nova_syscontainer.virt import inventory
 from nova_syscontainer.virt import live_migration
 from nova_syscontainer.virt import nics
+from nova_syscontainer.virt import rescue as rescues
 from nova_syscontainer.virt import serial_console
 from nova_syscontainer.virt import snapshot as snapshots
 
@@ -82,6 +84,7 @@ class SysContainerDriver(driver_migration.MigrationMixin,
         # process (functional tests) share one configuration.
         self._migration_endpoint = CONF.syscontainer.migration_endpoint
         self._criu_path = CONF.syscontainer.criu_path
+        self._daemon_dir = CONF.syscontainer.daemon_dir
         # instance uuid -> source operation of its live migration, and the
         # uuids whose migration an operator aborted.
         self._live_moves = {}
@@ -193,7 +196,8 @@ class SysContainerDriver(driver_migration.MigrationMixin,
     # Inventory of instances
     # ------------------------------------------------------------------
     def _managed_records(self):
-        return self.inventory.records(self._nodename)
+        return [rec for rec in self.inventory.records(self._nodename)
+                if not rescues.is_rescue(rec)]
 
     def list_instances(self):
         """ComputeDriver.list_instances: containers we made for this node.
@@ -232,13 +236,17 @@ class SysContainerDriver(driver_migration.MigrationMixin,
         """ComputeDriver.get_info: the power state, in one daemon call.
 
         With use_cache, a RUNNING seen by the last listing (see
-        inventory.py) answers without any: Nova's power-state sync.
+        inventory.py) answers without any: Nova's power-state sync. A
+        rescued instance's is its rescue container's (two calls; the
+        original is stopped, so never answered from the listing).
         """
         state = use_cache and self.inventory.cached_state(instance)
         if state:
             return hardware.InstanceInfo(state=state,
                                          internal_id=container.name(instance))
         rec = self._record(instance)
+        if instance.vm_state == vm_states.RESCUED:
+            rec = rescues.record(self.client, instance, rec['name']) or rec
         return hardware.InstanceInfo(
             state=container.power_state_of(rec.get('status'),
                                            rec.get('stateful', False)),
@@ -385,6 +393,8 @@ class SysContainerDriver(driver_migration.MigrationMixin,
         if self._reverting_on_this_host(context, instance):
             self._stop(instance, force=True)
             return
+        rescues.remove(self.client, instance, container.name(instance),
+                       strict=False)
         if destroy_disks:
             self._remove_if_ours(instance)
         else:
@@ -636,6 +646,23 @@ class SysContainerDriver(driver_migration.MigrationMixin,
         snapshots.take(self.client, context, instance,
                        self._record(instance)['name'], image_id,
                        update_task_state)
+
+    def rescue(self, context, instance, network_info, image_meta,
+               rescue_password, block_device_info, share_info):
+        """ComputeDriver.rescue: a rescue container, see rescue.py.
+
+        It boots ``image_meta`` with the original's root file system at
+        /mnt/rescue-root and its NICs; the original is left as it is.
+        """
+        rescues.start(self.client, self.images, context, instance,
+                      self._record(instance), image_meta, rescue_password,
+                      rescues.daemon_dir(self._daemon_dir,
+                                         self.client.endpoint,
+                                         self._server_info))
+
+    def unrescue(self, context, instance):
+        """ComputeDriver.unrescue: drop the rescue container, start ours."""
+        rescues.finish(self.client, instance, self._record(instance))
 
     # ------------------------------------------------------------------
     # Console

@@ -25,6 +25,7 @@ into a file, records its size and hashes and marks the image active;
 import datetime
 import hashlib
 import os
+import time
 
 import fixtures
 from nova import exception
@@ -42,6 +43,9 @@ class UploadStore(fixtures.Fixture):
         self.before_upload = None
         #: Largest read the uploader was asked for (never the whole image).
         self.largest_read = 0
+        #: Seconds of the last upload spent waiting on ``data.read`` and
+        #: spent on the store's own work (write, md5, sha512).
+        self.read_seconds = self.store_seconds = 0.0
         self._paths = {}
         self._clock = datetime.datetime(2026, 1, 1)
 
@@ -74,9 +78,13 @@ class UploadStore(fixtures.Fixture):
                 return image
             path = os.path.join(self.directory, image_id)
             md5, sha512, size = hashlib.md5(), hashlib.sha512(), 0
+            self.read_seconds = self.store_seconds = 0.0
             with open(path, 'wb') as f:
                 while True:
+                    start = time.monotonic()
                     chunk = data.read(CHUNK)
+                    read = time.monotonic()
+                    self.read_seconds += read - start
                     self.largest_read = max(self.largest_read, len(chunk))
                     if not chunk:
                         break
@@ -84,6 +92,7 @@ class UploadStore(fixtures.Fixture):
                     md5.update(chunk)
                     sha512.update(chunk)
                     size += len(chunk)
+                    self.store_seconds += time.monotonic() - read
             if image_id not in self.glance.images:
                 raise exception.ImageNotFound(image_id=image_id)
             self._paths[image_id] = path

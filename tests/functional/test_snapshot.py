@@ -20,6 +20,7 @@ import uuid
 
 import fixtures
 
+from nova_syscontainer.virt import container
 from nova_syscontainer.virt import image as images
 from nova_syscontainer.virt import snapshot as snapshots
 from tests.functional import base
@@ -163,3 +164,43 @@ class SnapshotTest(base.SysContainerTestCase):
         self.assertEqual(marker, self.daemon.read_file(
             name, '/etc/snapshot-marker'))
         self.assertGreater(self.daemon.counter(name)[2], 0)
+
+
+class UnshelveElsewhereTest(base.TwoHostsTestCase):
+    """Shelve-offload on host1, unshelve onto host2 (the second daemon)."""
+
+    def setUp(self):
+        super().setUp()
+        self.store = self.useFixture(glance_store.UploadStore(
+            self.glance, self.useFixture(fixtures.TempDir()).path))
+
+    def test_unshelve_to_the_other_host_keeps_the_root_fs(self):
+        self.flags(shelved_offload_time=0)
+        server = self.boot(host='host1')
+        name = self.container_name(server)
+        marker = uuid.uuid4().hex
+        self.daemon.lxd.api.instances[name].files.post(
+            params={'path': '/etc/snapshot-marker'}, data=marker.encode(),
+            headers={'X-LXD-type': 'file', 'X-LXD-mode': '0644'})
+
+        server = self.action(server, {'shelve': None}, 'SHELVED_OFFLOADED')
+        self.assertNotIn(name, self.daemon.names())
+        # Unshelve to a named host: API 2.91, admin.
+        server = self.action(server, {'unshelve': {'host': 'host2'}},
+                             'ACTIVE')
+        self.assertEqual('host2', server['OS-EXT-SRV-ATTR:host'])
+        name = self.container_name(server)
+        self.assertNotIn(name, self.daemon.names())
+        rec = self.second.instance(name)
+        self.assertEqual('Running', rec['status'])
+        self.assertEqual('host2', rec['config'][container.HOST_KEY])
+        self.assertEqual(marker, self.second.read_file(
+            name, '/etc/snapshot-marker'))
+        self.assertGreater(self.second.counter(name)[2], 0)
+        # Nothing the snapshot published is left in either daemon.
+        for daemon in (self.daemon, self.second):
+            self.assertEqual([], [
+                rec['fingerprint'] for rec in daemon.images()
+                if snapshots.SNAPSHOT_PROPERTY in (
+                    rec.get('properties') or {}) and
+                images.OWNER_PROPERTY not in rec['properties']])

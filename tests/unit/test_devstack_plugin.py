@@ -76,8 +76,9 @@ NEEDS_MORE_THAN_THE_TEMPEST_IMAGE = {
 #: Flags that stay False although their matrix feature is claimed: the
 #: part of the feature Tempest's test exercises is not proved (yet).
 NOT_PROVED_PART = {
-    # Unshelve onto another host: shelve is proved on one host only.
-    'shelve_migrate',
+    # Stable-device rescue (hw_rescue_device/hw_rescue_bus) and the rescue
+    # of a volume-backed server: only plain rescue is proved.
+    'stable_rescue',
 }
 
 # DevStack's functions, as far as the plugin uses them.
@@ -414,8 +415,8 @@ class PluginTest(unittest.TestCase):
     def test_test_config_sets_image_and_unsupported_features(self):
         self.write('etc/tempest/tempest.conf', '''\
             [compute-feature-enabled]
-            rescue = True
-            shelve_migrate = True
+            stable_rescue = True
+            vnc_console = True
             ''')
         self.run_plugin('stack extra', 'stack test-config')
         tempest = self.ini('etc/tempest/tempest.conf')
@@ -424,13 +425,14 @@ class PluginTest(unittest.TestCase):
         self.assertEqual('id-of-busybox-counter',
                          tempest.get('compute', 'image_ref_alt'))
         features = dict(tempest.items('compute-feature-enabled'))
-        for off in ('shelve_migrate', 'rescue', 'vnc_console',
+        for off in ('stable_rescue', 'vnc_console',
                     'spice_console', 'serial_console',
                     'attach_encrypted_volume', 'config_drive',
                     'live_migration', 'cold_migration'):
             self.assertEqual('False', features[off], off)
         for on in ('console_output', 'pause', 'suspend', 'resize',
-                   'interface_attach', 'snapshot', 'shelve'):
+                   'interface_attach', 'snapshot', 'shelve', 'rescue',
+                   'shelve_migrate'):
             self.assertEqual('True', features[on], on)
         self.assertEqual('False', tempest.get('validation', 'run_validation'))
 
