@@ -360,14 +360,16 @@ write_nova_conf() {
 write_clouds_yaml() {
     mkdir -p "$(dirname "$CLOUDS_YAML")"
     # Keep the other clouds of an existing file; (re)write ours.
-    "$(venv_bin python)" - "$CLOUDS_YAML" "$CLOUD_NAME" "$KEYSTONE_URL" \
-        "$ADMIN_PASSWORD" "$CLOUD_REGION" <<'PYEOF'
+    # The password through the environment, never the command line.
+    NSC_ADMIN_PASSWORD=$ADMIN_PASSWORD "$(venv_bin python)" - "$CLOUDS_YAML" \
+        "$CLOUD_NAME" "$KEYSTONE_URL" "$CLOUD_REGION" <<'PYEOF'
 import os
 import sys
 
 import yaml
 
-path, name, url, password, region = sys.argv[1:]
+path, name, url, region = sys.argv[1:]
+password = os.environ['NSC_ADMIN_PASSWORD']
 data = {}
 if os.path.exists(path):
     with open(path) as f:

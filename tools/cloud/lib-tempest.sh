@@ -11,7 +11,9 @@
 readonly TEMPEST_VERSION=47.0.0
 readonly TEMPEST_VENV=${SYSCONTAINER_TEMPEST_VENV:-/opt/nova-syscontainer/tempest-venv}
 readonly TEMPEST_LOGS=${SYSCONTAINER_TEMPEST_LOGS:-/var/log/nova-syscontainer/tempest}
-readonly TEMPEST_WORKSPACE=$CLOUD_STATE/tempest
+# Its own workspace (stestr repository, tempest.conf): a second run at once
+# takes another (SYSCONTAINER_TEMPEST_WORKSPACE).
+readonly TEMPEST_WORKSPACE=${SYSCONTAINER_TEMPEST_WORKSPACE:-$CLOUD_STATE/tempest}
 readonly TEMPEST_CONF=$TEMPEST_WORKSPACE/etc/tempest.conf
 readonly TEMPEST_EXCLUDE=$CLOUD_LIB/tempest-exclude.txt
 readonly TEMPEST_CONCURRENCY=${SYSCONTAINER_TEMPEST_CONCURRENCY:-2}
@@ -202,7 +204,7 @@ cmd_tempest() {
         rm -rf "$TEMPEST_WORKSPACE"
         run_logged "tempest init" "$TEMPEST_VENV/bin/tempest" init \
             --workspace-path "$CLOUD_STATE/tempest-workspaces.yaml" \
-            --name nova-syscontainer "$TEMPEST_WORKSPACE"
+            --name "nova-syscontainer-${TEMPEST_WORKSPACE##*/}" "$TEMPEST_WORKSPACE"
     fi
     write_tempest_conf "$validation"
     local -a select=(--smoke)

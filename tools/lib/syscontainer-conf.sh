@@ -46,14 +46,16 @@
 #       both write exactly these.
 
 # Set several options at once: FILE then SECTION KEY VALUE triples.
-_syscontainer_ini_write() {
-    python3 - "$@" <<'PYEOF'
+# shellcheck disable=SC2016  # Python, not shell
+_SYSCONTAINER_INI_PY='
 import os
 import re
 import sys
 
-path = sys.argv[1]
-args = sys.argv[2:]
+# FILE and the triples come NUL-separated on stdin, never as arguments:
+# values are passwords, and any local user reads /proc/<pid>/cmdline.
+args = [a.decode("utf-8") for a in sys.stdin.buffer.read().split(b"\0")[:-1]]
+path = args.pop(0)
 settings = [tuple(args[i:i + 3]) for i in range(0, len(args), 3)]
 
 lines = []
@@ -61,9 +63,9 @@ if os.path.exists(path):
     with open(path) as f:
         lines = f.read().splitlines()
 
-section_re = re.compile(r'^\s*\[([^\]]+)\]\s*$')
+section_re = re.compile(r"^\s*\[([^\]]+)\]\s*$")
 for section, key, value in settings:
-    key_re = re.compile(r'^\s*' + re.escape(key) + r'\s*[=:]')
+    key_re = re.compile(r"^\s*" + re.escape(key) + r"\s*[=:]")
     current = None
     last_in_section = None   # index of the last line of the section
     replaced = False
@@ -79,26 +81,28 @@ for section, key, value in settings:
         if line.strip():
             last_in_section = i
         if not replaced and key_re.match(line):
-            lines[i] = '%s = %s' % (key, value)
+            lines[i] = "%s = %s" % (key, value)
             replaced = True
     if replaced:
         continue
-    new = '%s = %s' % (key, value)
+    new = "%s = %s" % (key, value)
     if last_in_section is None:
         if lines and lines[-1].strip():
-            lines.append('')
-        lines.extend(['[%s]' % section, new])
+            lines.append("")
+        lines.extend(["[%s]" % section, new])
     else:
         lines.insert(last_in_section + 1, new)
 
 directory = os.path.dirname(path)
 if directory:
     os.makedirs(directory, exist_ok=True)
-tmp = path + '.tmp'
-with open(tmp, 'w') as f:
-    f.write('\n'.join(lines) + '\n')
+tmp = path + ".tmp"
+with open(tmp, "w") as f:
+    f.write("\n".join(lines) + "\n")
 os.replace(tmp, path)
-PYEOF
+'
+_syscontainer_ini_write() {
+    printf '%s\0' "$@" | python3 -c "$_SYSCONTAINER_INI_PY"
 }
 
 syscontainer_iniset() {
