@@ -8,12 +8,15 @@
 #   tools/cloud.sh start    install what is missing, configure, start
 #   tools/cloud.sh demo     image, flavor, network, server create --wait,
 #                           and show (its NIC and port too)
-#   tools/cloud.sh tempest [REGEX]
+#   tools/cloud.sh tempest [--validation] [REGEX]
 #                           Tempest (its own virtualenv) against the running
 #                           cloud: the smoke set, or the tests REGEX selects,
 #                           minus tools/cloud/tempest-exclude.txt; counts
 #                           printed, subunit and report kept in
-#                           /var/log/nova-syscontainer/tempest/
+#                           /var/log/nova-syscontainer/tempest/.
+#                           --validation: the stock Debian guest as Tempest's
+#                           image, [validation] run_validation on (SSH
+#                           through floating IPs), for the scenario tests
 #   tools/cloud.sh stop     stop exactly the processes start started
 #   tools/cloud.sh status   which services run
 #   tools/cloud.sh reset    stop, delete this cloud's containers, state and
@@ -58,7 +61,11 @@ readonly CLOUD_LIB=$REPO/tools/cloud
 usage() { sed -n '2,/^set -E/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 
 # One cloud.sh at a time: two starts would race for the same PID files.
+# A session that holds the lock itself around several commands (flock on
+# the same file) sets SYSCONTAINER_CLOUD_LOCK_HELD=1 for them: they would
+# otherwise wait for it forever.
 take_lock() {
+    [ "${SYSCONTAINER_CLOUD_LOCK_HELD:-}" != 1 ] || return 0
     exec 9>/run/lock/nova-syscontainer-cloud.lock
     flock 9
 }

@@ -476,7 +476,9 @@ class DaemonClient(client_images.ImageCalls, client_guest.GuestCalls,
         """Write files into an instance (running or stopped) as root.
 
         :param directories: (path, mode) pairs, parents first; only those
-            the instance lacks are created.
+            the instance lacks are created. Mode None: a directory the
+            instance must have already; without it nothing is written.
+        :returns: whether the files were written.
         :param files: objects with ``path``, ``content`` (bytes) and
             ``mode``; an existing file is overwritten.
         One request per missing directory and per file, each bounded by
@@ -493,7 +495,8 @@ class DaemonClient(client_images.ImageCalls, client_guest.GuestCalls,
                           params={'path': path})
                 continue
             except _Absent:
-                pass
+                if mode is None:
+                    return False
             self.call('create %s in %s' % (path, name), 'post', files_node,
                       params={'path': path}, data=b'',
                       headers=_file_headers('directory', mode))
@@ -502,6 +505,7 @@ class DaemonClient(client_images.ImageCalls, client_guest.GuestCalls,
                       files_node, params={'path': item.path},
                       data=item.content,
                       headers=_file_headers('file', item.mode))
+        return True
 
     def delete_instance(self, name):
         """Delete an instance; an absent one is not an error."""

@@ -57,6 +57,17 @@ DATASOURCE_CFG = (
     b'# where its metadata comes from.\n'
     b'datasource_list: [ ConfigDrive, None ]\n')
 
+#: Without a config drive, cloud-init reads Nova's metadata API
+#: (169.254.169.254) through its OpenStack datasource, found through PID 1's
+#: environment (container.PRODUCT_NAME); this drop-in makes it win over
+#: DataSourceLXD too (ds-identify takes a one-entry list as it is).
+METADATA_SERVICE_CFG_PATH = ('/etc/cloud/cloud.cfg.d/'
+                             '95-nova-syscontainer-metadata-service.cfg')
+METADATA_SERVICE_CFG = (
+    b'# Written by nova-syscontainer: this instance has no config drive;\n'
+    b"# its metadata comes from Nova's metadata API, not /dev/lxd.\n"
+    b'datasource_list: [ OpenStack, None ]\n')
+
 #: The tree holds user data and possibly an admin password: root only, as
 #: cloud-init (root) is its only reader.
 DIR_MODE = 0o700
@@ -172,3 +183,17 @@ def plan_for(instance, network_info, injected_files=None,
         instance, content=injected_files, extra_md=extra_md,
         network_info=network_info)
     return plan(instance.uuid, inst_md.metadata_for_config_drive())
+
+
+def metadata_service_plan():
+    """The :class:`Plan` of an instance without a config drive.
+
+    Only the datasource drop-in, and only into an image that has cloud-init
+    (``/etc/cloud/cloud.cfg.d``; other images get nothing): its OpenStack
+    datasource then reads keys, user data and network_data.json from
+    Nova's metadata API, which ``ComputeDriver.spawn`` leaves to the
+    deployment (Neutron's metadata proxy, Nova's metadata API).
+    """
+    directory = posixpath.dirname(METADATA_SERVICE_CFG_PATH)
+    return Plan([(directory, None)], [File(METADATA_SERVICE_CFG_PATH,
+                                           METADATA_SERVICE_CFG, CFG_MODE)])

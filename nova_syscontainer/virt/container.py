@@ -32,6 +32,8 @@ UUID_KEY = 'user.nova_syscontainer.instance_uuid'
 HOST_KEY = 'user.nova_syscontainer.host'
 IMAGE_KEY = 'user.nova_syscontainer.image_id'
 FLAVOR_KEY = 'user.nova_syscontainer.flavor'
+PRODUCT_NAME_KEY = 'environment.product_name'
+PRODUCT_NAME = 'OpenStack Nova'
 
 _NAME_RE = re.compile(r'^[a-zA-Z][a-zA-Z0-9-]{0,62}$')
 
@@ -97,6 +99,10 @@ def _instance_config(instance, nodename, limits, raw_lxc):
         IMAGE_KEY: instance.image_ref or '',
         FLAVOR_KEY: instance.flavor.name,
         'boot.autostart': 'false',
+        # What cloud-init's OpenStack datasource (and ds-identify) look
+        # for on a machine without DMI: PID 1's environment names the
+        # platform (cloud-init 22.4 detect_openstack(), as nova-lxd set it).
+        PRODUCT_NAME_KEY: PRODUCT_NAME,
     })
     return config
 

@@ -322,6 +322,10 @@ class SysContainerDriver(driver_migration.MigrationMixin,
                     self.client.write_files(name, drive.directories,
                                             drive.files)
                     config_drive.mark(instance)
+                else:
+                    drive = config_drive.metadata_service_plan()
+                    self.client.write_files(name, drive.directories,
+                                            drive.files)
             except Exception:
                 with excutils.save_and_reraise_exception():
                     self._remove_if_ours(instance)

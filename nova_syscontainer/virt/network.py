@@ -159,6 +159,20 @@ def _ovs_object(vif):
         bridge_name=vif_mod.port_name('qbr', vif['id']), **fields)
 
 
+def _checksum_in_software(dev):
+    """TX checksum offload off on the veth end that sends into OVS.
+
+    OVS's userspace datapath (netdev, Open vSwitch 3.1) reads the qvo end
+    through a packet socket and forwards a CHECKSUM_PARTIAL packet as it
+    is: the guest's TCP segments reached the router and the metadata proxy
+    with bad checksums and were dropped (DHCP worked: its client computes
+    its UDP checksum). With no offload on qvb, the kernel completes each
+    checksum as the port's bridge forwards into it. Neutron turns offload
+    off on its own veths on netdev bridges the same way.
+    """
+    _run('ethtool', '-K', dev, 'tx', 'off')
+
+
 def _os_vif(action, instance, vif):
     """os_vif.plug or os_vif.unplug of an OVS port, errors made ours."""
     initialize()
@@ -177,6 +191,8 @@ def plug(instance, vif, host_plan):
     """
     if host_plan.vif_type == vif_mod.OVS:
         _os_vif('plug', instance, vif)
+        if _ovs_object(vif).port_profile.datapath_type == 'netdev':
+            _checksum_in_software(host_plan.inner)
     else:
         _ensure_bridge(host_plan.bridge)
         _ensure_veth(host_plan.inner, host_plan.outer, host_plan.mtu)

@@ -50,6 +50,8 @@ import testtools
 
 from tests import cgroups
 from tests import paths
+from tests.smoke import secrets_checks
+from tests.smoke import stock_guest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -129,7 +131,8 @@ def allocations(consumer):
             for rp, alloc in got['allocations'].items()}
 
 
-class CloudSmokeTest(testtools.TestCase):
+class CloudSmokeTest(stock_guest.StockGuestChecks,
+                     secrets_checks.SecretsChecks, testtools.TestCase):
     """Starts the cloud once for the class, and makes a project's member."""
 
     @classmethod
@@ -139,7 +142,11 @@ class CloudSmokeTest(testtools.TestCase):
         fcntl.flock(cls.lock_fd, fcntl.LOCK_EX)
         try:
             cls.was_up = run(CLOUD, 'status', check=False).returncode == 0
-            run(CLOUD, 'start', timeout=1800)
+            watch = secrets_checks.CmdlineWatch().start()
+            try:
+                run(CLOUD, 'start', timeout=1800)
+            finally:
+                cls.start_cmdlines = watch.stop()
             cls._make_member()
         except BaseException:
             cls._finish()

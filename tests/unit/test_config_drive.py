@@ -144,3 +144,42 @@ class WriteFilesTest(unittest.TestCase):
                           'X-LXD-write': 'overwrite'}, calls[2][2])
         self.assertEqual('file', calls[3][2]['X-LXD-type'])
         self.assertEqual('0600', calls[3][2]['X-LXD-mode'])
+
+
+class MetadataServiceTest(unittest.TestCase):
+    """Instances without a config drive: the OpenStack datasource."""
+
+    def test_drop_in_only_into_an_existing_cloud_cfg_d(self):
+        drive = config_drive.metadata_service_plan()
+        self.assertEqual([('/etc/cloud/cloud.cfg.d', None)],
+                         drive.directories)
+        self.assertEqual([config_drive.METADATA_SERVICE_CFG_PATH],
+                         [f.path for f in drive.files])
+        self.assertIn(b'datasource_list: [ OpenStack, None ]',
+                      drive.files[0].content)
+        self.assertEqual(0o644, drive.files[0].mode)
+
+    def test_write_files_writes_nothing_without_a_required_directory(self):
+        c = client.DaemonClient(endpoint='/run/x.socket', project='p')
+        calls = []
+
+        def call(action, method, node, not_found=None, **kwargs):
+            calls.append((method, kwargs['params']['path']))
+            if method == 'get':
+                raise not_found
+            return None
+
+        drive = config_drive.metadata_service_plan()
+        with mock.patch.object(c, 'call', side_effect=call):
+            self.assertFalse(c.write_files('c1', drive.directories,
+                                           drive.files))
+        self.assertEqual([('get', '/etc/cloud/cloud.cfg.d')], calls)
+
+        calls[:] = []
+        with mock.patch.object(c, 'call', side_effect=lambda *a, **k: (
+                calls.append((a[1], k['params']['path'])) or b'[]')):
+            self.assertTrue(c.write_files('c1', drive.directories,
+                                          drive.files))
+        self.assertEqual([('get', '/etc/cloud/cloud.cfg.d'),
+                          ('post', config_drive.METADATA_SERVICE_CFG_PATH)],
+                         calls)

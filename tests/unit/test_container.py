@@ -77,6 +77,9 @@ class CreateBodyTest(unittest.TestCase):
         self.assertTrue(container.is_managed(body, 'node1'))
         self.assertFalse(container.is_managed(body, 'node2'))
         self.assertEqual(instance().uuid, container.instance_uuid(body))
+        # What cloud-init's OpenStack datasource looks for without DMI.
+        self.assertEqual('OpenStack Nova',
+                         cfg['environment.product_name'])
 
     def test_unmanaged_record(self):
         self.assertFalse(container.is_managed({'config': {}}))

@@ -479,6 +479,28 @@ class PluginTest(unittest.TestCase):
                              'Tempest %s vs [%s] %s'
                              % (flag, key, levels[key]))
 
+    def test_validation_only_when_asked(self):
+        def triples(*args):
+            out = subprocess.run(
+                ['bash', '-c', '. "$0"; syscontainer_tempest_triples "$@"',
+                 os.path.join(REPO, 'tools', 'lib', 'syscontainer-conf.sh')]
+                + list(args), check=True, capture_output=True,
+                text=True).stdout.split('\n')
+            return {(out[i], out[i + 1]): out[i + 2]
+                    for i in range(0, len(out) - 2, 3)}
+        # DevStack's busybox image has no SSH server: off unless asked
+        # (tools/cloud.sh tempest --validation, with the stock guest).
+        self.assertEqual('False', triples('False', 'True')[
+            ('validation', 'run_validation')])
+        got = triples('False', 'True', 'True')
+        self.assertEqual('True', got[('validation', 'run_validation')])
+        self.assertEqual('True', got[('compute-feature-enabled',
+                                      'metadata_service')])
+        self.assertEqual('False', got[('compute-feature-enabled',
+                                       'config_drive')])
+        self.assertEqual('False', got[('compute-feature-enabled',
+                                       'change_password')])
+
     # -- disabled ----------------------------------------------------------
     def test_nothing_happens_when_the_service_is_disabled(self):
         self.run_plugin('stack pre-install', 'stack post-config',

@@ -11,6 +11,9 @@
 # under the License.
 """Pure mapping of Nova VIFs to host interfaces and daemon NIC devices."""
 
+from unittest import mock
+
+import fixtures
 from nova.network import model
 import testtools
 
@@ -168,3 +171,30 @@ class EventsTest(testtools.TestCase):
         self.assertEqual([('network-vif-plugged', 'a')],
                          nics.neutron_events([down, up]))
         self.assertEqual([], nics.neutron_events(None))
+
+
+class NetdevChecksumTest(testtools.TestCase):
+    """OVS's userspace datapath: no TX checksum offload into it."""
+
+    def _plug(self, datapath):
+        port = make_vif()
+        plan = vif.plan(port)
+        ran = []
+        self.useFixture(fixtures.MockPatchObject(network, '_os_vif'))
+        # os-vif's object, as _ovs_object makes it from the binding.
+        self.useFixture(fixtures.MockPatchObject(
+            network, '_ovs_object', return_value=mock.Mock(
+                port_profile=mock.Mock(datapath_type=datapath))))
+        self.useFixture(fixtures.MockPatchObject(network, 'shape_egress'))
+        self.useFixture(fixtures.MockPatchObject(
+            network, '_run', side_effect=lambda *cmd, **kw: ran.append(cmd)))
+        network.plug(mock.Mock(), port, plan)
+        return plan, ran
+
+    def test_offload_off_on_qvb_for_netdev(self):
+        plan, ran = self._plug('netdev')
+        self.assertEqual([('ethtool', '-K', plan.inner, 'tx', 'off')], ran)
+
+    def test_kernel_datapath_left_alone(self):
+        _plan, ran = self._plug('system')
+        self.assertEqual([], ran)

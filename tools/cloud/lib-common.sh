@@ -18,6 +18,7 @@ readonly KEYSTONE_PORT=5000
 readonly GLANCE_PORT=9292
 readonly PLACEMENT_PORT=8778
 readonly NOVA_PORT=8774
+readonly NOVA_METADATA_PORT=8775
 readonly NEUTRON_PORT=9696
 readonly RABBIT_PORT=5672
 readonly KEYSTONE_URL=http://$CLOUD_IP:$KEYSTONE_PORT/v3
@@ -65,8 +66,9 @@ readonly CLOUD_SUBNETPOOL_PREFIX=198.19.0.0/16
 # Services in start order; stop goes the other way.
 readonly CLOUD_SERVICES=(mariadb rabbitmq keystone placement glance neutron
                          neutron-rpc neutron-ovs-agent neutron-l3-agent
-                         neutron-dhcp-agent
-                         nova-api nova-conductor nova-scheduler nova-compute)
+                         neutron-dhcp-agent neutron-metadata-agent
+                         nova-api nova-metadata nova-conductor nova-scheduler
+                         nova-compute)
 
 say() { printf 'cloud: %s\n' "$*"; }
 die() { printf 'cloud: ERROR: %s\n' "$*" >&2; exit 1; }

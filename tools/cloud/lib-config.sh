@@ -9,7 +9,7 @@
 load_secrets() {
     local secrets=$CLOUD_CONF/secrets
     if [ ! -s "$secrets" ]; then
-        mkdir -p "$CLOUD_CONF"
+        (umask 077; mkdir -p "$CLOUD_CONF")
         (
             umask 077
             printf 'ADMIN_PASSWORD=%s\nSERVICE_PASSWORD=%s\n' \
@@ -18,10 +18,16 @@ load_secrets() {
             mv "$secrets.tmp" "$secrets"
         )
     fi
-    # A file from before the database server had no database password.
-    if ! grep -q '^DATABASE_PASSWORD=' "$secrets"; then
-        printf 'DATABASE_PASSWORD=%s\n' "$(openssl rand -hex 16)" >>"$secrets"
-    fi
+    # A file from before the database server, RabbitMQ's own user or the
+    # metadata proxy lacks that secret: added, under the same umask.
+    local var
+    for var in DATABASE_PASSWORD RABBIT_PASSWORD METADATA_SECRET; do
+        if ! grep -q "^$var=" "$secrets"; then
+            (umask 077; printf '%s=%s\n' "$var" "$(openssl rand -hex 16)" \
+                >>"$secrets")
+        fi
+    done
+    chmod 0600 "$secrets"
     # shellcheck disable=SC1090  # written just above
     . "$secrets"
 }
@@ -31,8 +37,12 @@ db_url() {
     printf 'mysql+pymysql://%s:%s@localhost/%s?unix_socket=%s&charset=utf8\n' \
         "$CLOUD_DB_USER" "$DATABASE_PASSWORD" "$1" "$CLOUD_DB_SOCKET"
 }
+# RabbitMQ's user of the cloud (lib-services.sh makes it; Debian's
+# "guest" is deleted), its password generated with the others.
+readonly CLOUD_RABBIT_USER=openstack
 transport_url() {
-    printf 'rabbit://guest:guest@%s:%s/\n' "$CLOUD_IP" "$RABBIT_PORT"
+    printf 'rabbit://%s:%s@%s:%s/\n' "$CLOUD_RABBIT_USER" "$RABBIT_PASSWORD" \
+        "$CLOUD_IP" "$RABBIT_PORT"
 }
 
 # The [keystone_authtoken] (or another section's) password auth of a
@@ -203,7 +213,13 @@ privsep_triples() {
 # end of a veth pair, the other end a port of br-int, like the servers'
 # qvo ports; an OVS internal port moved into a namespace is a tap device
 # of ovs-vswitchd's userspace datapath (Neutron turns checksum offload off
-# on such veths for netdev bridges). No metadata proxy yet.
+# on such veths for netdev bridges). The L3 agent's metadata proxy
+# (haproxy in each router's namespace, 169.254.169.254:80 redirected to
+# it) hands a guest's requests to neutron-metadata-agent through its unix
+# socket ($state_path/metadata_proxy), which signs them with the shared
+# secret for Nova's metadata API. A guest reaches it through its router:
+# networks without one get no metadata service (the config drive serves
+# them).
 write_l3_dhcp_agent_conf() {
     local dir=$1 agent conf helper
     for agent in l3 dhcp; do
@@ -219,7 +235,7 @@ write_l3_dhcp_agent_conf() {
                 agent root_helper env
             if [ "$agent" = l3 ]; then
                 printf '%s\n' DEFAULT agent_mode legacy \
-                    DEFAULT enable_metadata_proxy false
+                    DEFAULT enable_metadata_proxy true
             else
                 printf '%s\n' DEFAULT enable_isolated_metadata false \
                     DEFAULT dnsmasq_local_resolv false
@@ -227,6 +243,19 @@ write_l3_dhcp_agent_conf() {
             privsep_triples "$helper"
         } | ini "$conf"
     done
+    conf=$dir/metadata_agent.ini
+    helper="$(venv_bin privsep-helper) --config-file $dir/neutron.conf"
+    helper+=" --config-file $conf"
+    {
+        printf '%s\n' \
+            DEFAULT nova_metadata_host "$CLOUD_IP" \
+            DEFAULT nova_metadata_port "$NOVA_METADATA_PORT" \
+            DEFAULT nova_metadata_protocol http \
+            DEFAULT metadata_proxy_shared_secret "$METADATA_SECRET" \
+            DEFAULT metadata_workers 1 \
+            agent root_helper env
+        privsep_triples "$helper"
+    } | ini "$conf"
 }
 
 # The agent runs as root: its root helper runs commands as they are
@@ -257,7 +286,17 @@ write_ovs_agent_conf() {
 
 # What every Nova service of the cloud shares. One compute node: a
 # resize may land on the host the server is on (without it every resize
-# ends in "No valid host").
+# ends in "No valid host"). Allocation ratios for containers: a vCPU is
+# a share of the host's CPUs (cpuset and CFS quota), with no vCPU thread
+# or guest kernel behind it, so 16 (Nova's old default) instead of Nova
+# 34's initial 4.0: 2 cores x 4 = 8 VCPU gave "No valid host" under two
+# Tempest workers. Memory is a cgroup limit, charged only as the guest
+# touches it (no guest kernel, no preallocated RAM): 1.5. Root disks are
+# btrfs qgroup quotas in a sparse pool sized to the machine: 1.0, so a
+# full pool never surprises a tenant whose quota says there is room.
+readonly CLOUD_CPU_RATIO=${SYSCONTAINER_CPU_RATIO:-16.0}
+readonly CLOUD_RAM_RATIO=${SYSCONTAINER_RAM_RATIO:-1.5}
+readonly CLOUD_DISK_RATIO=${SYSCONTAINER_DISK_RATIO:-1.0}
 nova_common_triples() {
     printf '%s\n' \
         DEFAULT transport_url "$(transport_url)" \
@@ -272,6 +311,11 @@ nova_common_triples() {
         neutron valid_interfaces public \
         glance valid_interfaces public \
         DEFAULT allow_resize_to_same_host true \
+        DEFAULT cpu_allocation_ratio "$CLOUD_CPU_RATIO" \
+        DEFAULT ram_allocation_ratio "$CLOUD_RAM_RATIO" \
+        DEFAULT disk_allocation_ratio "$CLOUD_DISK_RATIO" \
+        neutron service_metadata_proxy true \
+        neutron metadata_proxy_shared_secret "$METADATA_SECRET" \
         service_user send_service_user_token true
     auth_triples placement nova
     auth_triples neutron nova
@@ -316,14 +360,16 @@ write_nova_conf() {
 write_clouds_yaml() {
     mkdir -p "$(dirname "$CLOUDS_YAML")"
     # Keep the other clouds of an existing file; (re)write ours.
-    "$(venv_bin python)" - "$CLOUDS_YAML" "$CLOUD_NAME" "$KEYSTONE_URL" \
-        "$ADMIN_PASSWORD" "$CLOUD_REGION" <<'PYEOF'
+    # The password through the environment, never the command line.
+    NSC_ADMIN_PASSWORD=$ADMIN_PASSWORD "$(venv_bin python)" - "$CLOUDS_YAML" \
+        "$CLOUD_NAME" "$KEYSTONE_URL" "$CLOUD_REGION" <<'PYEOF'
 import os
 import sys
 
 import yaml
 
-path, name, url, password, region = sys.argv[1:]
+path, name, url, region = sys.argv[1:]
+password = os.environ['NSC_ADMIN_PASSWORD']
 data = {}
 if os.path.exists(path):
     with open(path) as f:
@@ -349,16 +395,27 @@ PYEOF
 }
 
 # The files are generated whole at every start (stale keys never linger);
-# change them here, not in place.
+# change them here, not in place. They hold passwords: written under umask
+# 077, in directories of mode 0700 (the services run as root; MariaDB
+# reads its my.cnf as root before it becomes "mysql").
 write_all_conf() {
     load_secrets
-    rm -f "$CLOUD_CONF"/*/*.conf "$CLOUD_CONF"/*/*.ini \
-        "$CLOUD_CONF"/*/plugins/ml2/*.ini
-    write_mariadb_conf
-    write_keystone_conf
-    write_placement_conf
-    write_glance_conf
-    write_neutron_conf
-    write_nova_conf
-    write_clouds_yaml
+    # Neutron's state stays traversable: dnsmasq drops root and rereads
+    # its hosts file there.
+    (umask 022; mkdir -p "$CLOUD_STATE/neutron")
+    (
+        umask 077
+        chmod 0700 "$CLOUD_CONF"
+        find "$CLOUD_CONF" -type d -exec chmod 0700 {} +
+        find "$CLOUD_CONF" -type f -exec chmod go-rwx {} +
+        rm -f "$CLOUD_CONF"/*/*.conf "$CLOUD_CONF"/*/*.ini \
+            "$CLOUD_CONF"/*/plugins/ml2/*.ini
+        write_mariadb_conf
+        write_keystone_conf
+        write_placement_conf
+        write_glance_conf
+        write_neutron_conf
+        write_nova_conf
+        write_clouds_yaml
+    )
 }

@@ -6,9 +6,11 @@
 
 # conntrack: the L3 agent clears a floating IP's connections; ethtool: it
 # turns checksum offload off on its veths (userspace datapath); dnsmasq:
-# the DHCP agent's server.
+# the DHCP agent's server; haproxy: the L3 agent's metadata proxy; ping
+# and ssh: Tempest's --validation and the smoke test reach guests with them.
 readonly CLOUD_APT=(mariadb-server rabbitmq-server python3-venv python3-dev gcc
-                    curl openssl conntrack ethtool dnsmasq-base)
+                    curl openssl conntrack ethtool dnsmasq-base haproxy
+                    iputils-ping openssh-client)
 readonly CLOUD_PYTHON=${SYSCONTAINER_PYTHON:-python3}
 
 install_apt_packages() {

@@ -123,6 +123,12 @@ start_uwsgi() {
         --procname-prefix "nsc-cloud-$name "
 }
 
+# Erlang's distribution (epmd, and the node's and every rabbitmqctl's
+# own distribution port, by default on all addresses) on loopback only.
+readonly CLOUD_ERL_DIST_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+export ERL_EPMD_ADDRESS=$CLOUD_IP
+export RABBITMQ_CTL_ERL_ARGS=$CLOUD_ERL_DIST_ARGS
+
 start_rabbitmq() {
     local had_epmd=0
     # Erlang's port mapper is shared by every Erlang node: stop ends it
@@ -130,10 +136,27 @@ start_rabbitmq() {
     if pgrep -x epmd >/dev/null; then
         had_epmd=1
     fi
+    # An epmd on every address with no node registered: what an Erlang
+    # CLI (rabbitmqctl) started without ERL_EPMD_ADDRESS (this script's
+    # before it set it). RabbitMQ's node would register with it: end it
+    # (epmd -kill, its own request) so that the node starts one on
+    # loopback.
+    if [ "$had_epmd" = 1 ] && ! service_pid rabbitmq >/dev/null \
+        && ss -Hltn 'sport = :4369' | awk '{print $4}' \
+            | grep -qv '^127\.0\.0\.1:' \
+        && ! epmd -names 2>/dev/null | grep -q '^name '; then
+        say "ending an idle epmd that listens beyond loopback"
+        epmd -kill >/dev/null 2>&1 || true
+        sleep 1
+        had_epmd=0
+        pgrep -x epmd >/dev/null && had_epmd=1
+    fi
     start_service rabbitmq RABBITMQ_NODE_IP_ADDRESS="$CLOUD_IP" \
         RABBITMQ_NODE_PORT="$RABBIT_PORT" ERL_EPMD_ADDRESS="$CLOUD_IP" \
+        RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="$CLOUD_ERL_DIST_ARGS" \
         RABBITMQ_LOGS=- -- rabbitmq-server
     wait_for rabbitmq 120 rabbitmqctl -q await_startup
+    ensure_rabbit_user
     # Debian's rabbitmq-server runs the node through su, which gives it a
     # session of its own: record that session's leader too, so that stop
     # reaches the Erlang VM even when "rabbitmqctl shutdown" cannot.
@@ -147,6 +170,28 @@ start_rabbitmq() {
         local pid
         pid=$(pgrep -x -n epmd) && printf '%s %s\n' "$pid" \
             "$(proc_start_time "$pid")" >"$(pid_file epmd)"
+    fi
+}
+
+# The cloud's RabbitMQ user, its generated password set (on stdin: never
+# on a command line) at every start, full rights on "/"; Debian's "guest"
+# (password "guest") deleted.
+ensure_rabbit_user() {
+    if ! rabbitmqctl -q list_users 2>/dev/null \
+            | awk -v u="$CLOUD_RABBIT_USER" '$1 == u {f = 1} END {exit !f}'
+    then
+        printf '%s\n' "$RABBIT_PASSWORD" | run_logged "rabbitmq add_user" \
+            rabbitmqctl add_user "$CLOUD_RABBIT_USER"
+    else
+        printf '%s\n' "$RABBIT_PASSWORD" | run_logged \
+            "rabbitmq change_password" rabbitmqctl change_password \
+            "$CLOUD_RABBIT_USER"
+    fi
+    run_logged "rabbitmq set_permissions" rabbitmqctl set_permissions \
+        -p / "$CLOUD_RABBIT_USER" '.*' '.*' '.*'
+    if rabbitmqctl -q list_users 2>/dev/null | awk '$1 == "guest" {f = 1}
+            END {exit !f}'; then
+        run_logged "rabbitmq delete_user guest" rabbitmqctl delete_user guest
     fi
 }
 
@@ -177,16 +222,18 @@ start_keystone() {
 
 bootstrap_keystone() {
     say "bootstrapping Keystone (admin, catalog on $CLOUD_IP)"
-    run_logged "keystone bootstrap" "$(venv_bin keystone-manage)" \
+    # Passwords through the environment, never a command line (any local
+    # user reads those in /proc/<pid>/cmdline).
+    OS_BOOTSTRAP_PASSWORD=$ADMIN_PASSWORD run_logged "keystone bootstrap" \
+        "$(venv_bin keystone-manage)" \
         --config-file "$CLOUD_CONF/keystone/keystone.conf" bootstrap \
-        --bootstrap-password "$ADMIN_PASSWORD" \
         --bootstrap-admin-url "$KEYSTONE_URL" \
         --bootstrap-internal-url "$KEYSTONE_URL" \
         --bootstrap-public-url "$KEYSTONE_URL" \
         --bootstrap-region-id "$CLOUD_REGION"
-    run_logged "register services" "$(venv_bin python)" \
+    NSC_ADMIN_PASSWORD=$ADMIN_PASSWORD NSC_SERVICE_PASSWORD=$SERVICE_PASSWORD \
+        run_logged "register services" "$(venv_bin python)" \
         "$CLOUD_LIB/register.py" "$KEYSTONE_URL" "$CLOUD_REGION" \
-        "$ADMIN_PASSWORD" "$SERVICE_PASSWORD" \
         "compute:nova:http://$CLOUD_IP:$NOVA_PORT/v2.1" \
         "image:glance:http://$CLOUD_IP:$GLANCE_PORT" \
         "placement:placement:http://$CLOUD_IP:$PLACEMENT_PORT" \
@@ -242,7 +289,28 @@ start_neutron() {
     done
     wait_for neutron-l3-agent 180 agent_alive l3
     wait_for neutron-dhcp-agent 180 agent_alive dhcp
+    start_service neutron-metadata-agent -- \
+        "$(venv_bin neutron-metadata-agent)" "${c[0]}" "${c[1]}" \
+        --config-file "$CLOUD_CONF/neutron/metadata_agent.ini"
+    wait_for neutron-metadata-agent 180 agent_alive metadata
     ensure_public_network
+}
+
+# The L3 agent's metadata proxies (haproxy in the routers' namespaces)
+# daemonize like dnsmasq; each one's PID file is in Neutron's state
+# directory, and only a haproxy with this cloud's files is ended.
+stop_haproxy() {
+    local pidf pid
+    for pidf in "$CLOUD_STATE"/neutron/external/pids/*.pid; do
+        [ -r "$pidf" ] || continue
+        pid=$(cat "$pidf")
+        if [[ $pid =~ ^[0-9]+$ ]] \
+            && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null \
+                | grep -q "^haproxy .*$CLOUD_STATE/neutron/"; then
+            say "stopping haproxy (PID $pid)"
+            kill -TERM "$pid" 2>/dev/null || true
+        fi
+    done
 }
 
 # Neutron lists the host's agent of a type as alive (it reported).
@@ -351,9 +419,25 @@ stop_dnsmasq() {
 
 start_nova() {
     local n=(--config-file "$CLOUD_CONF/nova/nova.conf")
+    # cell1's mapping keeps the transport URL it was made with (the API
+    # and the conductor reach nova-compute through it): set it again from
+    # nova.conf, so that it names RabbitMQ's user and password of today
+    # (a cloud made before had guest's). From the file, not the command
+    # line.
+    local cell1
+    cell1=$("$(venv_bin nova-manage)" "${n[@]}" cell_v2 list_cells \
+        2>/dev/null | awk -F'|' '$2 ~ / cell1 / {gsub(/ /, "", $3); print $3}')
+    if [ -n "$cell1" ]; then
+        run_logged "nova update_cell cell1" "$(venv_bin nova-manage)" \
+            "${n[@]}" cell_v2 update_cell --cell_uuid "$cell1"
+    fi
     start_uwsgi nova-api "$NOVA_PORT" nova.wsgi.osapi_compute:application \
         "OS_NOVA_CONFIG_DIR=$CLOUD_CONF/nova"
     wait_for nova-api 120 http_up "http://$CLOUD_IP:$NOVA_PORT/"
+    # Nova's metadata API, for neutron-metadata-agent (loopback only).
+    start_uwsgi nova-metadata "$NOVA_METADATA_PORT" \
+        nova.wsgi.metadata:application "OS_NOVA_CONFIG_DIR=$CLOUD_CONF/nova"
+    wait_for nova-metadata 120 http_up "http://$CLOUD_IP:$NOVA_METADATA_PORT/"
     start_service nova-conductor -- "$(venv_bin nova-conductor)" "${n[@]}"
     start_service nova-scheduler -- "$(venv_bin nova-scheduler)" "${n[@]}"
     start_service nova-compute -- "$(venv_bin nova-compute)" \
@@ -435,6 +519,9 @@ stop_all() {
         fi
         if [ "$name" = neutron-dhcp-agent ]; then
             stop_dnsmasq
+        fi
+        if [ "$name" = neutron-l3-agent ]; then
+            stop_haproxy
         fi
     done
     stop_service epmd

@@ -11,13 +11,23 @@
 readonly TEMPEST_VERSION=47.0.0
 readonly TEMPEST_VENV=${SYSCONTAINER_TEMPEST_VENV:-/opt/nova-syscontainer/tempest-venv}
 readonly TEMPEST_LOGS=${SYSCONTAINER_TEMPEST_LOGS:-/var/log/nova-syscontainer/tempest}
-readonly TEMPEST_WORKSPACE=$CLOUD_STATE/tempest
+# Its own workspace (stestr repository, tempest.conf): a second run at once
+# takes another (SYSCONTAINER_TEMPEST_WORKSPACE).
+readonly TEMPEST_WORKSPACE=${SYSCONTAINER_TEMPEST_WORKSPACE:-$CLOUD_STATE/tempest}
 readonly TEMPEST_CONF=$TEMPEST_WORKSPACE/etc/tempest.conf
 readonly TEMPEST_EXCLUDE=$CLOUD_LIB/tempest-exclude.txt
 readonly TEMPEST_CONCURRENCY=${SYSCONTAINER_TEMPEST_CONCURRENCY:-2}
 readonly TEMPEST_IMAGE=tempest-busybox
 readonly TEMPEST_FLAVOR=tempest.nano
 readonly TEMPEST_FLAVOR_ALT=tempest.micro
+# --validation: Tempest logs into its servers over SSH through floating
+# IPs, so its image is the stock Debian 12 guest (tools/build-stock-image.sh:
+# cloud-init, sshd; cloud-init's default user "debian" gets the key from
+# Nova's metadata API), with flavors that hold systemd.
+readonly TEMPEST_STOCK_IMAGE=tempest-debian-12
+readonly TEMPEST_STOCK_FLAVOR=tempest.small
+readonly TEMPEST_STOCK_FLAVOR_ALT=tempest.medium
+readonly TEMPEST_SSH_USER=debian
 # The networks Tempest makes for its projects: RFC 2544's benchmarking
 # block, never a private range of this machine's (Tempest's default is
 # 10.100.0.0/16), /28 each.
@@ -60,12 +70,41 @@ tempest_resources() {
     fi
 }
 
+# The stock guest and its flavors, for --validation (built or reused by
+# tools/build-stock-image.sh; cached between runs).
+tempest_stock_resources() {
+    if [ -z "$(resource_id image "$TEMPEST_STOCK_IMAGE")" ]; then
+        local file
+        file=$("$REPO/tools/build-stock-image.sh" | tail -n1) \
+            || die "tools/build-stock-image.sh failed"
+        osc_quiet image create "${SYSCONTAINER_IMAGE_CREATE_ARGS[@]}" \
+            --property os_distro=debian --public --file "$file" \
+            "$TEMPEST_STOCK_IMAGE" >/dev/null
+    fi
+    if [ -z "$(resource_id flavor "$TEMPEST_STOCK_FLAVOR")" ]; then
+        osc_quiet flavor create --vcpus 1 --ram 512 --disk 2 \
+            "$TEMPEST_STOCK_FLAVOR" >/dev/null
+    fi
+    if [ -z "$(resource_id flavor "$TEMPEST_STOCK_FLAVOR_ALT")" ]; then
+        osc_quiet flavor create --vcpus 1 --ram 640 --disk 2 \
+            "$TEMPEST_STOCK_FLAVOR_ALT" >/dev/null
+    fi
+}
+
+# write_tempest_conf VALIDATION (True: the stock guest, SSH checks on)
 write_tempest_conf() {
+    local validation=$1
     mkdir -p "$TEMPEST_WORKSPACE/etc" "$TEMPEST_WORKSPACE/locks"
     local image flavor flavor_alt public_net
-    image=$(resource_id image "$TEMPEST_IMAGE")
-    flavor=$(resource_id flavor "$TEMPEST_FLAVOR")
-    flavor_alt=$(resource_id flavor "$TEMPEST_FLAVOR_ALT")
+    if [ "$validation" = True ]; then
+        image=$(resource_id image "$TEMPEST_STOCK_IMAGE")
+        flavor=$(resource_id flavor "$TEMPEST_STOCK_FLAVOR")
+        flavor_alt=$(resource_id flavor "$TEMPEST_STOCK_FLAVOR_ALT")
+    else
+        image=$(resource_id image "$TEMPEST_IMAGE")
+        flavor=$(resource_id flavor "$TEMPEST_FLAVOR")
+        flavor_alt=$(resource_id flavor "$TEMPEST_FLAVOR_ALT")
+    fi
     if [ -z "$image" ] || [ -z "$flavor" ] || [ -z "$flavor_alt" ]; then
         die "Tempest's image or flavors are missing"
     fi
@@ -121,30 +160,53 @@ write_tempest_conf() {
                 printf '%s\n' network public_network_id "$public_net" \
                     network floating_network_name "$CLOUD_PUBLIC_NET"
             fi
+            if [ "$validation" = True ]; then
+                # Floating IPs from "public" (this machine routes it over
+                # br-ex), the key Tempest makes, cloud-init's user; a
+                # systemd guest boots in tens of seconds here.
+                printf '%s\n' \
+                    validation connect_method floating \
+                    validation auth_method keypair \
+                    validation ip_version_for_ssh 4 \
+                    validation image_ssh_user "$TEMPEST_SSH_USER" \
+                    validation image_alt_ssh_user "$TEMPEST_SSH_USER" \
+                    validation ssh_timeout 420 \
+                    validation ping_timeout 240 \
+                    validation connect_timeout 60
+            fi
             # One node, no migration endpoint: no migrations; nova-compute
             # runs as root, so NICs can be hot-plugged.
-            syscontainer_tempest_triples False True
+            syscontainer_tempest_triples False True "$validation"
         } | ini "$TEMPEST_CONF"
     )
 }
 
-# cmd_tempest [REGEX]: Tempest's smoke set, or the tests REGEX selects,
+# cmd_tempest [--validation] [REGEX]: Tempest's smoke set, or the tests
+# REGEX selects (with --validation: on the stock guest, over SSH),
 # minus the exclusion list; the counts printed, the subunit stream and the
 # text report kept in $TEMPEST_LOGS. Non-zero when a test failed.
 cmd_tempest() {
+    local validation=False
+    if [ "${1:-}" = --validation ]; then
+        validation=True
+        shift
+    fi
     local regex=${1:-}
     status_all >/dev/null || die "the cloud is not running (tools/cloud.sh start)"
     load_secrets
     mkdir -p "$TEMPEST_LOGS"
     install_tempest
     tempest_resources
+    if [ "$validation" = True ]; then
+        tempest_stock_resources
+    fi
     if [ ! -f "$TEMPEST_WORKSPACE/.stestr.conf" ]; then
         rm -rf "$TEMPEST_WORKSPACE"
         run_logged "tempest init" "$TEMPEST_VENV/bin/tempest" init \
             --workspace-path "$CLOUD_STATE/tempest-workspaces.yaml" \
-            --name nova-syscontainer "$TEMPEST_WORKSPACE"
+            --name "nova-syscontainer-${TEMPEST_WORKSPACE##*/}" "$TEMPEST_WORKSPACE"
     fi
-    write_tempest_conf
+    write_tempest_conf "$validation"
     local -a select=(--smoke)
     [ -z "$regex" ] || select=(--regex "$regex")
     local stamp report t0=$SECONDS rc=0

@@ -14,15 +14,18 @@
 Run by tools/cloud.sh with the cloud's virtualenv, after keystone-manage
 bootstrap made the admin user and the identity endpoints:
 
-    python register.py AUTH_URL REGION ADMIN_PASSWORD SERVICE_PASSWORD \
-        TYPE:NAME:URL ...
+    NSC_ADMIN_PASSWORD=... NSC_SERVICE_PASSWORD=... \
+        python register.py AUTH_URL REGION TYPE:NAME:URL ...
 
 makes the project "service", one user per service NAME with the admin and
-service roles there (password SERVICE_PASSWORD), and for each service its
+service roles there (password NSC_SERVICE_PASSWORD), and for each service its
 catalog entry with public and internal endpoints at URL. What exists is
-kept (passwords are set again), so a second run changes nothing.
+kept (passwords are set again), so a second run changes nothing. The
+passwords come from the environment, never the command line (readable by
+any local user in /proc/<pid>/cmdline).
 """
 
+import os
 import sys
 
 import openstack
@@ -31,7 +34,9 @@ INTERFACES = ('public', 'internal')
 
 
 def main(argv):
-    auth_url, region, admin_password, service_password = argv[:4]
+    auth_url, region = argv[:2]
+    admin_password = os.environ['NSC_ADMIN_PASSWORD']
+    service_password = os.environ['NSC_SERVICE_PASSWORD']
     conn = openstack.connect(
         auth_url=auth_url, username='admin', password=admin_password,
         project_name='admin', user_domain_name='Default',
@@ -47,7 +52,7 @@ def main(argv):
     # keystonemiddleware rejects the request with 401.
     service_role = (ident.find_role('service')
                     or ident.create_role(name='service'))
-    for spec in argv[4:]:
+    for spec in argv[2:]:
         stype, name, url = spec.split(':', 2)
         user = ident.find_user(name, domain_id='default')
         if user is None:
