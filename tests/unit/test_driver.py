@@ -57,6 +57,7 @@ def _instance(**updates):
     fields = dict(id=1, uuid=UUID, image_ref=IMAGE, config_drive='',
                   flavor=flavor, system_metadata={}, trusted_certs=None,
                   host='host1', node='host1', task_state=None,
+                  vm_state='active',
                   project_id='p', user_id='u', metadata={},
                   migration_context=None)
     fields.update(updates)

@@ -97,6 +97,7 @@ class FakeInstance(object):
     def __init__(self, name, instance_uuid):
         self.uuid = instance_uuid
         self.name = name
+        self.vm_state = 'active'
 
 
 class PeriodicCostTest(testtools.TestCase):

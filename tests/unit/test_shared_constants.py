@@ -36,7 +36,10 @@ def _setup_host_values(*names):
     use another), never the script itself.
     """
     with open(SETUP_HOST) as f:
-        lines = [line for line in f if line.startswith('readonly ')]
+        # Single-line scalar assignments only: an array opened on one line
+        # and closed on later ones is not one of these constants.
+        lines = [line for line in f if line.startswith('readonly ') and
+                 line.count('(') == line.count(')')]
     script = ''.join(lines) + ''.join(
         'printf "%%s\\0" "$%s"\n' % name for name in names)
     out = subprocess.run(['bash', '-c', script], capture_output=True,
