@@ -120,7 +120,7 @@ class SysContainerDriver(driver_migration.MigrationMixin,
                   'project': self.client.project,
                   'pool': CONF.syscontainer.storage_pool,
                   'driver': pool.get('driver')})
-        checkpoint_policy.init_host(self.client.endpoint)
+        checkpoint_policy.init_host(self.client.endpoint, pool.get('driver'))
         self._pending_cleanups = live_migration.PendingCleanups(host)
         self._retry_pending_cleanups()
 

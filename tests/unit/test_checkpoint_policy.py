@@ -132,6 +132,20 @@ class PolicyTest(testtools.TestCase):
         self.assertEqual([], checkpoint_policy.create_raw_lxc())
         self.assertEqual({}, checkpoint_policy.create_config())
 
+    def test_dir_pool_warned_when_taking_live_migrations(self):
+        self.conf.config(group='syscontainer',
+                         migration_endpoint='https://192.0.2.5:8443')
+        with mock.patch.object(checkpoint_policy.LOG, 'warning') as warn:
+            checkpoint_policy.init_host('/x/unix.socket', 'dir')
+        self.assertIn('btrfs', warn.call_args[0][0])
+        with mock.patch.object(checkpoint_policy.LOG, 'warning') as warn:
+            checkpoint_policy.init_host('/x/unix.socket', 'btrfs')
+        self.assertFalse(warn.called)
+        self.conf.config(group='syscontainer', migration_endpoint=None)
+        with mock.patch.object(checkpoint_policy.LOG, 'warning') as warn:
+            checkpoint_policy.init_host('/x/unix.socket', 'dir')
+        self.assertFalse(warn.called)
+
     def test_uts_line_optional(self):
         self.conf.config(group='syscontainer',
                          checkpoint_deny_uts_namespace=False)
