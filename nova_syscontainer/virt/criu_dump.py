@@ -133,7 +133,8 @@ def tasks(init_pid):
 
     A list of ``{'pid', 'comm', 'namespaces', 'mounts'}`` (host pids), the
     tree CRIU dumps. ``mounts`` (mount points) is read only for the first
-    task of each mount namespace other than init's, and is [] otherwise. Parents come from every process's ``stat``
+    task of each mount namespace other than init's, and is [] otherwise.
+    Parents come from every process's ``stat``
     (``/proc/<pid>/task/<tid>/children`` needs CONFIG_PROC_CHILDREN, which
     this project's test kernel lacks). Processes that end during the walk
     are left out.

@@ -14,9 +14,10 @@
 Probes are started with ``lxc exec`` but detached from its session
 (``setsid``, every descriptor on /dev/null, or a daemon that forks away by
 itself as busybox httpd does): a process left attached to an exec session
-is not in the container's own tree, and CRIU then refuses the dump
-("session leader outside of its pid namespace"). They are found again
-from the host's /proc, under the container's init.
+is not in the tree under the container's init, so CRIU 4.2.1 does not carry
+it over a checkpoint (it ends with its session; CRIU 4.1.1 refused the dump
+instead: "session leader outside of its pid namespace"). They are found
+again from the host's /proc, under the container's init.
 """
 
 import glob

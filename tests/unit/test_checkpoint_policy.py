@@ -24,6 +24,7 @@ import unittest
 from unittest import mock
 
 import fixtures
+from nova import exception as nova_exception
 from oslo_config import fixture as config_fixture
 import testtools
 
@@ -119,7 +120,8 @@ class PolicyTest(testtools.TestCase):
     def test_create_body_on_apparmor_host(self):
         self._host(apparmor=True)
         body = container.create_body(
-            _instance(), 'node', 'fp', flavor_limits.Limits(config={}, devices={}), ['default'],
+            _instance(), 'node', 'fp',
+            flavor_limits.Limits(config={}, devices={}), ['default'],
             raw_lxc=checkpoint_policy.create_raw_lxc(),
             checkpoint_config=checkpoint_policy.create_config())
         self.assertNotIn('apparmor', body['config']['raw.lxc'])
@@ -175,7 +177,8 @@ class PolicyTest(testtools.TestCase):
         self.assertRaises(exception.CheckpointRefused,
                           checkpoint.suspendable, client, rec)
         with mock.patch.object(live_migration, 'check_criu'):
-            self.assertRaises(Exception, live_migration.check_source, rec)
+            self.assertRaises(nova_exception.MigrationPreCheckError,
+                              live_migration.check_source, rec)
         rec = self._record('\n'.join(checkpoint_policy.create_raw_lxc()))
         checkpoint.suspendable(client, rec)
 
