@@ -87,12 +87,12 @@ class SuspendCheckpointTest(CheckpointAssertions, base.SysContainerTestCase):
         server = self.boot()
         name = self.container_name(server)
         token, pid, _count = self.daemon.counter(name)
-        sleeper = guest.start_nested_uts(self.daemon, name)
+        sleeper = guest.start_nested_ipc(self.daemon, name)
         dumps = guest.dump_logs(self.daemon, name)
         self.api.post_server_action(server['id'], {'suspend': None})
         self.assert_refused_active(
             server, name, 'suspend', 'compute_suspend_instance',
-            'sleep (pid %d): uts' % sleeper)
+            'sleep (pid %d): ipc' % sleeper)
         # Refused before the daemon was asked: it ran no CRIU dump (LXD
         # writes a snapshot_dump_<time>.log for every one).
         self.assertEqual(dumps, guest.dump_logs(self.daemon, name))
@@ -170,10 +170,10 @@ class LiveMigrationCheckpointTest(CheckpointAssertions,
         server = self.boot(host='host1')
         name = self.container_name(server)
         token, pid, _count = self.daemon.counter(name)
-        sleeper = guest.start_nested_uts(self.daemon, name)
+        sleeper = guest.start_nested_ipc(self.daemon, name)
         self.assert_migration_fails_source_kept(server, name)
         self.assertEqual((token, pid), self.daemon.counter(name)[:2])
-        self.assertIn('sleep (pid %d): uts' % sleeper,
+        self.assertIn('sleep (pid %d): ipc' % sleeper,
                       self.stdlog.logger.output)
 
 
