@@ -120,8 +120,7 @@ def nested_namespaces(tasks):
 #: refused before it starts.
 UNRESTORABLE_MOUNTS = {
     '/run/systemd/incoming': _('systemd\'s mount propagation tunnel '
-                               '(/run/systemd/incoming), whose shared '
-                               'mounts CRIU 4.2.1 cannot restore'),
+                               '(/run/systemd/incoming)'),
 }
 
 
@@ -137,7 +136,11 @@ def unrestorable_mounts(tasks):
 
 
 def describe_mounts(found):
-    """A sentence naming the tasks of :func:`unrestorable_mounts`."""
+    """A sentence naming the tasks of :func:`unrestorable_mounts`.
+
+    What cannot be restored comes first: Nova keeps only the first 255
+    characters of an action event's details.
+    """
     named = ['%(comm)s (pid %(pid)d)' % {'comm': comm or '?', 'pid': pid}
              for pid, comm, _reasons in found[:MAX_NAMED]]
     more = len(found) - len(named)
@@ -145,8 +148,8 @@ def describe_mounts(found):
     if more > 0:
         text += _(' and %d more') % more
     reasons = sorted({r for _pid, _comm, rs in found for r in rs})
-    return (_('CRIU could dump but not restore the mount namespace of %(t)s:'
-              ' it holds %(r)s') % {'t': text, 'r': '; '.join(reasons)})
+    return (_('CRIU 4.2 dumps but cannot restore %(r)s, held by the mount '
+              'namespace of %(t)s') % {'t': text, 'r': '; '.join(reasons)})
 
 
 def describe(nested):
