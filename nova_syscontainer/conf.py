@@ -153,12 +153,16 @@ instance_opts = [
              'that works with its kernel.'),
     cfg.ListOpt(
         'checkpoint_raw_lxc',
-        default=['lxc.pty.max = 1', 'lxc.apparmor.profile ='],
+        default=['lxc.pty.max = 1'],
         bounds=False,
         help='raw.lxc lines written into each container when '
-             'enable_checkpoint is set. CRIU cannot dump the extra ptys LXD '
-             'creates by default, and on a host without AppArmor the profile '
-             'must be empty. On an AppArmor host drop the second line.'),
+             'enable_checkpoint is set. "lxc.pty.max = 1": CRIU cannot dump '
+             'the extra ptys LXD creates by default (guests keep the '
+             'console and one pty for lxc exec). On a host whose kernel has '
+             'no AppArmor the driver adds "lxc.apparmor.profile =" itself '
+             '(see apparmor); never add that line here for a host with '
+             'AppArmor: it replaces the daemon\'s AppArmor confinement of '
+             'every container.'),
     cfg.IntOpt(
         'console_log_max_bytes',
         default=100 * 1024,
@@ -273,8 +277,39 @@ rescue_opts = [
 ]
 
 
+checkpoint_opts = [
+    cfg.StrOpt(
+        'apparmor',
+        default='auto',
+        choices=[('auto', 'read /sys/module/apparmor/parameters/enabled on '
+                          'this host when the daemon is local; a remote '
+                          'daemon\'s host is taken to have AppArmor'),
+                 ('enabled', 'the daemon\'s host has AppArmor'),
+                 ('disabled', 'the daemon\'s host has no AppArmor')],
+        help='Whether the kernel of the daemon\'s host has AppArmor, read '
+             'once at start. Only where it has none does a container '
+             'prepared for checkpointing get the raw.lxc line '
+             '"lxc.apparmor.profile =" (LXC then applies no profile, which '
+             'CRIU\'s restore needs there). Where it has AppArmor the '
+             'daemon\'s own profile stays on every container.'),
+    cfg.BoolOpt(
+        'checkpoint_deny_uts_namespace',
+        default=True,
+        help='With enable_checkpoint, make unshare(CLONE_NEWUTS) fail with '
+             'EPERM inside each new container (a security.syscalls.deny '
+             'seccomp line). CRIU cannot dump a task with a UTS namespace '
+             'of its own; systemd\'s ProtectHostname= (systemd-logind in a '
+             'stock Debian 12 guest) then runs the unit with the '
+             'container\'s host name namespace instead, with a warning in '
+             'the journal. A guest program that needs its own UTS '
+             'namespace fails with EPERM. The line is written at create '
+             'and kept by resize and migration; containers created before '
+             'get it at their next rebuild.'),
+]
+
 ALL_OPTS = (daemon_opts + instance_opts + migration_opts + image_opts +
-            network_opts + daemon_kind_opts + scale_opts + rescue_opts)
+            network_opts + daemon_kind_opts + scale_opts + rescue_opts +
+            checkpoint_opts)
 
 
 def register_opts(conf):

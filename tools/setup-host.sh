@@ -74,6 +74,9 @@ readonly CRIU_MIRROR=http://deb.debian.org/debian
 # every dump of a process with a TCP or UDP socket ("sockets: Can't get 1:16 opt:
 # Operation not supported"); fixed in CRIU 4.2 (checkpoint-restore/criu#2718).
 readonly CRIU_MIN_VERSION=4.2
+# The CRIU configuration file the wrapper hands CRIU (CRIU_CONFIG_FILE), written
+# by ensure_criu_config.
+readonly CRIU_CONFIG=/etc/nova-syscontainer/criu.conf
 
 # The daemon's whole environment (env -i): PATH finds the criu wrapper first, and a
 # proxy on a closed loopback port makes every non-loopback HTTP(S) request of LXD
@@ -281,6 +284,12 @@ if [ "\${1:-}" = restore ]; then
         prev=\$arg
     done
 fi
+# CRIU's own options for the daemon's checkpoints (see ensure_criu_config); a
+# caller's CRIU_CONFIG_FILE wins.
+if [ -z "\${CRIU_CONFIG_FILE:-}" ] && [ -r $CRIU_CONFIG ]; then
+    CRIU_CONFIG_FILE=$CRIU_CONFIG
+    export CRIU_CONFIG_FILE
+fi
 exec "\$R/usr/lib64/ld-linux-x86-64.so.2" --library-path "\$R/usr/lib/x86_64-linux-gnu" "\$R/usr/sbin/criu" "\$@"
 EOF
 }
@@ -367,6 +376,35 @@ ensure_criu() {
         "$CRIU_WRAPPER" check >>"$LOG" 2>&1 || true
         tail -n 15 "$LOG" | sed 's/^/  | /' >&2
         die "'$CRIU_WRAPPER check' does not say 'Looks good'"
+    fi
+}
+
+# criu_config_text: the content of $CRIU_CONFIG (CRIU's config file syntax:
+# one long option a line, without its dashes).
+criu_config_text() {
+    cat <<'EOF'
+# Installed by nova-syscontainer tools/setup-host.sh; read by CRIU through
+# CRIU_CONFIG_FILE, which the criu wrapper sets. See doc/source/migration.rst.
+#
+# systemd (252 in Debian 12) mounts a ramfs at /run/credentials/<unit> for
+# units with credentials (systemd-sysusers, -sysctl, -tmpfiles-setup(-dev) in a
+# stock boot); CRIU refuses ramfs ("mnt: FS mnt ./run/credentials/... unsupported").
+# With ramfs enabled CRIU dumps the mount and restores it as a new, empty ramfs:
+# the credential files of those units (oneshot units that have ended) are not
+# carried over.
+enable-fs ramfs
+EOF
+}
+
+# ensure_criu_config: write $CRIU_CONFIG when its content differs.
+ensure_criu_config() {
+    local text
+    text=$(criu_config_text)
+    if [[ ! -f $CRIU_CONFIG || $(<"$CRIU_CONFIG") != "$text" ]]; then
+        mkdir -p "$(dirname "$CRIU_CONFIG")"
+        printf '%s\n' "$text" >"$CRIU_CONFIG.new"
+        chmod 644 "$CRIU_CONFIG.new"
+        mv "$CRIU_CONFIG.new" "$CRIU_CONFIG"
     fi
 }
 
@@ -907,6 +945,7 @@ main() {
     ensure_packages
     ensure_kernel_limits
     ensure_ovs
+    ensure_criu_config
     ensure_criu
     ensure_lxcfs
     ensure_image

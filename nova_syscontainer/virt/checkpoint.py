@@ -25,6 +25,7 @@ from oslo_log import log as logging
 from nova_syscontainer import conf as sc_conf
 from nova_syscontainer import exception
 from nova_syscontainer.virt import checkpoint_check
+from nova_syscontainer.virt import checkpoint_policy
 from nova_syscontainer.virt import criu_dump
 from nova_syscontainer.virt import migrate
 from nova_syscontainer.virt import restore_check
@@ -37,7 +38,8 @@ def suspendable(client, record):
     """Raise CheckpointRefused unless the container may be suspended.
 
     Checkpointing must be enabled, the container must carry the raw.lxc
-    lines CRIU needs (it was created with them), and :func:`precheck` must
+    lines CRIU needs on this host (:func:`checkpoint_policy.raw_lxc`, the
+    lines it was created with), and :func:`precheck` must
     find no task CRIU would refuse.
     """
     name = record['name']
@@ -45,7 +47,7 @@ def suspendable(client, record):
         raise exception.CheckpointRefused(name=name, reason=_(
             'checkpointing is disabled ([syscontainer] enable_checkpoint)'))
     missing = migrate.missing_checkpoint_config(
-        record, CONF.syscontainer.checkpoint_raw_lxc)
+        record, checkpoint_policy.raw_lxc())
     if missing:
         raise exception.CheckpointRefused(name=name, reason=_(
             'the container was created without the raw.lxc lines CRIU '

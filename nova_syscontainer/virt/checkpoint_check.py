@@ -35,6 +35,57 @@ UNDUMPABLE_NESTED = ('cgroup', 'ipc', 'pid', 'time', 'user', 'uts')
 #: At most this many tasks are named in a refusal.
 MAX_NAMED = 5
 
+#: raw.lxc line: LXC applies no AppArmor profile to the container. Needed
+#: for CRIU where the kernel has no AppArmor; where it has, the line would
+#: replace the daemon's own confinement of the container.
+EMPTY_APPARMOR_PROFILE = 'lxc.apparmor.profile ='
+
+#: The config key LXD 5.0.2 appends raw LXC seccomp lines from.
+SYSCALLS_DENY_KEY = 'security.syscalls.deny'
+#: unshare(2) with CLONE_NEWUTS (0x04000000) in its flags fails with EPERM
+#: (argument 0 masked with the flag equals the flag). systemd 252 then
+#: skips ProtectHostname= with a warning; a bare "unshare" line would
+#: kill the caller with SIGSYS instead. Only unshare: a task that gets a
+#: UTS namespace through clone() is still refused by :func:`check`.
+DENY_UTS_UNSHARE = 'unshare errno 1 [0,67108864,SCMP_CMP_MASKED_EQ,67108864]'
+
+
+def fold(line):
+    """A raw.lxc line with its white space folded, for comparisons."""
+    return ' '.join(line.split())
+
+
+def required_raw_lxc(configured, apparmor):
+    """The raw.lxc lines a checkpointable container needs.
+
+    ``configured``: ``[syscontainer] checkpoint_raw_lxc``; ``apparmor``:
+    whether the daemon's host has AppArmor. Only without it is
+    :data:`EMPTY_APPARMOR_PROFILE` added.
+    """
+    lines = list(configured)
+    if not apparmor and fold(EMPTY_APPARMOR_PROFILE) not in {
+            fold(line) for line in lines}:
+        lines.append(EMPTY_APPARMOR_PROFILE)
+    return lines
+
+
+def confinement_warnings(configured, apparmor):
+    """Warnings about configured lines that drop AppArmor confinement."""
+    if apparmor and any(fold(line).startswith('lxc.apparmor.profile')
+                        for line in configured):
+        return [_('[syscontainer] checkpoint_raw_lxc sets '
+                  'lxc.apparmor.profile on a host with AppArmor: every new '
+                  'container loses the daemon\'s AppArmor confinement. '
+                  'Remove the line unless that is meant.')]
+    return []
+
+
+def required_config(deny_uts):
+    """Config keys other than raw.lxc a checkpointable container gets."""
+    if deny_uts:
+        return {SYSCALLS_DENY_KEY: DENY_UTS_UNSHARE}
+    return {}
+
 
 def nested_namespaces(tasks):
     """The tasks CRIU would refuse, as (pid, comm, [namespace types]).
@@ -54,6 +105,51 @@ def nested_namespaces(tasks):
         if own:
             found.append((task['pid'], task['comm'], own))
     return found
+
+
+#: Mount points in a nested mount namespace that CRIU 4.2.1 dumps but
+#: cannot restore. systemd (252, Debian 12) bind-mounts its propagation
+#: tunnel /run/systemd/propagate/<unit> at /run/systemd/incoming in every
+#: unit with a mount namespace of its own (systemd-udevd, -networkd,
+#: -logind in a stock guest); CRIU's restore then fails with "mnt-v2:
+#: Can't copy sharing from ...[/systemd/propagate/systemd-udevd.service]
+#: to ...[/systemd/propagate/systemd-logind.service]" and with
+#: --mntns-compat-mode on LXD's /dev/net/tun file bind mount ("Can't
+#: bind-mount at .../dev/net/tun: Not a directory"). A failed restore on
+#: a live migration leaves the source frozen (LXD 5.0.2), so the dump is
+#: refused before it starts.
+UNRESTORABLE_MOUNTS = {
+    '/run/systemd/incoming': _('systemd\'s mount propagation tunnel '
+                               '(/run/systemd/incoming)'),
+}
+
+
+def unrestorable_mounts(tasks):
+    """Tasks with a mount CRIU cannot restore: (pid, comm, [reasons])."""
+    found = []
+    for task in tasks[1:]:
+        reasons = [reason for point, reason in UNRESTORABLE_MOUNTS.items()
+                   if point in (task.get('mounts') or ())]
+        if reasons:
+            found.append((task['pid'], task['comm'], reasons))
+    return found
+
+
+def describe_mounts(found):
+    """A sentence naming the tasks of :func:`unrestorable_mounts`.
+
+    What cannot be restored comes first: Nova keeps only the first 255
+    characters of an action event's details.
+    """
+    named = ['%(comm)s (pid %(pid)d)' % {'comm': comm or '?', 'pid': pid}
+             for pid, comm, _reasons in found[:MAX_NAMED]]
+    more = len(found) - len(named)
+    text = ', '.join(named)
+    if more > 0:
+        text += _(' and %d more') % more
+    reasons = sorted({r for _pid, _comm, rs in found for r in rs})
+    return (_('CRIU 4.2 dumps but cannot restore %(r)s, held by the mount '
+              'namespace of %(t)s') % {'t': text, 'r': '; '.join(reasons)})
 
 
 def describe(nested):
@@ -81,3 +177,7 @@ def check(name, tasks):
     if nested:
         raise exception.CheckpointRefused(name=name,
                                           reason=describe(nested))
+    mounts = unrestorable_mounts(tasks)
+    if mounts:
+        raise exception.CheckpointRefused(name=name,
+                                          reason=describe_mounts(mounts))

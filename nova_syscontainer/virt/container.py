@@ -87,8 +87,9 @@ def power_state_of(status, stateful=False):
 FLAVOR_CONFIG_PREFIXES = ('limits.', 'security.', 'raw.lxc')
 
 
-def _instance_config(instance, nodename, limits, raw_lxc):
-    config = dict(limits.config)
+def _instance_config(instance, nodename, limits, raw_lxc, checkpoint_config):
+    config = dict(checkpoint_config or {})
+    config.update(limits.config)
     lines = list(raw_lxc) + list(limits.raw_lxc)
     if lines:
         config['raw.lxc'] = '\n'.join(lines)
@@ -108,14 +109,18 @@ def _instance_config(instance, nodename, limits, raw_lxc):
 
 
 def create_body(instance, nodename, fingerprint, limits, profiles,
-                raw_lxc=()):
+                raw_lxc=(), checkpoint_config=None):
     """The ``POST /1.0/instances`` body of a new, stopped container.
 
     :param limits: :class:`flavor_limits.Limits` for the instance.
     :param raw_lxc: raw.lxc lines of the driver's own (for CRIU), put
         before the limits' lines.
+    :param checkpoint_config: config keys of the driver's own for CRIU
+        (:func:`checkpoint_policy.create_config`: the seccomp line that
+        refuses UTS namespaces); a key the flavor sets wins.
     """
-    config = _instance_config(instance, nodename, limits, raw_lxc)
+    config = _instance_config(instance, nodename, limits, raw_lxc,
+                              checkpoint_config)
     return {
         'name': name(instance),
         'type': 'container',
@@ -127,16 +132,20 @@ def create_body(instance, nodename, fingerprint, limits, profiles,
     }
 
 
-def reconfigured(writable, instance, nodename, limits, raw_lxc=()):
+def reconfigured(writable, instance, nodename, limits, raw_lxc=(),
+                 checkpoint_config=None):
     """The ``PUT`` body giving an existing container a new flavor's limits.
 
     Every key derived from a flavor is replaced, so no limit of the old
     flavor survives; the root disk device is replaced the same way, other
-    devices and keys (volatile state) are kept.
+    devices and keys (volatile state) are kept. The checkpoint lines and
+    keys (``raw.lxc``, ``security.syscalls.deny``) are among the replaced
+    ones, so they are given again, as at create.
     """
     config = {key: value for key, value in writable['config'].items()
               if not key.startswith(FLAVOR_CONFIG_PREFIXES)}
-    config.update(_instance_config(instance, nodename, limits, raw_lxc))
+    config.update(_instance_config(instance, nodename, limits, raw_lxc,
+                                   checkpoint_config))
     devices = dict(writable['devices'])
     devices.update(limits.devices)
     return dict(writable, config=config, devices=devices)

@@ -119,11 +119,22 @@ def namespaces(pid):
     return found
 
 
+def mount_points(pid):
+    """The mount points of ``pid``'s mount namespace ([] if it is gone)."""
+    try:
+        with open('/proc/%s/mountinfo' % pid) as f:
+            return [line.split()[4] for line in f if len(line.split()) > 4]
+    except OSError:
+        return []
+
+
 def tasks(init_pid):
     """The processes of the tree rooted at ``init_pid``, init first.
 
-    A list of ``{'pid', 'comm', 'namespaces'}`` (host pids), the tree CRIU
-    dumps. Parents come from every process's ``stat``
+    A list of ``{'pid', 'comm', 'namespaces', 'mounts'}`` (host pids), the
+    tree CRIU dumps. ``mounts`` (mount points) is read only for the first
+    task of each mount namespace other than init's, and is [] otherwise.
+    Parents come from every process's ``stat``
     (``/proc/<pid>/task/<tid>/children`` needs CONFIG_PROC_CHILDREN, which
     this project's test kernel lacks). Processes that end during the walk
     are left out.
@@ -133,11 +144,17 @@ def tasks(init_pid):
         kids.setdefault(parent(pid), []).append(pid)
     found = []
     todo = [init_pid]
+    seen_mnt = set()
     while todo and len(found) < MAX_TASKS:
         pid = todo.pop(0)
         ns = namespaces(pid)
         if not ns:
             continue
-        found.append({'pid': pid, 'comm': comm(pid), 'namespaces': ns})
+        mounts = []
+        if found and ns.get('mnt') not in seen_mnt:
+            mounts = mount_points(pid)
+        seen_mnt.add(ns.get('mnt'))
+        found.append({'pid': pid, 'comm': comm(pid), 'namespaces': ns,
+                      'mounts': mounts})
         todo.extend(sorted(kids.get(pid, ())))
     return found

@@ -32,6 +32,7 @@ from oslo_utils import excutils
 from nova_syscontainer import conf as sc_conf  # noqa: F401 (options)
 from nova_syscontainer import exception
 from nova_syscontainer.virt import checkpoint
+from nova_syscontainer.virt import checkpoint_policy
 from nova_syscontainer.virt import client as daemon_client
 from nova_syscontainer.virt import config_drive
 from nova_syscontainer.virt import console_log
@@ -128,6 +129,7 @@ class SysContainerDriver(driver_migration.MigrationMixin,
                   'project': self.client.project,
                   'pool': CONF.syscontainer.storage_pool,
                   'driver': pool.get('driver')})
+        checkpoint_policy.init_host(self.client.endpoint, pool.get('driver'))
         self._pending_cleanups = live_migration.PendingCleanups(host)
         self._retry_pending_cleanups()
 
@@ -310,7 +312,8 @@ class SysContainerDriver(driver_migration.MigrationMixin,
                 context, image_id, instance.trusted_certs)
             body = container.create_body(
                 instance, self._nodename, fingerprint, limits,
-                CONF.syscontainer.profiles, raw_lxc=self._checkpoint_lines())
+                CONF.syscontainer.profiles, raw_lxc=self._checkpoint_lines(),
+                checkpoint_config=checkpoint_policy.create_config())
             body['devices'].update(nics.devices(
                 instance, network_info, limits.nic,
                 existing=body['devices']))
@@ -341,9 +344,7 @@ class SysContainerDriver(driver_migration.MigrationMixin,
     @staticmethod
     def _checkpoint_lines():
         """raw.lxc lines CRIU needs, when checkpointing is enabled."""
-        if not CONF.syscontainer.enable_checkpoint:
-            return []
-        return list(CONF.syscontainer.checkpoint_raw_lxc)
+        return checkpoint_policy.create_raw_lxc()
 
     def _limits(self, instance, flavor=None, image_meta=None):
         if image_meta is None:

@@ -25,6 +25,7 @@ from oslo_log import log as logging
 
 from nova_syscontainer import exception
 from nova_syscontainer.virt import checkpoint
+from nova_syscontainer.virt import checkpoint_policy
 from nova_syscontainer.virt import client as daemon_client
 from nova_syscontainer.virt import console_log
 from nova_syscontainer.virt import container
@@ -145,7 +146,8 @@ class MigrationMixin(object):
         limits = self._limits(instance, image_meta=image_meta)
         body = container.reconfigured(
             self.client.get_writable(name), instance, self._nodename, limits,
-            raw_lxc=self._checkpoint_lines())
+            raw_lxc=self._checkpoint_lines(),
+            checkpoint_config=checkpoint_policy.create_config())
         body['devices'] = nics.with_limits(body['devices'], limits.nic)
         self.client.update_instance(name, body)
         return limits

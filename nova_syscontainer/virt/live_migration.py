@@ -38,6 +38,7 @@ from oslo_serialization import jsonutils
 
 from nova_syscontainer import conf as sc_conf
 from nova_syscontainer import exception
+from nova_syscontainer.virt import checkpoint_policy
 from nova_syscontainer.virt import client as daemon_client
 from nova_syscontainer.virt import container
 from nova_syscontainer.virt import migrate
@@ -143,7 +144,7 @@ def check_destination(own_endpoint, src_compute_info, criu_path=None):
 def check_source(record, criu_path=None):
     """Checks of check_can_live_migrate_source on the container itself."""
     problems = migrate.record_problems(
-        record, True, CONF.syscontainer.checkpoint_raw_lxc)
+        record, True, checkpoint_policy.raw_lxc())
     if problems:
         raise _precheck_error('; '.join(problems))
     check_criu(criu_path, 'source')

@@ -14,7 +14,8 @@
 Suspend/resume checkpoints a container to disk on one daemon; live
 migration checkpoints it on one daemon and restores it on another. Both
 need the container to have been created with the raw.lxc lines of
-``[syscontainer] checkpoint_raw_lxc``.
+:func:`checkpoint_policy.raw_lxc` (``[syscontainer] checkpoint_raw_lxc``
+and, on a host without AppArmor, an empty AppArmor profile).
 
 The pure functions (config filtering, the target's request, the checks of
 a record) do no I/O; :func:`check_target` and :func:`move` talk to two
@@ -62,6 +63,7 @@ from oslo_log import log as logging
 
 from nova_syscontainer import conf as sc_conf
 from nova_syscontainer import exception
+from nova_syscontainer.virt import checkpoint_policy
 from nova_syscontainer.virt import client as daemon_client
 from nova_syscontainer.virt import criu_dump
 
@@ -272,8 +274,7 @@ def check_target(source, target, record, live=None):
     name = record['name']
     if live is None:
         live = record.get('status') == _RUNNING
-    problems = record_problems(record, live,
-                               CONF.syscontainer.checkpoint_raw_lxc)
+    problems = record_problems(record, live, checkpoint_policy.raw_lxc())
     env = target.server_info().get('environment') or {}
     src_env = source.server_info().get('environment') or {}
     fingerprint = env.get('certificate_fingerprint')

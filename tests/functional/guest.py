@@ -14,9 +14,10 @@
 Probes are started with ``lxc exec`` but detached from its session
 (``setsid``, every descriptor on /dev/null, or a daemon that forks away by
 itself as busybox httpd does): a process left attached to an exec session
-is not in the container's own tree, and CRIU then refuses the dump
-("session leader outside of its pid namespace"). They are found again
-from the host's /proc, under the container's init.
+is not in the tree under the container's init, so CRIU 4.2.1 does not carry
+it over a checkpoint (it ends with its session; CRIU 4.1.1 refused the dump
+instead: "session leader outside of its pid namespace"). They are found
+again from the host's /proc, under the container's init.
 """
 
 import glob
@@ -49,12 +50,14 @@ def start_detached(fixture, name, command):
              command)
 
 
-def start_nested_uts(fixture, name):
-    """A ``sleep`` with a UTS namespace of its own; its host pid.
+def start_nested_ipc(fixture, name):
+    """A ``sleep`` with an IPC namespace of its own; its host pid.
 
-    As systemd-logind's in a stock systemd guest: CRIU cannot dump it.
+    CRIU cannot dump it (as a UTS namespace of its own, which containers
+    prepared for checkpointing no longer get from unshare(): the driver's
+    checkpoint_deny_uts_namespace seccomp line refuses it).
     """
-    start_detached(fixture, name, 'unshare -u sleep 1000')
+    start_detached(fixture, name, 'unshare -i sleep 1000')
     return find_task(fixture, name, 'sleep', argv_has='1000')
 
 

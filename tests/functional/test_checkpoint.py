@@ -18,14 +18,18 @@ explains.
 
 import os
 import time
+import uuid
 
 from nova import objects
 from testtools import content
 
+from nova_syscontainer.virt import checkpoint_check
+from nova_syscontainer.virt import criu_dump
 from tests.functional import base
 from tests.functional import guest
 from tests.functional import peer as tcp_peer
 from tests.functional.ports import PortsMixin
+from tests.functional import test_guest
 from tests.functional import test_live_migration
 from tests.functional import test_network_migration
 
@@ -83,12 +87,12 @@ class SuspendCheckpointTest(CheckpointAssertions, base.SysContainerTestCase):
         server = self.boot()
         name = self.container_name(server)
         token, pid, _count = self.daemon.counter(name)
-        sleeper = guest.start_nested_uts(self.daemon, name)
+        sleeper = guest.start_nested_ipc(self.daemon, name)
         dumps = guest.dump_logs(self.daemon, name)
         self.api.post_server_action(server['id'], {'suspend': None})
         self.assert_refused_active(
             server, name, 'suspend', 'compute_suspend_instance',
-            'sleep (pid %d): uts' % sleeper)
+            'sleep (pid %d): ipc' % sleeper)
         # Refused before the daemon was asked: it ran no CRIU dump (LXD
         # writes a snapshot_dump_<time>.log for every one).
         self.assertEqual(dumps, guest.dump_logs(self.daemon, name))
@@ -96,14 +100,17 @@ class SuspendCheckpointTest(CheckpointAssertions, base.SysContainerTestCase):
         self.assertEqual((token, pid), self.daemon.counter(name)[:2])
 
     def test_suspend_the_daemon_refuses_keeps_the_server_active(self):
-        # CRIU 4.2.1 cannot dump a ramfs mount ("mnt: FS mnt ./mnt/r ...
-        # unsupported"), which the driver does not pre-check: the daemon
-        # refuses the checkpoint and the container runs on, untouched.
+        # CRIU 4.2.1 cannot dump a bind mount of a namespace file ("mnt:
+        # 52:./tmp/nsf doesn't have a proper root mount"), which the driver
+        # does not pre-check: the daemon refuses the checkpoint and the
+        # container runs on, untouched. (A ramfs mount served here before
+        # setup-host gave CRIU "enable-fs ramfs".)
         server = self.boot()
         name = self.container_name(server)
         token, pid, count = self.daemon.counter(name)
         guest.lxc_exec(self.daemon, name,
-                       'mkdir -p /mnt/r && mount -t ramfs ramfs /mnt/r')
+                       'touch /tmp/nsf && '
+                       'mount --bind /proc/self/ns/uts /tmp/nsf')
         dumps = guest.dump_logs(self.daemon, name)
         self.api.post_server_action(server['id'], {'suspend': None})
         self.assert_refused_active(
@@ -163,10 +170,10 @@ class LiveMigrationCheckpointTest(CheckpointAssertions,
         server = self.boot(host='host1')
         name = self.container_name(server)
         token, pid, _count = self.daemon.counter(name)
-        sleeper = guest.start_nested_uts(self.daemon, name)
+        sleeper = guest.start_nested_ipc(self.daemon, name)
         self.assert_migration_fails_source_kept(server, name)
         self.assertEqual((token, pid), self.daemon.counter(name)[:2])
-        self.assertIn('sleep (pid %d): uts' % sleeper,
+        self.assertIn('sleep (pid %d): ipc' % sleeper,
                       self.stdlog.logger.output)
 
 
@@ -247,3 +254,60 @@ class LiveMigrationTCPTest(EstablishedTCPMixin,
             self.wait_migration(server, 'completed')
 
         self.assert_stream_survives(server, migrate, self.second)
+
+
+class StockGuestCheckpointTest(CheckpointAssertions,
+                               base.SysContainerTestCase):
+    """The stock Debian 12 guest (systemd 252) and CRIU 4.2.1.
+
+    One boot proves what is solved and what is refused: systemd-logind
+    runs without a UTS namespace of its own (the seccomp line of
+    ``checkpoint_deny_uts_namespace``), and a suspend is refused before
+    any dump because of systemd's mount propagation tunnel, which CRIU
+    4.2.1 dumps but cannot restore; the server stays ACTIVE and running.
+    """
+
+    def setUp(self):
+        super().setUp()
+        path = test_guest.stock_image(self)
+        with open(path + '.sha256') as f:
+            image_id = str(uuid.uuid5(test_guest.STOCK_NAMESPACE,
+                                      f.read().split()[0]))
+        with open(path, 'rb') as f:
+            self.stock_id = self.add_image(f.read(), image_id=image_id,
+                                           name='debian-12-stock')
+
+    def _logind(self, name):
+        init = self.daemon.init_pid(name)
+        for task in criu_dump.tasks(init):
+            if task['comm'] == 'systemd-logind' and task['mounts']:
+                return init, task
+        return None
+
+    def test_stock_guest_uts_solved_tunnel_refused_before_the_dump(self):
+        flavor = self.make_flavor('c1.stock', vcpus=1, memory_mb=512)
+        server = self.api.post_server({'server': self._build_server(
+            name='stock', image_uuid=self.stock_id, flavor_id=flavor,
+            networks='none')})
+        server = self.wait_for(server, 'ACTIVE', timeout=300)
+        name = self.container_name(server)
+        self.assertEqual(
+            checkpoint_check.DENY_UTS_UNSHARE,
+            self.daemon.instance(name)['config']['security.syscalls.deny'])
+        found = []
+        self.wait_until(lambda: found.append(self._logind(name)) or
+                        found[-1], timeout=test_guest.CLOUD_INIT_TIMEOUT,
+                        what='systemd-logind with its mount namespace')
+        init, logind = found[-1]
+        init_ns = criu_dump.namespaces(init)
+        # Blocker 1 solved: no UTS namespace of its own (mount: its own).
+        self.assertEqual(init_ns['uts'], logind['namespaces']['uts'])
+        self.assertNotEqual(init_ns['mnt'], logind['namespaces']['mnt'])
+
+        dumps = guest.dump_logs(self.daemon, name)
+        self.api.post_server_action(server['id'], {'suspend': None})
+        self.assert_refused_active(
+            server, name, 'suspend', 'compute_suspend_instance',
+            '/run/systemd/incoming')
+        self.assertEqual(dumps, guest.dump_logs(self.daemon, name))
+        self.assertEqual(init, self.daemon.init_pid(name))

@@ -37,6 +37,7 @@ from testtools import content
 
 from nova_syscontainer import conf as sc_conf
 from nova_syscontainer import exception
+from nova_syscontainer.virt import checkpoint_policy
 from nova_syscontainer.virt import client as daemon_client
 from nova_syscontainer.virt import migrate
 from tests.functional import daemon
@@ -124,7 +125,7 @@ class DaemonMigrationTest(testtools.TestCase):
         self.a.create_raw(name, self.fingerprint, start=start,
                           profiles=profiles, config={
                               'raw.lxc': '\n'.join(
-                                  CONF.syscontainer.checkpoint_raw_lxc),
+                                  checkpoint_policy.raw_lxc()),
                               'limits.memory': '%dB' % MEMORY,
                               'limits.cpu': '1'})
         if start:

@@ -83,5 +83,29 @@ class NestedNamespacesTest(unittest.TestCase):
         self.assertIn(' and 3 more', text)
 
 
+class UnrestorableMountsTest(unittest.TestCase):
+
+    def test_systemd_propagation_tunnel_is_refused(self):
+        logind = task(140, 'systemd-logind', mnt=8)
+        logind['mounts'] = ['/', '/run', '/run/systemd/incoming']
+        tasks = [task(100, 'systemd'), logind]
+        self.assertEqual(140, checkpoint_check.unrestorable_mounts(
+            tasks)[0][0])
+        with self.assertRaises(exception.CheckpointRefused) as cm:
+            checkpoint_check.check('ctr', tasks)
+        self.assertIn('systemd-logind (pid 140)', str(cm.exception))
+        self.assertIn('/run/systemd/incoming', str(cm.exception))
+
+    def test_other_private_mounts_pass(self):
+        svc = task(141, 'svc', mnt=9)
+        svc['mounts'] = ['/', '/tmp', '/var/tmp']
+        checkpoint_check.check('ctr', [task(100, 'init'), svc])
+
+    def test_init_own_mounts_are_not_judged(self):
+        init = task(100, 'systemd')
+        init['mounts'] = ['/run/systemd/incoming']
+        checkpoint_check.check('ctr', [init, task(101, 'sh')])
+
+
 if __name__ == '__main__':
     unittest.main()

@@ -21,6 +21,7 @@ import subprocess
 import testtools
 
 from nova_syscontainer import conf as sc_conf
+from nova_syscontainer.virt import checkpoint_check
 from tests import paths
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -52,10 +53,12 @@ class SharedConstantsTest(testtools.TestCase):
     def test_checkpoint_raw_lxc_of_the_host_self_check(self):
         # setup-host.sh --verify proves a stateful stop/start with the
         # lines the driver writes by default ([syscontainer]
-        # checkpoint_raw_lxc, the one definition).
+        # checkpoint_raw_lxc, the one definition) on a host without
+        # AppArmor, as this one: the empty profile line is added there.
         opt = {o.name: o for o in sc_conf.ALL_OPTS}['checkpoint_raw_lxc']
         raw_lxc, = _setup_host_values('RAW_LXC_CR')
-        self.assertEqual('\n'.join(opt.default), raw_lxc,
+        self.assertEqual('\n'.join(checkpoint_check.required_raw_lxc(
+            opt.default, apparmor=False)), raw_lxc,
                          'tools/setup-host.sh RAW_LXC_CR differs from the '
                          'default of [syscontainer] checkpoint_raw_lxc')
 
