@@ -281,7 +281,8 @@ class SysContainerDriver(driver_migration.MigrationMixin,
         image_id = instance.image_ref
         with images.image_lock(image_id):
             fingerprint, _new = self.images.ensure(
-                context, image_id, instance.trusted_certs)
+                context, image_id, instance.trusted_certs,
+                root_gb=instance.flavor.root_gb)
             body = container.create_body(
                 instance, self._nodename, fingerprint, limits,
                 CONF.syscontainer.profiles, raw_lxc=self._checkpoint_lines())
