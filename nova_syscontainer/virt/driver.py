@@ -43,6 +43,7 @@ from nova_syscontainer.virt import host as hostinfo
 from nova_syscontainer.virt import image as images
 from nova_syscontainer.virt import live_migration
 from nova_syscontainer.virt import nics
+from nova_syscontainer.virt import orphans
 from nova_syscontainer.virt import snapshot as snapshots
 
 LOG = logging.getLogger(__name__)
@@ -671,9 +672,13 @@ class SysContainerDriver(driver_migration.MigrationMixin,
     def manage_image_cache(self, context, all_instances):
         """ComputeDriver.manage_image_cache: drop images nobody uses.
 
+        First the orphan containers of this node go (orphans.py, which
+        says why the sweep runs here), so that their images are unused.
         Honours [image_cache] remove_unused_base_images and
         remove_unused_original_minimum_age_seconds.
         """
+        orphans.sweep_safely(self.client, context, self._nodename,
+                             all_instances)
         if not CONF.image_cache.remove_unused_base_images:
             return
         self.images.remove_unused(

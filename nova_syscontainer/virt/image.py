@@ -39,6 +39,7 @@ bare               root-tar     a root filesystem tarball as distributions
 =================  ===========  =========================================
 """
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -260,7 +261,8 @@ class ImageStore(object):
     def _import(self, context, image_id, trusted_certs, root_gb=0):
         meta = self._image_api.get(context, image_id)
         formats = check_format(image_id, meta)
-        bounds = scan_bounds()
+        bounds = dataclasses.replace(scan_bounds(),
+                                     root_disk_bytes=root_gb * 1024 ** 3)
         if (meta.get('size') or 0) > bounds.max_compressed_bytes:
             raise exception.ImageScanLimit(
                 image_id=image_id, what=_('download size'),

@@ -74,6 +74,9 @@ class Bounds:
     max_seconds: float = 300.0
     #: Refuse setuid and setgid files.
     refuse_setuid: bool = False
+    #: The flavor's root disk in bytes (0: none): a larger image is
+    #: refused from the member header that passes it.
+    root_disk_bytes: int = 0
 
 
 @dataclasses.dataclass
@@ -265,6 +268,11 @@ class _Scan(object):
                 image_id=self.image_id, what=_('unpacked size'),
                 limit='%d bytes' % self.bounds.max_unpacked_bytes)
         result.unpacked_bytes += member.size
+        if (self.bounds.root_disk_bytes and
+                result.unpacked_bytes > self.bounds.root_disk_bytes):
+            raise exception.ImageTooLarge(
+                image_id=self.image_id, size=result.unpacked_bytes,
+                root_gb=self.bounds.root_disk_bytes // 1024 ** 3)
         rel = _relative(member.name)
         self.check_path(member, rel)
         self.check_kind(member)

@@ -244,3 +244,22 @@ class FitsTest(unittest.TestCase):
         image_scan.check_fits('img', 1024 ** 3, 1)
         image_scan.check_fits('img', 10 * 1024 ** 3, 0)
         image_scan.check_fits('img', None, 1)
+
+
+class RootDiskTest(ScanTest):
+
+    def test_refused_from_the_header_passing_the_root_disk(self):
+        info = tarfile.TarInfo('rootfs/big')
+        info.size = 2 * 1024 ** 3
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode='w') as tar:
+            for info_, data in [METADATA] + ROOTFS:
+                tar.addfile(info_, io.BytesIO(data) if data else None)
+        raw = buf.getvalue().rstrip(b'\0')
+        raw += b'\0' * (-len(raw) % 512) + info.tobuf() + b'\0' * 4096
+        path = os.path.join(self.dir.name, 'big.tar.gz')
+        with open(path, 'wb') as f:
+            f.write(gzip.compress(raw))
+        with self.assertRaises(exception.ImageTooLarge):
+            image_scan.scan('img', path, image_scan.UNIFIED,
+                            image_scan.Bounds(root_disk_bytes=1024 ** 3))
