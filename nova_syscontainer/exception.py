@@ -133,8 +133,8 @@ class ImageScanLimit(UnsupportedImage):
 
 class ImageTooLarge(UnsupportedImage):
     """An image larger unpacked than the flavor's root disk."""
-    msg_fmt = _('Image %(image_id)s unpacks to at least %(size)d bytes, more than '
-                'the flavor\'s root disk of %(root_gb)d GiB')
+    msg_fmt = _('Image %(image_id)s unpacks to at least %(size)d bytes, '
+                'more than the flavor\'s root disk of %(root_gb)d GiB')
 
 
 class UnverifiedImage(UnsupportedImage):

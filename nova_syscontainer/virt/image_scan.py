@@ -22,7 +22,10 @@ as a stream here first and refused with a typed error
 * a hard link whose target leaves the tree, a symbolic link whose
   relative target leaves it, or a member stored *through* a symbolic
   link of the same archive (the classic way to write outside the tree);
-* a character or block device node;
+* a block device node, or a character device node other than those every
+  container gets from its daemon anyway (:data:`HARMLESS_CHAR_DEVICES`:
+  null, zero, full, random, urandom, tty, console, ptmx, which
+  debootstrap writes into every Debian root filesystem);
 * a setuid or setgid file, when the caller asks (distributions ship
   ``su``, ``passwd``, ``mount``: an unprivileged container maps their
   root to an unprivileged host user, see ``image_setuid_files``);
@@ -63,6 +66,10 @@ ROOT_TAR = 'root-tar'
 #: The largest metadata.yaml read (LXD's own are a few hundred bytes).
 METADATA_MAX_BYTES = 1024 * 1024
 _CHUNK = 64 * 1024
+#: (major, minor) of the character devices anyone may open: /dev/null,
+#: zero, full, random, urandom, tty, console, ptmx.
+HARMLESS_CHAR_DEVICES = frozenset({(1, 3), (1, 5), (1, 7), (1, 8), (1, 9),
+                                   (5, 0), (5, 1), (5, 2)})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,7 +221,9 @@ class _Scan(object):
                                        'target': target})
 
     def check_kind(self, member):
-        if member.ischr() or member.isblk():
+        if member.isblk() or (member.ischr() and (
+                member.devmajor, member.devminor) not in
+                HARMLESS_CHAR_DEVICES):
             raise _hostile(self.image_id, _(
                 'the tarball holds the device node %s') % member.name)
         if (self.bounds.refuse_setuid and not member.isdir() and

@@ -104,6 +104,17 @@ class ScanTest(unittest.TestCase):
                                     devmajor=8, devminor=0),
                              text='device node rootfs/dev/sda')
 
+    def test_char_devices_beyond_the_harmless_ones_refused(self):
+        self.refused(exception.HostileImage,
+                     member('rootfs/dev/null', type=tarfile.CHRTYPE,
+                            devmajor=1, devminor=2), text='device node')
+
+    def test_harmless_char_devices_accepted(self):
+        # What debootstrap writes into every Debian root filesystem.
+        self.unified(*[member('rootfs/dev/d%d%d' % dev, type=tarfile.CHRTYPE,
+                              devmajor=dev[0], devminor=dev[1])
+                       for dev in sorted(image_scan.HARMLESS_CHAR_DEVICES)])
+
     def test_fifo_accepted(self):
         self.unified(member('rootfs/run/fifo', type=tarfile.FIFOTYPE))
 
