@@ -18,7 +18,6 @@ sometimes do; the sweep runs in host1's image cache manager pass.
 import uuid
 
 from nova.compute import task_states
-from nova import objects
 
 from nova_syscontainer.virt import container
 from tests.functional import base
@@ -103,4 +102,3 @@ class OrphanSweepTest(base.SysContainerTestCase):
         orphan = self.marked(str(uuid.uuid4()))
         self.sweep(grace=0)
         self.assertIn(orphan, self.daemon.names())
-        self.assertEqual([], objects.InstanceList.get_all(self.ctxt).objects)
