@@ -104,8 +104,9 @@ class FaultSuite(base.SysContainerTestCase):
     def test_parallel_boots_of_one_uncached_image(self):
         """20 (long: 40) servers at once of one image: imported once."""
         count = 40 if LONG else 20
-        # 20 one-vCPU servers on two cores.
+        # 20 one-vCPU servers on two cores, within the project's quota.
         self.flags(cpu_allocation_ratio=32.0)
+        self.flags(instances=count, cores=count, group='quota')
         self.compute = self.restart_compute_service(self.compute)
         image_id = self.add_image(faults.with_members(self.image_data))
         server = self._build_server(
