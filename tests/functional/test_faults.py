@@ -205,8 +205,12 @@ class DaemonFaults(base.TwoHostsTestCase):
         self._delete_server(server)
         left = census.left(allowed_images=[
             img['fingerprint'] for img in self.second.images()])
+        # As in FaultSuite.report: the host's interfaces are only printed.
+        host_only = {kind: left.pop(kind) for kind in ('links', 'qdiscs')
+                     if kind in left}
         print('FAULTS test_daemon_restarted_mid_spawn: injected 1, servers '
-              '{%r: 1}, left %s, fault %r, %.1f s' % (
-                  'ERROR', left, server['fault']['message'][:120],
+              '{%r: 1}, left %s, new host interfaces/qdiscs (not asserted) '
+              '%s, fault %r, %.1f s' % (
+                  'ERROR', left, host_only, server['fault']['message'][:120],
                   time.monotonic() - started))
         self.assertEqual({}, left)
