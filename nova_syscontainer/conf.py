@@ -307,9 +307,103 @@ checkpoint_opts = [
              'get it at their next rebuild.'),
 ]
 
+image_safety_opts = [
+    cfg.IntOpt(
+        'image_max_download_mb',
+        default=10240,
+        min=1,
+        help='Largest image, in MiB as Glance stores it (compressed), '
+             'that is downloaded and imported. A larger one fails the '
+             'build with a clear fault before (when Glance states its size) '
+             'or while it is downloaded.'),
+    cfg.IntOpt(
+        'image_max_unpacked_mb',
+        default=51200,
+        min=1,
+        help='Most MiB an image tarball may decompress to. The safety scan '
+             'counts the decompressed stream and refuses a member whose '
+             'declared size passes this from its header, so a '
+             'decompression bomb costs nova-compute at most this much '
+             'reading. The flavor\'s root disk, where it sets one, bounds '
+             'the unpacked size too.'),
+    cfg.IntOpt(
+        'image_max_members',
+        default=1000000,
+        min=1,
+        help='Most files, directories and links an image tarball may hold '
+             '(a Debian or Ubuntu root filesystem holds 10,000 to 60,000).'),
+    cfg.IntOpt(
+        'image_scan_timeout',
+        default=300,
+        min=1,
+        help='Seconds the safety scan of one image may take before the '
+             'image is refused. The scan runs while the image lock is held, '
+             'so it bounds how long other spawns of that image wait.'),
+    cfg.StrOpt(
+        'image_setuid_files',
+        default='auto',
+        choices=[('auto', 'refuse them where allow_privileged is set, '
+                          'accept them otherwise'),
+                 ('refuse', 'refuse every image holding one'),
+                 ('accept', 'accept them')],
+        help='What to do with an image holding setuid or setgid files. '
+             'Distributions ship some (su, passwd, mount), so refusing them '
+             'refuses every stock distribution image; in an unprivileged '
+             'container their owner is an unprivileged host user, so they '
+             'grant nothing on the host. In a privileged container the '
+             'container\'s root is the host\'s, hence "auto".'),
+    cfg.BoolOpt(
+        'image_require_hash',
+        default=True,
+        help='Refuse an image for which Glance gives no hash (os_hash_value '
+             'or checksum), whose data therefore cannot be verified. Glance '
+             'hashes every image uploaded through its API (and so every '
+             'snapshot this driver makes); only an image registered by '
+             'location has none, and its data may change behind Glance. The '
+             'daemon unpacks images on the host as root, so an unverifiable '
+             'one is refused unless this is turned off, in which case it is '
+             'accepted with a warning.'),
+    cfg.IntOpt(
+        'image_download_timeout',
+        default=3600,
+        min=1,
+        help='Seconds the download of one image from Glance may take in '
+             'all. The download runs while the image lock is held: when it '
+             'is abandoned the lock is released, the spool file removed and '
+             'the build fails with a clear fault.'),
+    cfg.IntOpt(
+        'image_download_stall_timeout',
+        default=120,
+        min=1,
+        help='Seconds a download from Glance may go without receiving any '
+             'data before it is abandoned (like image_download_timeout).'),
+]
+
+sweep_opts = [
+    cfg.BoolOpt(
+        'remove_orphan_containers',
+        default=True,
+        help='In the image cache manager\'s periodic pass ([image_cache] '
+             'manager_interval), remove the containers carrying this '
+             'node\'s marker whose instance Nova does not have on this host '
+             '(left by a create the daemon finished after it timed out, an '
+             'instance deleted while this node was away). Instances in a '
+             'move, resize, rescue or evacuation are never touched, nor '
+             'containers younger than orphan_grace_seconds. Each removal is '
+             'logged.'),
+    cfg.IntOpt(
+        'orphan_grace_seconds',
+        default=1800,
+        min=0,
+        help='Age below which a container is never removed as an orphan, '
+             'whatever Nova says of its instance: a create, a migration or '
+             'a rescue in flight may not be recorded in Nova yet.'),
+]
+
+
 ALL_OPTS = (daemon_opts + instance_opts + migration_opts + image_opts +
             network_opts + daemon_kind_opts + scale_opts + rescue_opts +
-            checkpoint_opts)
+            checkpoint_opts + image_safety_opts + sweep_opts)
 
 
 def register_opts(conf):

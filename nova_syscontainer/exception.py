@@ -128,3 +128,37 @@ class RescueRefused(exception.InstanceNotRescuable):
 
     Its message names what keeps the instance from being rescued here.
     """
+
+
+class HostileImage(UnsupportedImage):
+    """An image tarball holding something unsafe to unpack on the host."""
+    msg_fmt = _('Image %(image_id)s is refused as unsafe: %(reason)s')
+
+
+class ImageScanLimit(UnsupportedImage):
+    """An image whose safety scan would cost more than its bounds allow."""
+    msg_fmt = _('Image %(image_id)s is refused: its %(what)s exceeds the '
+                'limit of %(limit)s (see the [syscontainer] image_max_* '
+                'options)')
+
+
+class ImageTooLarge(UnsupportedImage):
+    """An image larger unpacked than the flavor's root disk."""
+    msg_fmt = _('Image %(image_id)s unpacks to at least %(size)d bytes, '
+                'more than the flavor\'s root disk of %(root_gb)d GiB')
+
+
+class UnverifiedImage(UnsupportedImage):
+    """An image Glance gives no hash for, refused by the operator's option."""
+    msg_fmt = _('Image %(image_id)s has no hash in Glance, so its data '
+                'cannot be verified ([syscontainer] image_require_hash)')
+
+
+class ImageDownloadTimeout(exception.ImageUnacceptable):
+    """A Glance download that stalled or took too long; it was abandoned.
+
+    An ImageUnacceptable, so that Nova aborts the build with this message
+    as the fault (the spool file is gone and the image lock released).
+    """
+    msg_fmt = _('Image %(image_id)s could not be downloaded from Glance: '
+                '%(reason)s')

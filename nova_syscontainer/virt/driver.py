@@ -47,6 +47,7 @@ from nova_syscontainer.virt import image as images
 from nova_syscontainer.virt import inventory
 from nova_syscontainer.virt import live_migration
 from nova_syscontainer.virt import nics
+from nova_syscontainer.virt import orphans
 from nova_syscontainer.virt import rescue as rescues
 from nova_syscontainer.virt import serial_console
 from nova_syscontainer.virt import snapshot as snapshots
@@ -309,7 +310,8 @@ class SysContainerDriver(driver_migration.MigrationMixin,
         image_id = instance.image_ref
         with images.image_lock(image_id):
             fingerprint, _new = self.images.ensure(
-                context, image_id, instance.trusted_certs)
+                context, image_id, instance.trusted_certs,
+                root_gb=instance.flavor.root_gb)
             body = container.create_body(
                 instance, self._nodename, fingerprint, limits,
                 CONF.syscontainer.profiles, raw_lxc=self._checkpoint_lines(),
@@ -732,9 +734,13 @@ class SysContainerDriver(driver_migration.MigrationMixin,
     def manage_image_cache(self, context, all_instances):
         """ComputeDriver.manage_image_cache: drop images nobody uses.
 
+        First the orphan containers of this node go (orphans.py, which
+        says why the sweep runs here), so that their images are unused.
         Honours [image_cache] remove_unused_base_images and
         remove_unused_original_minimum_age_seconds.
         """
+        orphans.sweep_safely(self.client, context, self._nodename,
+                             all_instances)
         if not CONF.image_cache.remove_unused_base_images:
             return
         self.images.remove_unused(

@@ -28,8 +28,8 @@ from nova_syscontainer.virt import checkpoint
 from nova_syscontainer.virt import checkpoint_policy
 from nova_syscontainer.virt import client as daemon_client
 from nova_syscontainer.virt import console_log
-from nova_syscontainer.virt import container
 from nova_syscontainer.virt import daemon_kind
+from nova_syscontainer.virt import destination_policy
 from nova_syscontainer.virt import flavor_limits
 from nova_syscontainer.virt import live_migration
 from nova_syscontainer.virt import nics
@@ -129,8 +129,9 @@ class MigrationMixin(object):
         """ComputeDriver.finish_migration (on the destination).
 
         The container (resized in place, or copied here by
-        migrate_disk_and_power_off) gets the new flavor's limits and this
-        node's marker, and is started.
+        migrate_disk_and_power_off) gets the new flavor's limits under this
+        node's own policy (destination_policy.py: nothing of the source's
+        config is kept) and this node's marker, and is started.
         """
         limits = self._apply_flavor(instance, image_meta)
         nics.plug_all(instance, network_info, limits.nic)
@@ -144,12 +145,15 @@ class MigrationMixin(object):
         """
         name = self._record(instance)['name']
         limits = self._limits(instance, image_meta=image_meta)
-        body = container.reconfigured(
-            self.client.get_writable(name), instance, self._nodename, limits,
-            raw_lxc=self._checkpoint_lines(),
-            checkpoint_config=checkpoint_policy.create_config())
+        writable = self.client.get_writable(name)
+        body = destination_policy.reapply(
+            writable, instance, self._nodename, limits,
+            self._checkpoint_lines(), checkpoint_policy.create_config())
         body['devices'] = nics.with_limits(body['devices'], limits.nic)
         self.client.update_instance(name, body)
+        LOG.info('Applied this node\'s policy; changed: %s',
+                 ', '.join(destination_policy.changes(writable, body)) or
+                 'nothing', instance=instance)
         return limits
 
     def confirm_migration(self, context, migration, instance, network_info):
@@ -187,12 +191,15 @@ class MigrationMixin(object):
                                            disk_over_commit=False):
         """ComputeDriver.check_can_live_migrate_destination (on the target).
 
-        Live migration must be allowed here, both nodes must publish a
+        This node's policy must accept the instance's flavor (privileged
+        and nesting gates, root disk enforcement: destination_policy.py),
+        live migration must be allowed here, both nodes must publish a
         migration endpoint, CRIU must be prepared in new containers and
         ``criu check`` must pass on this host; both daemons must be of one
         kind (LXD or Incus).
         """
         self._check_same_kind(src_compute_info)
+        destination_policy.check(self._limits, instance)
         return live_migration.check_destination(
             self._migration_endpoint, src_compute_info, self._criu_path)
 
@@ -327,10 +334,18 @@ class MigrationMixin(object):
         """ComputeDriver.post_live_migration_at_destination.
 
         The container now belongs to this node: its node marker changes,
-        so that list_instances here includes it.
+        so that list_instances here includes it, and this node's own policy
+        replaces the source's config (destination_policy.py; the raw.lxc
+        lines take effect at its next start). Should the daemon refuse that
+        update, the container is still adopted and the error logged.
         """
-        name = self._record(instance)['name']
-        live_migration.adopt(self.client, name, self._nodename)
+        try:
+            self._apply_flavor(instance)
+        except exception.DaemonError as e:
+            LOG.error('Could not apply this node\'s policy to the arrived '
+                      'container: %s', e, instance=instance)
+            live_migration.adopt(self.client, self._record(instance)['name'],
+                                 self._nodename)
 
     def rollback_live_migration_at_destination(self, context, instance,
                                                network_info,

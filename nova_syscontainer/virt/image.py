@@ -39,12 +39,13 @@ bare               root-tar     a root filesystem tarball as distributions
 =================  ===========  =========================================
 """
 
+import dataclasses
 import hashlib
 import io
 import json
 import os
-import posixpath
 import tarfile
+import threading
 import time
 import urllib.parse
 import uuid
@@ -58,6 +59,7 @@ from requests_toolbelt import multipart
 
 from nova_syscontainer import conf as sc_conf
 from nova_syscontainer import exception
+from nova_syscontainer.virt import image_scan
 
 LOG = logging.getLogger(__name__)
 CONF = sc_conf.CONF
@@ -65,6 +67,8 @@ CONF = sc_conf.CONF
 ALIAS_PREFIX = 'nova-image-'
 #: Image property marking a daemon image this driver imported.
 OWNER_PROPERTY = 'nova.image_id'
+#: Image property: bytes of the image's files once unpacked (the scan's).
+UNPACKED_PROPERTY = 'nova.unpacked_bytes'
 UNIFIED = ('bare', 'raw')
 ROOT_TAR = ('bare', 'root-tar')
 ACCEPTED_FORMATS = {UNIFIED, ROOT_TAR}
@@ -81,20 +85,36 @@ def image_lock(image_id):
 
 
 class _HashingWriter(object):
-    """File-like sink that hashes what Glance streams into the spool file."""
+    """File-like sink that hashes what Glance streams into the spool file.
 
-    def __init__(self, fileobj, algorithm):
+    It refuses more than ``limit`` bytes, and every write once the
+    download was abandoned (the thread still reading from Glance then
+    ends at its next chunk).
+    """
+
+    def __init__(self, fileobj, algorithm, image_id=None, limit=None):
         self._file = fileobj
         self.sha256 = hashlib.sha256()
         self.glance_hash = hashlib.new(algorithm) if algorithm else None
         self.size = 0
+        self._image_id = image_id
+        self._limit = limit
+        self.abandoned = False
+        self.last_write = time.monotonic()
 
     def write(self, chunk):
+        if self.abandoned:
+            raise IOError('the download was abandoned')
+        if self._limit is not None and self.size + len(chunk) > self._limit:
+            raise exception.ImageScanLimit(
+                image_id=self._image_id, what=_('download size'),
+                limit='%d bytes' % self._limit)
         self._file.write(chunk)
         self.sha256.update(chunk)
         if self.glance_hash is not None:
             self.glance_hash.update(chunk)
         self.size += len(chunk)
+        self.last_write = time.monotonic()
 
     def flush(self):
         self._file.flush()
@@ -104,6 +124,19 @@ class _HashingWriter(object):
 
     def truncate(self, size=None):
         self._file.truncate(size)
+
+
+def scan_bounds():
+    """The :class:`image_scan.Bounds` the [syscontainer] options set."""
+    opts = CONF.syscontainer
+    setuid = opts.image_setuid_files
+    return image_scan.Bounds(
+        max_compressed_bytes=opts.image_max_download_mb * 1024 ** 2,
+        max_unpacked_bytes=opts.image_max_unpacked_mb * 1024 ** 2,
+        max_members=opts.image_max_members,
+        max_seconds=opts.image_scan_timeout,
+        refuse_setuid=(setuid == 'refuse' or
+                       (setuid == 'auto' and opts.allow_privileged)))
 
 
 def _expected_hash(meta):
@@ -131,77 +164,24 @@ def check_format(image_id, meta):
     return formats
 
 
-def check_lxd_tarball(image_id, path):
-    """Check that ``path`` is an LXD unified image, reading it as a stream.
+def check_lxd_tarball(image_id, path, bounds=None):
+    """Check that ``path`` is a safe LXD unified image; the scan's result.
 
-    Only the member names are read; nothing is extracted.
+    Read as a bounded stream (:mod:`image_scan`); nothing is extracted.
     """
-    found_metadata = found_rootfs = False
-    try:
-        with tarfile.open(path, mode='r|*') as tar:
-            for member in tar:
-                member_name = member.name.lstrip('./')
-                if member_name == 'metadata.yaml' and member.isfile():
-                    found_metadata = True
-                elif member_name.startswith('rootfs/') or (
-                        member_name == 'rootfs' and member.isdir()):
-                    found_rootfs = True
-                if found_metadata and found_rootfs:
-                    return
-    except (tarfile.TarError, EOFError, OSError) as e:
-        raise exception.UnsupportedImage(
-            image_id=image_id,
-            reason=_('the data is not a readable tarball (%s)') % e)
-    missing = [part for part, ok in (('metadata.yaml', found_metadata),
-                                     ('rootfs/', found_rootfs)) if not ok]
-    raise exception.UnsupportedImage(
-        image_id=image_id,
-        reason=_('the tarball lacks %s, so it is not an LXD unified '
-                 'image') % ' and '.join(missing))
+    return image_scan.scan(image_id, path, image_scan.UNIFIED,
+                           bounds or scan_bounds())
 
 
-def _leaves_root(path):
-    norm = posixpath.normpath(path)
-    return path.startswith('/') or norm == '..' or norm.startswith('../')
+def check_root_tarball(image_id, path, bounds=None):
+    """Check that ``path`` is a safe root filesystem tarball; the result.
 
-
-def check_root_tarball(image_id, path):
-    """Check that ``path`` is a root filesystem tarball, reading a stream.
-
-    Refused: unreadable data, an LXD unified image (upload it as raw), no
-    ``etc/`` (not a root filesystem), and members whose name or hard
-    link target leaves the tree (absolute or through ``..``): LXD unpacks
-    a split image's rootfs on the host. Nothing is extracted.
+    Refused besides what :mod:`image_scan` refuses: an LXD unified image
+    (upload it as raw) and no ``etc/`` (not a root filesystem). LXD
+    unpacks a split image's rootfs on the host. Nothing is extracted.
     """
-    found_etc = False
-    try:
-        with tarfile.open(path, mode='r|*') as tar:
-            for member in tar:
-                name = member.name
-                rel = posixpath.normpath(name.lstrip('./') or '.')
-                if _leaves_root(name) or (member.islnk() and
-                                          _leaves_root(member.linkname)):
-                    raise exception.UnsupportedImage(
-                        image_id=image_id,
-                        reason=_('the tarball member %s leaves the root '
-                                 'filesystem') % name)
-                if rel == 'metadata.yaml':
-                    raise exception.UnsupportedImage(
-                        image_id=image_id,
-                        reason=_('the tarball holds metadata.yaml: it is '
-                                 'an LXD unified image, upload it with '
-                                 '--disk-format raw'))
-                if rel == 'etc' or rel.startswith('etc/'):
-                    found_etc = True
-    except (tarfile.TarError, EOFError, OSError) as e:
-        raise exception.UnsupportedImage(
-            image_id=image_id,
-            reason=_('the data is not a readable tarball (%s)') % e)
-    if not found_etc:
-        raise exception.UnsupportedImage(
-            image_id=image_id,
-            reason=_('the tarball has no etc/, so it is not a root '
-                     'filesystem'))
+    return image_scan.scan(image_id, path, image_scan.ROOT_TAR,
+                           bounds or scan_bounds())
 
 
 def root_tar_metadata(image_id, meta):
@@ -247,27 +227,46 @@ class ImageStore(object):
         self._client = client
         self._image_api = image_api or glance.API()
 
+    def _cached(self, image_id):
+        """(fingerprint, record) of the daemon image for ``image_id``."""
+        alias = self._client.get_alias(alias_for(image_id))
+        record = alias and self._client.get_image(alias['target'])
+        if record:
+            return alias['target'], record
+        return None, None
+
     def cached_fingerprint(self, image_id):
         """Fingerprint of the daemon image for ``image_id``, or None."""
-        alias = self._client.get_alias(alias_for(image_id))
-        if alias and self._client.get_image(alias['target']):
-            return alias['target']
-        return None
+        return self._cached(image_id)[0]
 
-    def ensure(self, context, image_id, trusted_certs=None):
+    def ensure(self, context, image_id, trusted_certs=None, root_gb=0):
         """Make the daemon hold ``image_id``; return (fingerprint, new).
 
         The caller must hold :func:`image_lock` for ``image_id`` until the
         container using it exists.
-        """
-        fingerprint = self.cached_fingerprint(image_id)
-        if fingerprint:
-            return fingerprint, False
-        return self._import(context, image_id, trusted_certs), True
 
-    def _import(self, context, image_id, trusted_certs):
+        :param root_gb: the flavor's root disk (0: no size); an image
+            larger unpacked raises ImageTooLarge, before it is imported
+            when it is new.
+        """
+        fingerprint, record = self._cached(image_id)
+        if fingerprint:
+            size = (record.get('properties') or {}).get(UNPACKED_PROPERTY)
+            image_scan.check_fits(
+                image_id, int(size) if str(size or '').isdigit() else None,
+                root_gb)
+            return fingerprint, False
+        return self._import(context, image_id, trusted_certs, root_gb), True
+
+    def _import(self, context, image_id, trusted_certs, root_gb=0):
         meta = self._image_api.get(context, image_id)
         formats = check_format(image_id, meta)
+        bounds = dataclasses.replace(scan_bounds(),
+                                     root_disk_bytes=root_gb * 1024 ** 3)
+        if (meta.get('size') or 0) > bounds.max_compressed_bytes:
+            raise exception.ImageScanLimit(
+                image_id=image_id, what=_('download size'),
+                limit='%d bytes' % bounds.max_compressed_bytes)
         spool_dir = CONF.syscontainer.image_spool_dir
         os.makedirs(spool_dir, mode=0o700, exist_ok=True)
         path = os.path.join(
@@ -275,15 +274,21 @@ class ImageStore(object):
         start = time.monotonic()
         try:
             sha256 = self._download(context, image_id, meta, path,
-                                    trusted_certs)
+                                    trusted_certs, bounds)
             if formats == ROOT_TAR:
-                check_root_tarball(image_id, path)
-                fingerprint = self._upload_split(image_id, meta, path)
+                scanned = check_root_tarball(image_id, path, bounds)
+                image_scan.check_fits(image_id, scanned.unpacked_bytes,
+                                      root_gb)
+                fingerprint = self._upload_split(
+                    image_id, meta, path, scanned.unpacked_bytes)
             else:
-                check_lxd_tarball(image_id, path)
+                scanned = check_lxd_tarball(image_id, path, bounds)
+                image_scan.check_fits(image_id, scanned.unpacked_bytes,
+                                      root_gb)
                 fingerprint = sha256
                 if not self._client.get_image(fingerprint):
-                    fingerprint = self._upload(image_id, meta, path)
+                    fingerprint = self._upload(image_id, meta, path,
+                                               scanned.unpacked_bytes)
             self._set_alias(image_id, fingerprint)
         finally:
             try:
@@ -295,7 +300,8 @@ class ImageStore(object):
                   's': time.monotonic() - start})
         return fingerprint
 
-    def _download(self, context, image_id, meta, path, trusted_certs):
+    def _download(self, context, image_id, meta, path, trusted_certs,
+                  bounds=None):
         algo, expected = _expected_hash(meta)
         try:
             hashlib.new(algo) if algo else None
@@ -303,10 +309,12 @@ class ImageStore(object):
             raise exception.UnsupportedImage(
                 image_id=image_id,
                 reason=_('Glance hash algorithm %s is unknown') % algo)
+        if expected is None and CONF.syscontainer.image_require_hash:
+            raise exception.UnverifiedImage(image_id=image_id)
+        limit = bounds.max_compressed_bytes if bounds else None
         with open(path, 'wb') as f:
-            writer = _HashingWriter(f, algo)
-            self._image_api.download(context, image_id, data=writer,
-                                     trusted_certs=trusted_certs)
+            writer = _HashingWriter(f, algo, image_id, limit)
+            self._fetch(context, image_id, writer, trusted_certs)
             f.flush()
             os.fsync(f.fileno())
         if meta.get('size') and writer.size != meta['size']:
@@ -323,8 +331,57 @@ class ImageStore(object):
                 reason=_('its %s hash does not match Glance\'s') % algo)
         return writer.sha256.hexdigest()
 
-    def _upload(self, image_id, meta, path):
+    def _fetch(self, context, image_id, writer, trusted_certs):
+        """Glance's download into ``writer``, bounded in time.
+
+        Nova's Glance client sets no timeout of its own on the data, so
+        the download runs in a thread watched from here: when it takes
+        longer than image_download_timeout, or receives nothing for
+        image_download_stall_timeout, it is abandoned (the thread ends at
+        its next chunk, or when Glance's connection drops) and
+        ImageDownloadTimeout raised; the caller then removes the spool
+        file and releases the image lock.
+        """
+        outcome = {}
+
+        def run():
+            try:
+                self._image_api.download(context, image_id, data=writer,
+                                         trusted_certs=trusted_certs)
+            except BaseException as e:  # handed to the waiting thread
+                outcome['error'] = e
+
+        total = CONF.syscontainer.image_download_timeout
+        stall = CONF.syscontainer.image_download_stall_timeout
+        thread = threading.Thread(target=run, daemon=True,
+                                  name='glance-download-%s' % image_id)
+        start = time.monotonic()
+        thread.start()
+        while True:
+            thread.join(timeout=0.5)
+            if not thread.is_alive():
+                break
+            now = time.monotonic()
+            if now - start > total:
+                reason = _('the download took more than %d s '
+                           '([syscontainer] image_download_timeout)') % total
+            elif now - writer.last_write > stall:
+                reason = _('no data arrived for %(s)d s after %(n)d bytes '
+                           '([syscontainer] image_download_stall_timeout)'
+                           ) % {'s': stall, 'n': writer.size}
+            else:
+                continue
+            writer.abandoned = True
+            LOG.error('Abandoning the download of image %(id)s: %(why)s',
+                      {'id': image_id, 'why': reason})
+            raise exception.ImageDownloadTimeout(image_id=image_id,
+                                                 reason=reason)
+        if 'error' in outcome:
+            raise outcome['error']
+
+    def _upload(self, image_id, meta, path, unpacked_bytes=0):
         properties = {OWNER_PROPERTY: image_id,
+                      UNPACKED_PROPERTY: str(unpacked_bytes),
                       'description': meta.get('name') or image_id}
         headers = {
             'Content-Type': 'application/octet-stream',
@@ -336,13 +393,14 @@ class ImageStore(object):
             return self._client.upload_image(
                 data, headers, description='image %s' % image_id)
 
-    def _upload_split(self, image_id, meta, path):
+    def _upload_split(self, image_id, meta, path, unpacked_bytes=0):
         """A root-tar image as a split LXD image: our metadata + rootfs.
 
         The rootfs part is streamed from the spool file.
         """
         metadata = metadata_tarball(root_tar_metadata(image_id, meta))
         properties = {OWNER_PROPERTY: image_id,
+                      UNPACKED_PROPERTY: str(unpacked_bytes),
                       'description': meta.get('name') or image_id}
         with open(path, 'rb') as data:
             encoder = multipart.MultipartEncoder(fields=[

@@ -129,7 +129,7 @@ class RootTarTest(_TempDirTest):
     def test_members_leaving_the_tree_refused(self):
         for bad in ('/etc/passwd', '../etc/x', './etc/../../x'):
             with self.subTest(member=bad):
-                self.refused(['etc/', bad], 'leaves the root filesystem')
+                self.refused(['etc/', bad], 'leaves the image')
 
     def test_hard_link_leaving_the_tree_refused(self):
         p = self.path('link.tar')

@@ -1,0 +1,220 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""The fault suite: faults injected into real spawns, and what is left.
+
+Each test injects faults, then requires every server ACTIVE or cleanly in
+ERROR with a fault naming the reason, and nothing left behind on the host
+(containers, daemon images, spool files, interfaces, qdiscs). Each prints
+a line ``FAULTS <test>: injected N, servers {...}, left {...}, <s> s``
+(figures, never asserted on time).
+
+``SYSCONTAINER_FAULTS_LONG=1`` runs the long variants (20 parallel boots
+instead of 10); .ci runs the short ones.
+"""
+
+import os
+import subprocess
+import time
+import uuid
+
+from nova import conf
+
+from nova_syscontainer.virt import image as images
+from tests.functional import base
+from tests.functional import daemon
+from tests.functional import faults
+
+CONF = conf.CONF
+LONG = os.environ.get('SYSCONTAINER_FAULTS_LONG') == '1'
+
+
+class FaultSuite(base.SysContainerTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.census = faults.Census(self.daemon, daemon.NAME_PREFIX)
+        self.started = time.monotonic()
+        self.injected = 0
+
+    def spool(self):
+        spool = CONF.syscontainer.image_spool_dir
+        return os.listdir(spool) if os.path.isdir(spool) else []
+
+    def report(self, servers, allowed_images=()):
+        """Print the figures; fail on anything left or half-done.
+
+        Interfaces and qdiscs are printed, not asserted on: the all-in-one
+        cloud may run on this machine at the same time and make its own.
+        These tests boot without ports, so none of theirs is the tests'.
+        """
+        left = self.census.left(allowed_images)
+        if self.spool():
+            left['spool'] = self.spool()
+        host_only = {kind: left.pop(kind) for kind in ('links', 'qdiscs')
+                     if kind in left}
+        states = {}
+        for server in servers:
+            server = self.api.get_server(server['id'])
+            states[server['status']] = states.get(server['status'], 0) + 1
+            if server['status'] == 'ERROR':
+                self.assertTrue(server.get('fault', {}).get('message'),
+                                server)
+            else:
+                self.assertEqual('ACTIVE', server['status'])
+        print('FAULTS %s: injected %d, servers %s, left %s, new host '
+              'interfaces/qdiscs (not asserted) %s, %.1f s' % (
+                  self.id().rsplit('.', 1)[-1], self.injected, states, left,
+                  host_only, time.monotonic() - self.started))
+        self.assertEqual({}, left)
+
+    def ours(self, image_id):
+        alias = images.alias_for(image_id)
+        return [img['fingerprint'] for img in self.daemon.images()
+                if alias in [a['name'] for a in img.get('aliases') or []]]
+
+    def test_hostile_images(self):
+        """Bomb, traversal, devices, links, templates, setuid, bad hash."""
+        self.flags(image_setuid_files='refuse', group='syscontainer')
+        servers, expected = [], {}
+        for name, (data, words, kwargs) in faults.hostile_set(
+                self.image_data).items():
+            image_id = self.add_image(data, name='hostile-' + name,
+                                      **kwargs)
+            server = self.api.post_server({'server': self._build_server(
+                name=name, image_uuid=image_id, flavor_id=self.flavor_id,
+                networks='none')})
+            servers.append(server)
+            expected[server['id']] = (name, words)
+            self.injected += 1
+        for server in servers:
+            server = self.wait_for(server, 'ERROR')
+            name, words = expected[server['id']]
+            self.assertIn(words, server['fault']['message'], name)
+        self.report(servers)
+
+    def test_parallel_boots_of_one_uncached_image(self):
+        """10 (long: 20) servers at once of one image: imported once.
+
+        The 20 of the long variant took 64 s here (all ACTIVE, one import,
+        nothing left); .ci runs 10 to keep within its time budget.
+        """
+        count = 20 if LONG else 10
+        # 20 one-vCPU servers on two cores, within the project's quota.
+        self.flags(cpu_allocation_ratio=32.0)
+        self.flags(instances=count, cores=count, group='quota')
+        self.compute = self.restart_compute_service(self.compute)
+        image_id = self.add_image(faults.with_members(self.image_data))
+        server = self._build_server(
+            name='par', image_uuid=image_id, flavor_id=self.flavor_id,
+            networks='none')
+        server['min_count'] = count
+        self.api.post_server({'server': server})
+        self.injected += count
+        servers = self.api.get_servers(detail=True)
+        self.assertEqual(count, len(servers))
+        for srv in servers:
+            self.wait_for(srv, 'ACTIVE', timeout=300)
+        imported = [line for line in self.stdlog.logger.output.splitlines()
+                    if 'Imported image %s' % image_id in line]
+        self.assertEqual(1, len(imported), imported)
+        kept = self.ours(image_id)
+        self.assertEqual(1, len(kept))
+        for srv in servers:
+            self._delete_server(srv)
+        self.report([], allowed_images=kept)
+
+    def test_storage_pool_full_during_spawn(self):
+        """A loop-file pool filled up: the spawn fails, nothing is left."""
+        pool = 'nsc-full-%s' % uuid.uuid4().hex[:6]
+        lxd = self.daemon.lxd
+        daemon.wait_operation(lxd, lxd.api.storage_pools.post(json={
+            'name': pool, 'driver': 'btrfs', 'config': {'size': '256MiB'}}))
+        self.addCleanup(self._drop_pool, pool)
+        path = '/var/lib/lxd/storage-pools/%s/filler' % pool
+        # Fill it to the last blocks (fallocate cannot overcommit btrfs).
+        subprocess.run(['dd', 'if=/dev/zero', 'of=' + path, 'bs=1M',
+                        'status=none'], check=False)
+        self.injected += 1
+        self.flags(storage_pool=pool, group='syscontainer')
+        self.compute = self.restart_compute_service(self.compute)
+        image_id = self.add_image(faults.with_members(
+            self.image_data, faults.tar_member(
+                'rootfs/ballast', os.urandom(8 * 1024 * 1024))))
+        server = self.boot(image_id=image_id, expected_state='ERROR')
+        # The daemon's error is no input error: Nova reschedules, finds no
+        # other host and records that; the daemon's words are in the log.
+        print('FAULTS pool full: fault %r' % server['fault']['message'])
+        self.assertIn('no space left', self.stdlog.logger.output.lower())
+        # The image was imported before the pool refused its volume; it
+        # stays cached for the next spawn, as after any failed spawn.
+        cached = self.ours(image_id)
+        self.addCleanup(self._drop_images, cached)
+        self.report([server], allowed_images=cached)
+
+    def _drop_images(self, fingerprints):
+        for fingerprint in fingerprints:
+            daemon.wait_operation(self.daemon.lxd, self.daemon.lxd.api.images[
+                fingerprint].delete())
+
+    def _drop_pool(self, pool):
+        try:
+            os.unlink('/var/lib/lxd/storage-pools/%s/filler' % pool)
+        except FileNotFoundError:
+            pass
+        lxd = self.daemon.lxd
+        try:
+            lxd.api.storage_pools[pool].delete()
+        except Exception as e:  # reported, never hidden
+            print('FAULTS: could not delete pool %s: %s' % (pool, e))
+
+
+class DaemonFaults(base.TwoHostsTestCase):
+    """host2's daemon (the second one) crashes in the middle of a spawn."""
+
+    def test_daemon_restarted_mid_spawn(self):
+        started = time.monotonic()
+        census = faults.Census(self.second, daemon.NAME_PREFIX)
+        client = self.computes['host2'].driver.client
+        original = client.create_instance
+
+        def create_then_crash(body):
+            # The daemon has made the container; it dies before the start.
+            result = original(body)
+            self.second.kill()
+            return result
+
+        client.create_instance = create_then_crash
+        self.addCleanup(setattr, client, 'create_instance', original)
+        server = self.boot(host='host2', expected_state='ERROR',
+                           name='crash')
+        self.assertTrue(server['fault']['message'])
+        client.create_instance = original
+        self.second.ensure_running()
+        name = self.container_name(server)
+        # The container the crash left has no instance on host2 any more:
+        # host2's next periodic pass removes it.
+        self.flags(orphan_grace_seconds=0, group='syscontainer')
+        self.computes['host2'].manager._run_image_cache_manager_pass(
+            self.ctxt)
+        self.assertNotIn(name, self.second.names())
+        self._delete_server(server)
+        left = census.left(allowed_images=[
+            img['fingerprint'] for img in self.second.images()])
+        # As in FaultSuite.report: the host's interfaces are only printed.
+        host_only = {kind: left.pop(kind) for kind in ('links', 'qdiscs')
+                     if kind in left}
+        print('FAULTS test_daemon_restarted_mid_spawn: injected 1, servers '
+              '{%r: 1}, left %s, new host interfaces/qdiscs (not asserted) '
+              '%s, fault %r, %.1f s' % (
+                  'ERROR', left, host_only, server['fault']['message'][:120],
+                  time.monotonic() - started))
+        self.assertEqual({}, left)
