@@ -261,6 +261,21 @@ class _Scan(object):
                     'the image carries LXD metadata templates (the '
                     'templates key of metadata.yaml), which the daemon '
                     'would render on the host'))
+            if not isinstance(metadata, dict):
+                raise exception.UnsupportedImage(
+                    image_id=self.image_id,
+                    reason=_('metadata.yaml is not a mapping'))
+            # LXD 5.0.2 crashes (panic "assignment to entry in nil map",
+            # lxd/images.go getImgPostInfo) when an upload carries
+            # properties, as the driver's does, and the image's own
+            # metadata.yaml has no properties map: one such Glance image
+            # would take the node's daemon down. Measured 2026-12-02.
+            if not isinstance(metadata.get('properties'), dict):
+                raise exception.UnsupportedImage(
+                    image_id=self.image_id,
+                    reason=_('metadata.yaml has no "properties" mapping '
+                             '(add "properties: {}"); LXD 5.0.2 cannot '
+                             'import such an image safely'))
 
     def member(self, tar, member, reader_count):
         result = self.result

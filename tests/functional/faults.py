@@ -80,7 +80,7 @@ def bomb(data, declared=1 << 40):
 
 def hostile_set(data):
     """{name: (image bytes, the fault's expected words, glance kwargs)}."""
-    metadata = (b'architecture: x86_64\ncreation_date: 1\n'
+    metadata = (b'architecture: x86_64\ncreation_date: 1\nproperties: {}\n'
                 b'templates:\n  /etc/hosts:\n    when: [create]\n'
                 b'    template: hosts.tpl\n')
     return {
@@ -100,6 +100,10 @@ def hostile_set(data):
         'templates': (with_members(data, tar_member(
             'templates/hosts.tpl', b'{{ container.name }}'),
             metadata=metadata), 'metadata templates', {}),
+        # The image that crashed LXD 5.0.2's import (nil properties map).
+        'no-properties': (with_members(data, metadata=(
+            b'architecture: x86_64\ncreation_date: 1\n')),
+            'no "properties" mapping', {}),
         'setuid': (with_members(data, tar_member(
             'rootfs/bin/rootshell', mode=0o4755)), 'setuid', {}),
         'wrong-hash': (with_members(data), "hash does not match Glance's",

@@ -29,7 +29,7 @@ def make_tar(path, members, mode='w:gz'):
                 info.type = tarfile.DIRTYPE
                 tar.addfile(info)
             else:
-                data = b'architecture: x86_64\n'
+                data = b'architecture: x86_64\nproperties: {}\n'
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
 

@@ -40,7 +40,7 @@ def directory(name):
 
 
 METADATA = member('metadata.yaml', b'architecture: x86_64\n'
-                                   b'creation_date: 1\n')
+                                   b'creation_date: 1\nproperties: {}\n')
 ROOTFS = [directory('rootfs'), directory('rootfs/etc'),
           member('rootfs/etc/hostname', b'c1\n')]
 
@@ -178,6 +178,17 @@ class ScanTest(unittest.TestCase):
         with self.assertRaises(exception.HostileImage) as ctx:
             image_scan.scan('img', path, image_scan.UNIFIED, self.bounds)
         self.assertIn('templates key', str(ctx.exception))
+
+    def test_metadata_without_a_properties_map_refused(self):
+        # LXD 5.0.2 panics importing it with upload properties (measured).
+        for text in (b'architecture: x86_64\n',
+                     b'architecture: x86_64\nproperties:\n',
+                     b'architecture: x86_64\nproperties: [a]\n',
+                     b'- x86_64\n'):
+            path = self.tarball([member('metadata.yaml', text)] + ROOTFS)
+            with self.assertRaises(exception.UnsupportedImage) as ctx:
+                image_scan.scan('img', path, image_scan.UNIFIED, self.bounds)
+            self.assertIn('metadata.yaml', str(ctx.exception))
 
     def test_bomb_refused_from_its_header(self):
         # A member claiming 1 TiB: refused before any of it is read.

@@ -27,7 +27,8 @@ from nova_syscontainer.virt import image
 def unified_tarball():
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode='w:gz') as tar:
-        for name, data in (('metadata.yaml', b'architecture: x86_64\n'),
+        for name, data in (('metadata.yaml',
+                            b'architecture: x86_64\nproperties: {}\n'),
                            ('rootfs/etc/hostname', b'x' * 1000)):
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -108,7 +109,8 @@ class StoreTest(unittest.TestCase):
         fingerprint, new = self.store(FakeGlance(self.data)).ensure(
             None, 'img', root_gb=1)
         self.assertTrue(new)
-        self.assertEqual(str(len(b'architecture: x86_64\n') + 1000),
+        metadata = b'architecture: x86_64\nproperties: {}\n'
+        self.assertEqual(str(len(metadata) + 1000),
                          self.daemon.images[fingerprint]['properties'][
                              image.UNPACKED_PROPERTY])
         self.assert_spool_empty()
