@@ -409,15 +409,19 @@ class DaemonClient(client_images.ImageCalls, client_guest.GuestCalls,
 
     def check_compatible(self):
         """Raise DaemonIncompatible unless the daemon has what we need."""
-        info = self.server_info()
-        missing = [ext for ext in REQUIRED_API_EXTENSIONS
-                   if ext not in info.get('api_extensions', [])]
+        info = self.call('read its server information', 'get',
+                         lambda api: api, read=True) or {}
         if info.get('auth') != 'trusted':
+            # An untrusted client is not told what the daemon is.
             raise exception.DaemonIncompatible(
                 endpoint=self.endpoint,
-                reason='the daemon (%s) does not trust this client; add its '
-                       'certificate with "%s"' % (
-                           self.daemon, self.daemon.kind.trust_command))
+                reason='the daemon does not trust this client; add its '
+                       'certificate with "%s"' % ' or '.join(
+                           kind.trust_command
+                           for kind in daemon_kind.KINDS.values()))
+        self._identify(info)
+        missing = [ext for ext in REQUIRED_API_EXTENSIONS
+                   if ext not in info.get('api_extensions', [])]
         if missing:
             raise exception.DaemonIncompatible(
                 endpoint=self.endpoint,

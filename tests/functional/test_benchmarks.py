@@ -44,7 +44,7 @@ class ShortBenchmarksTest(testtools.TestCase):
                          proc.stderr[-3000:])
         self.assertIn(marker, proc.stdout)
 
-    def testtools_run(self, module, env, marker):
+    def _testtools_run(self, module, env, marker):
         self.run_bench(['-m', 'testtools.run', module], env, marker)
 
     def test_spawn_bench(self):
@@ -52,20 +52,20 @@ class ShortBenchmarksTest(testtools.TestCase):
                        'ratio driver/raw')
 
     def test_migration_bench(self):
-        self.testtools_run('tests.bench.test_migration_bench',
-                           {'BENCH_MIGRATION_REPEAT': '1',
-                            'BENCH_MIGRATION_CASES': 'small'},
-                           'ratios nova/raw')
+        self._testtools_run('tests.bench.test_migration_bench',
+                            {'BENCH_MIGRATION_REPEAT': '1',
+                             'BENCH_MIGRATION_CASES': 'small'},
+                            'ratios nova/raw')
 
     def test_snapshot_bench(self):
-        self.testtools_run('tests.bench.test_snapshot_bench',
-                           {'BENCH_SNAPSHOT_REPEAT': '2',
-                            'BENCH_SNAPSHOT_MIB': '4'}, 'ratio nova/raw')
+        self._testtools_run('tests.bench.test_snapshot_bench',
+                            {'BENCH_SNAPSHOT_REPEAT': '2',
+                             'BENCH_SNAPSHOT_MIB': '4'}, 'ratio nova/raw')
 
     def test_scale_bench(self):
-        self.testtools_run('tests.bench.test_scale_bench',
-                           {'BENCH_SCALE_COUNT': '20',
-                            'BENCH_SCALE_BATCH': '20',
-                            'BENCH_SCALE_SETTLE': '1',
-                            'BENCH_SCALE_CONCURRENT': '5'},
-                           'after everything')
+        self._testtools_run('tests.bench.test_scale_bench',
+                            {'BENCH_SCALE_COUNT': '20',
+                             'BENCH_SCALE_BATCH': '20',
+                             'BENCH_SCALE_SETTLE': '1',
+                             'BENCH_SCALE_CONCURRENT': '5'},
+                            'after everything')

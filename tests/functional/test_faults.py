@@ -84,6 +84,11 @@ class FaultSuite(base.SysContainerTestCase):
     def test_hostile_images(self):
         """Bomb, traversal, devices, links, templates, setuid, bad hash."""
         self.flags(image_setuid_files='refuse', group='syscontainer')
+        # Every hostile image's server is posted at once: ten one-vCPU
+        # servers must fit Placement and the quota while they are built.
+        self.flags(cpu_allocation_ratio=32.0)
+        self.flags(instances=20, cores=20, group='quota')
+        self.compute = self.restart_compute_service(self.compute)
         servers, expected = [], {}
         for name, (data, words, kwargs) in faults.hostile_set(
                 self.image_data).items():
