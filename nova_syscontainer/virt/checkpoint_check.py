@@ -135,18 +135,25 @@ def unrestorable_mounts(tasks):
     return found
 
 
+def name_some(found, name, sep='; '):
+    """The first MAX_NAMED of ``found``, each as ``name(*item)``, joined.
+
+    "and N more" follows when there were more: a refusal stays short.
+    """
+    text = sep.join(name(*item) for item in found[:MAX_NAMED])
+    if len(found) > MAX_NAMED:
+        text += _(' and %d more') % (len(found) - MAX_NAMED)
+    return text
+
+
 def describe_mounts(found):
     """A sentence naming the tasks of :func:`unrestorable_mounts`.
 
     What cannot be restored comes first: Nova keeps only the first 255
     characters of an action event's details.
     """
-    named = ['%(comm)s (pid %(pid)d)' % {'comm': comm or '?', 'pid': pid}
-             for pid, comm, _reasons in found[:MAX_NAMED]]
-    more = len(found) - len(named)
-    text = ', '.join(named)
-    if more > 0:
-        text += _(' and %d more') % more
+    text = name_some(found, lambda pid, comm, _reasons: '%(comm)s (pid '
+                     '%(pid)d)' % {'comm': comm or '?', 'pid': pid}, ', ')
     reasons = sorted({r for _pid, _comm, rs in found for r in rs})
     return (_('CRIU 4.2 dumps but cannot restore %(r)s, held by the mount '
               'namespace of %(t)s') % {'t': text, 'r': '; '.join(reasons)})
@@ -154,13 +161,9 @@ def describe_mounts(found):
 
 def describe(nested):
     """A sentence naming the tasks of :func:`nested_namespaces`."""
-    named = ['%(comm)s (pid %(pid)d): %(ns)s' % {
-        'comm': comm or '?', 'pid': pid, 'ns': ', '.join(ns)}
-        for pid, comm, ns in nested[:MAX_NAMED]]
-    more = len(nested) - len(named)
-    text = '; '.join(named)
-    if more > 0:
-        text += _(' and %d more') % more
+    text = name_some(nested, lambda pid, comm, ns: (
+        '%(comm)s (pid %(pid)d): %(ns)s' % {
+            'comm': comm or '?', 'pid': pid, 'ns': ', '.join(ns)}))
     return (_('CRIU cannot dump a task in a namespace of its own: %s '
               '(the container init\'s namespace is the only one CRIU '
               'checkpoints for these types)') % text)

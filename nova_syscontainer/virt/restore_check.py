@@ -30,8 +30,7 @@ import stat
 
 from nova.i18n import _
 
-#: Named in a refusal, at most.
-MAX_NAMED = 5
+from nova_syscontainer.virt import checkpoint_check
 
 
 def blocked_dir(root, path, lstat=os.lstat, stat_root=os.stat):
@@ -84,12 +83,9 @@ def unrestorable(tasks, readlink=os.readlink, lstat=os.lstat,
 
 def describe(found):
     """Why, naming the tasks of :func:`unrestorable`."""
-    named = ['%s (pid %d) in %s' % (comm or '?', pid, cwd)
-             for pid, comm, cwd in found[:MAX_NAMED]]
-    more = len(found) - len(named)
-    text = '; '.join(named)
-    if more > 0:
-        text += _(' and %d more') % more
+    text = checkpoint_check.name_some(
+        found, lambda pid, comm, cwd: '%s (pid %d) in %s' % (
+            comm or '?', pid, cwd))
     return (_('tasks CRIU could dump but not restore: %s (a working '
               'directory others cannot enter on the daemon\'s idmapped root '
               'filesystem, Incus; the container would be left stopped, its '
