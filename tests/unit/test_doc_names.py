@@ -49,8 +49,11 @@ def documents():
 
 
 @functools.lru_cache(maxsize=None)
-def test_methods(module):
-    """{class name: {method names}} of every suite's ``module``.py."""
+def test_classes(module):
+    """{class name: ({method names}, (base names))} of ``module``.py.
+
+    Read once from every suite that has such a module.
+    """
     found = {}
     for suite in SUITES:
         path = os.path.join(REPO, 'tests', suite, module + '.py')
@@ -60,16 +63,18 @@ def test_methods(module):
             tree = ast.parse(f.read(), path)
         for node in tree.body:
             if isinstance(node, ast.ClassDef):
-                found.setdefault(node.name, set()).update(
-                    item.name for item in node.body
-                    if isinstance(item, (ast.FunctionDef,
-                                         ast.AsyncFunctionDef)))
+                methods, bases = found.setdefault(node.name, (set(), []))
+                methods.update(item.name for item in node.body
+                               if isinstance(item, (ast.FunctionDef,
+                                                    ast.AsyncFunctionDef)))
+                bases.extend(b.id for b in node.bases
+                             if isinstance(b, ast.Name))
     return found
 
 
 def inherited(module, cls, method):
     """Whether ``cls`` of ``module`` or a base named in it has ``method``."""
-    classes = test_methods(module)
+    classes = test_classes(module)
     seen = set()
     todo = [cls]
     while todo:
@@ -77,25 +82,11 @@ def inherited(module, cls, method):
         if name in seen or name not in classes:
             continue
         seen.add(name)
-        if method in classes[name]:
+        methods, bases = classes[name]
+        if method in methods:
             return True
-        todo.extend(_bases(module, name))
+        todo.extend(bases)
     return False
-
-
-@functools.lru_cache(maxsize=None)
-def _bases(module, cls):
-    for suite in SUITES:
-        path = os.path.join(REPO, 'tests', suite, module + '.py')
-        if not os.path.exists(path):
-            continue
-        with open(path) as f:
-            tree = ast.parse(f.read(), path)
-        for node in tree.body:
-            if isinstance(node, ast.ClassDef) and node.name == cls:
-                return tuple(b.id for b in node.bases
-                             if isinstance(b, ast.Name))
-    return ()
 
 
 def named_paths(text):
