@@ -62,14 +62,11 @@ class StockGuestChecks(object):
              '-o', 'ConnectTimeout=10', '%s@%s' % (SSH_USER, address),
              command], capture_output=True, text=True, timeout=timeout)
 
-    def _member_network_behind_router(self):
-        """The member's DHCP network, routed to "public"; its subnet."""
-        network = self.osc('network', 'create', self.tag)
-        self.addCleanup(self.osc, 'network', 'delete', network['id'],
-                        fmt=False)
-        subnet = self.osc('subnet', 'create', '--network', network['id'],
-                          '--subnet-range', '192.0.2.0/24',
-                          '--gateway', '192.0.2.1', '--dhcp', self.tag)
+    def _router_to_public(self, subnet):
+        """The member's router, its gateway on "public", ``subnet`` on it.
+
+        Everything is removed again at the test's cleanup, in reverse.
+        """
         router = self.osc('router', 'create', self.tag)
         self.addCleanup(self.osc, 'router', 'delete', router['id'],
                         fmt=False)
@@ -81,6 +78,17 @@ class StockGuestChecks(object):
                  fmt=False)
         self.addCleanup(self.osc, 'router', 'remove', 'subnet',
                         router['id'], subnet['id'], fmt=False)
+        return router
+
+    def _member_network_behind_router(self):
+        """The member's DHCP network, routed to "public"; its subnet."""
+        network = self.osc('network', 'create', self.tag)
+        self.addCleanup(self.osc, 'network', 'delete', network['id'],
+                        fmt=False)
+        subnet = self.osc('subnet', 'create', '--network', network['id'],
+                          '--subnet-range', '192.0.2.0/24',
+                          '--gateway', '192.0.2.1', '--dhcp', self.tag)
+        self._router_to_public(subnet)
         # What a tenant opens for SSH (the all-in-one's OVS agent runs
         # without a firewall, so the rules are not what lets it through).
         groups = [g for g in self.osc('security', 'group', 'list',

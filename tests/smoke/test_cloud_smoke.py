@@ -429,17 +429,7 @@ class CloudSmokeTest(stock_guest.StockGuestChecks,
         is 198.51.100.1), and the floating IP's DNAT to the server's fixed
         address.
         """
-        router = self.osc('router', 'create', self.tag)
-        self.addCleanup(self.osc, 'router', 'delete', router['id'],
-                        fmt=False)
-        self.osc('router', 'set', '--external-gateway', 'public',
-                 router['id'], fmt=False)
-        self.addCleanup(self.osc, 'router', 'unset', '--external-gateway',
-                        router['id'], fmt=False)
-        self.osc('router', 'add', 'subnet', router['id'], subnet['id'],
-                 fmt=False)
-        self.addCleanup(self.osc, 'router', 'remove', 'subnet',
-                        router['id'], subnet['id'], fmt=False)
+        router = self._router_to_public(subnet)
         fip = self.osc('floating', 'ip', 'create', '--port', port['id'],
                        'public')
         self.addCleanup(self.osc, 'floating', 'ip', 'delete', fip['id'],
