@@ -175,32 +175,27 @@ class TemplatesTest(testtools.TestCase):
 class ImageCacheTest(testtools.TestCase):
     """remove_unused: templates do not keep an image, and go with it."""
 
-    def test_template_goes_with_its_unused_image(self):
-        client = fakes.client()
+    def store(self, *instances):
+        """An ImageStore whose daemon holds one old image of ours."""
+        self.client = fakes.client()
         image_id = '6a1e2c4e-0d1b-4a51-9a0e-2b4f0b4a8d11'
-        client.list_images.return_value = [{
+        self.client.list_images.return_value = [{
             'fingerprint': FP, 'uploaded_at': '2020-01-01T00:00:00Z',
             'aliases': [{'name': image.alias_for(image_id)}],
             'properties': {image.OWNER_PROPERTY: 'x'}}]
-        client.list_instances.return_value = [dict(
-            shifted(), name=template.name(FP, 'quota'))]
-        store = image.ImageStore(client)
+        self.client.list_instances.return_value = list(instances)
+        return image.ImageStore(self.client), image_id
+
+    def test_template_goes_with_its_unused_image(self):
+        store, image_id = self.store(shifted())
         self.assertEqual([image_id], store.remove_unused([], 0))
-        client.delete_instance.assert_called_once_with(
+        self.client.delete_instance.assert_called_once_with(
             template.name(FP, 'quota'))
-        client.delete_image.assert_called_once_with(FP)
+        self.client.delete_image.assert_called_once_with(FP)
 
     def test_an_instance_keeps_the_image_and_its_template(self):
-        client = fakes.client()
-        image_id = '6a1e2c4e-0d1b-4a51-9a0e-2b4f0b4a8d11'
-        client.list_images.return_value = [{
-            'fingerprint': FP, 'uploaded_at': '2020-01-01T00:00:00Z',
-            'aliases': [{'name': image.alias_for(image_id)}],
-            'properties': {image.OWNER_PROPERTY: 'x'}}]
-        client.list_instances.return_value = [
-            shifted(), {'name': 'instance-1', 'config': {
-                'volatile.base_image': FP}}]
-        store = image.ImageStore(client)
+        store, _image_id = self.store(shifted(), {
+            'name': 'instance-1', 'config': {'volatile.base_image': FP}})
         self.assertEqual([], store.remove_unused([], 0))
-        client.delete_instance.assert_not_called()
-        client.delete_image.assert_not_called()
+        self.client.delete_instance.assert_not_called()
+        self.client.delete_image.assert_not_called()
