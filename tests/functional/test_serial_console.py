@@ -51,6 +51,16 @@ PROXY_HOST = '127.0.0.1'
 READ_TIMEOUT = 30
 
 
+#: What the console image adds to the test image's inittab: a getty that
+#: opens /dev/console itself and runs a root shell without a login (as
+#: systemd's console-getty.service runs agetty on /dev/console). Not
+#: ``::respawn:-/bin/sh``: that shell would inherit PID 1's standard
+#: input, and with the checkpoint line ``lxc.pty.max = 1`` LXD 5.0.2
+#: (liblxc 5.0.2) starts PID 1 with /dev/null there, the console being a pty
+#: of the host's devpts bind-mounted on /dev/console (doc/source/consoles.rst).
+CONSOLE_GETTY = b'::respawn:/sbin/getty -n -l /bin/sh 38400 console\n'
+
+
 def console_image(image):
     """The busybox test image with a root shell on /dev/console."""
     src = tarfile.open(fileobj=io.BytesIO(image), mode='r:gz')
@@ -59,8 +69,7 @@ def console_image(image):
             tarfile.open(fileobj=gz, mode='w') as dst:
         for member in src.getmembers():
             if member.name == 'rootfs/etc/inittab':
-                text = src.extractfile(member).read() + (
-                    b'::respawn:-/bin/sh\n')
+                text = src.extractfile(member).read() + CONSOLE_GETTY
                 member.size = len(text)
                 dst.addfile(member, io.BytesIO(text))
             elif member.isfile():
