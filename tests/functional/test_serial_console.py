@@ -44,6 +44,7 @@ from urllib import parse as urlparse
 import websocket
 
 from tests.functional import base
+from tests.functional import test_checkpoint
 from tests.functional import test_live_migration
 
 PROXY_HOST = '127.0.0.1'
@@ -263,7 +264,9 @@ class SerialConsoleMixin(object):
         self.assertEqual(409, e.response.status_code)
 
 
-class SerialConsoleTest(SerialConsoleMixin, base.SysContainerTestCase):
+class SerialConsoleTest(SerialConsoleMixin,
+                        test_checkpoint.CheckpointAssertions,
+                        base.SysContainerTestCase):
 
     def test_console_through_nova_serialproxy(self):
         server = self.boot(image_id=self.shell_image)
@@ -305,6 +308,19 @@ class SerialConsoleTest(SerialConsoleMixin, base.SysContainerTestCase):
         port4 = self.token_port(url4)[1]
         self._delete_server(server)
         self.assert_not_listening(port4)
+
+    def test_a_getty_on_the_console_cannot_be_suspended(self):
+        # CRIU 4.2.1 will not dump a task whose controlling terminal is the
+        # console (its other end is the daemon's): the daemon refuses the
+        # checkpoint, the server stays ACTIVE and its console answers.
+        server = self.boot(image_id=self.shell_image)
+        url = self.console_url(server)
+        self.assert_console_works(url, 'before')
+        self.api.post_server_action(server['id'], {'suspend': None})
+        server = self.assert_refused_active(
+            server, self.container_name(server), 'suspend',
+            'compute_suspend_instance', 'snapshot dump failed')
+        self.assert_console_works(self.console_url(server), 'after')
 
     def test_a_made_up_token_is_refused(self):
         server = self.boot(image_id=self.shell_image)
