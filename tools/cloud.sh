@@ -17,6 +17,11 @@
 #                           --validation: the stock Debian guest as Tempest's
 #                           image, [validation] run_validation on (SSH
 #                           through floating IPs), for the scenario tests
+#   tools/cloud.sh rally    Rally (its own virtualenv) against the running
+#                           cloud: tools/cloud/rally/boot-and-delete.yaml
+#                           (boot_and_delete_server, boot_and_list_server,
+#                           SLA no failure); reports in
+#                           /var/log/nova-syscontainer/rally/.
 #   tools/cloud.sh stop     stop exactly the processes start started
 #   tools/cloud.sh status   which services run
 #   tools/cloud.sh reset    stop, delete this cloud's containers, state and
@@ -57,6 +62,8 @@ readonly CLOUD_LIB=$REPO/tools/cloud
 . "$CLOUD_LIB/lib-demo.sh"
 # shellcheck source=tools/cloud/lib-tempest.sh
 . "$CLOUD_LIB/lib-tempest.sh"
+# shellcheck source=tools/cloud/lib-rally.sh
+. "$CLOUD_LIB/lib-rally.sh"
 
 usage() { sed -n '2,/^set -E/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 
@@ -99,6 +106,7 @@ main() {
         start) take_lock; cmd_start ;;
         demo) take_lock; load_secrets; demo ;;
         tempest) shift; cmd_tempest "$@" ;;
+        rally) cmd_rally ;;
         stop) take_lock; stop_all ;;
         status) status_all ;;
         reset) take_lock; reset_all ;;
