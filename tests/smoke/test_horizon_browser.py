@@ -317,8 +317,8 @@ class HorizonBrowserChecks(object):
         self.find('//input[@id="id_password"]').send_keys(self.demo_password)
         self.shot('login')
         self.click('//button[@id="loginBtn"]')
-        self.find('//a[contains(@class, "dropdown-toggle")]'
-                  '[.//*[normalize-space()="demo"]]')
+        self.find('//span[contains(@class, "user-name")]'
+                  '[normalize-space()="demo"]')
 
         # Launch Instance: details, source (the image), flavor, network,
         # key pair.
