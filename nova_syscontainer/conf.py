@@ -156,9 +156,11 @@ instance_opts = [
         default=['lxc.pty.max = 1'],
         bounds=False,
         help='raw.lxc lines written into each container when '
-             'enable_checkpoint is set. "lxc.pty.max = 1": CRIU cannot dump '
-             'the extra ptys LXD creates by default (guests keep the '
-             'console and one pty for lxc exec). On a host whose kernel has '
+             'enable_checkpoint is set. "lxc.pty.max = 1": LXD 5.0.2 then '
+             'gives the console a host pty and PID 1 /dev/null as stdio; '
+             'without it a CRIU restore fails on the console. Only guest '
+             'programs that open /dev/console (a getty on console) are on '
+             'the serial console then. On a host whose kernel has '
              'no AppArmor the driver adds "lxc.apparmor.profile =" itself '
              '(see apparmor); never add that line here for a host with '
              'AppArmor: it replaces the daemon\'s AppArmor confinement of '

@@ -18,8 +18,14 @@ suspend and live migration then require (one list for all three, so a
 container this node created always passes this node's checks), and
 :func:`config` the other config keys of a checkpointable container.
 
-* ``lxc.pty.max = 1`` (``checkpoint_raw_lxc``): LXD 5.0.2 gives a
-  container extra ptys CRIU cannot dump.
+* ``lxc.pty.max = 1`` (``checkpoint_raw_lxc``): measured on LXD 5.0.2
+  (liblxc 5.0.2), it makes liblxc take the console's pty from the host's
+  devpts and start PID 1 with /dev/null as stdio, so that no task holds
+  the console; without it PID 1 holds a console pty of the container's
+  devpts, the dump works and the restore fails ("lxc.console.path
+  configured on source host but not target"). The price: only guest
+  programs that open /dev/console themselves are on the serial console
+  (doc/source/consoles.rst).
 * ``lxc.apparmor.profile =``, only where the kernel has no AppArmor: LXC
   then applies no profile (the measured need of LXD 5.0.2 + CRIU 4.2 on
   such a host). Where AppArmor is on, the line would replace the daemon's

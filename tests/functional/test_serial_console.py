@@ -28,7 +28,6 @@ thread instead and Nova's request handler runs unchanged.
 
 import gzip
 import io
-import os
 import socket
 import tarfile
 import threading
@@ -51,16 +50,40 @@ PROXY_HOST = '127.0.0.1'
 READ_TIMEOUT = 30
 
 
-def console_image(image):
-    """The busybox test image with a root shell on /dev/console."""
+#: What the console image adds to the test image's inittab: a getty that
+#: opens /dev/console itself and runs a root shell without a login (as
+#: systemd's console-getty.service runs agetty on /dev/console). Not
+#: ``::respawn:-/bin/sh``: that shell would inherit PID 1's standard
+#: input, and with the checkpoint line ``lxc.pty.max = 1`` LXD 5.0.2
+#: (liblxc 5.0.2) starts PID 1 with /dev/null there, the console being a
+#: pty of the host's devpts bind-mounted on /dev/console
+#: (doc/source/consoles.rst).
+CONSOLE_GETTY = b'::respawn:/sbin/getty -n -l /bin/sh 38400 console\n'
+
+#: A shell on /dev/console that is not its controlling terminal: opened by
+#: a background child (not a session leader), so the console does not
+#: become its controlling tty. CRIU 4.2.1 refuses to dump a task whose
+#: controlling tty is the console ("ctty inheritance detected ... no PTY
+#: peer": the pty's other end is the daemon's), so a guest with a getty
+#: on the console cannot be suspended or live-migrated; this one can, and
+#: its shell answers again after the restore.
+CONSOLE_SHELL_NO_CTTY = (b"::respawn:/bin/sh -c "
+                         b"'/bin/sh -i </dev/console >/dev/console 2>&1 "
+                         b"& wait'\n")
+
+
+def console_image(image, line=CONSOLE_GETTY):
+    """The busybox test image with a root shell on /dev/console.
+
+    ``line`` is added to its /etc/inittab.
+    """
     src = tarfile.open(fileobj=io.BytesIO(image), mode='r:gz')
     buf = io.BytesIO()
     with gzip.GzipFile(fileobj=buf, mode='wb', mtime=0) as gz, \
             tarfile.open(fileobj=gz, mode='w') as dst:
         for member in src.getmembers():
             if member.name == 'rootfs/etc/inittab':
-                text = src.extractfile(member).read() + (
-                    b'::respawn:-/bin/sh\n')
+                text = src.extractfile(member).read() + line
                 member.size = len(text)
                 dst.addfile(member, io.BytesIO(text))
             elif member.isfile():
@@ -180,31 +203,20 @@ class Console(object):
         self.ws.close(timeout=2)
 
 
-def _not_proved():
-    """Skip unless asked for: the console does not answer yet.
-
-    Measured 2026-12-02 (LXD 5.0.2): through this path the typed lines
-    came back (the terminal's echo) but the guest's console shell never
-    answered, while the same image in a container with the default
-    profile answers through the same daemon API (by hand). Under
-    investigation: the driver's checkpoint settings (lxc.pty.max = 1) are
-    the suspected difference. SYSCONTAINER_SERIAL_CONSOLE_TEST=1 runs it.
-    """
-    return os.environ.get('SYSCONTAINER_SERIAL_CONSOLE_TEST') != '1'
-
-
 class SerialConsoleMixin(object):
     """Console settings, the proxy and the image with a console shell."""
 
+    #: The inittab line of the console image (see console_image).
+    CONSOLE_LINE = CONSOLE_GETTY
+
     def setUp(self):
-        if _not_proved():
-            self.skipTest('serial console not proved yet: see _not_proved')
         super().setUp()
         self.proxy = self.useFixture(SerialProxyFixture())
         self.flags(enabled=True, proxyclient_address='127.0.0.1',
                    base_url=self.proxy.base_url, group='serial_console')
-        self.shell_image = self.add_image(console_image(self.image_data),
-                                          name='busybox-console')
+        self.shell_image = self.add_image(
+            console_image(self.image_data, self.CONSOLE_LINE),
+            name='busybox-console')
 
     def console_url(self, server):
         """``POST /servers/{id}/remote-consoles`` (os-remote-consoles)."""
@@ -309,12 +321,25 @@ class SerialConsoleTest(SerialConsoleMixin, base.SysContainerTestCase):
 
 class SerialConsoleMigrationTest(SerialConsoleMixin,
                                  test_live_migration.MigrationTestCase):
+    """The console across CRIU: suspend/resume and a live migration."""
+
+    # A getty's controlling tty would make CRIU refuse the dump.
+    CONSOLE_LINE = CONSOLE_SHELL_NO_CTTY
 
     def test_console_follows_a_live_migration(self):
         server = self.boot(image_id=self.shell_image, host='host1')
         url = self.console_url(server)
         port1 = self.token_port(url)[1]
         self.assert_console_works(url, 'before')
+
+        # Suspended (CRIU on the same daemon): no listener; resumed: the
+        # restored shell answers on the console again.
+        server = self.action(server, {'suspend': None}, 'SUSPENDED')
+        self.assert_not_listening(port1)
+        server = self.action(server, {'resume': None}, 'ACTIVE')
+        url = self.console_url(server)
+        port1 = self.token_port(url)[1]
+        self.assert_console_works(url, 'resumed')
 
         self.live_migrate(server)
         server = self.wait_for_landing(server)

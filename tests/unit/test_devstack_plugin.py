@@ -461,14 +461,13 @@ class PluginTest(unittest.TestCase):
         self.assertEqual('id-of-busybox-counter',
                          tempest.get('compute', 'image_ref_alt'))
         features = dict(tempest.items('compute-feature-enabled'))
-        for off in ('stable_rescue', 'vnc_console',
-                    'spice_console', 'serial_console',
+        for off in ('stable_rescue', 'vnc_console', 'spice_console',
                     'attach_encrypted_volume', 'config_drive',
                     'live_migration', 'cold_migration'):
             self.assertEqual('False', features[off], off)
         for on in ('console_output', 'pause', 'suspend', 'resize',
                    'interface_attach', 'snapshot', 'shelve', 'rescue',
-                   'shelve_migrate'):
+                   'shelve_migrate', 'serial_console'):
             self.assertEqual('True', features[on], on)
         self.assertEqual('False', tempest.get('validation', 'run_validation'))
 
