@@ -77,8 +77,10 @@ STATIC_ROOT = '$HORIZON_STATIC'
 COMPRESS_OFFLINE = True
 AVAILABLE_THEMES = [('default', 'Default', 'themes/default')]
 DEFAULT_THEME = 'default'
-# The instance's Console tab: Nova's serial console (nova-serialproxy).
+# The instance's Console tab: Nova's serial console (nova-serialproxy),
+# in an iframe of Horizon's own page (Django's default, DENY, blanks it).
 CONSOLE_TYPE = 'SERIAL'
+X_FRAME_OPTIONS = 'SAMEORIGIN'
 # No volumes (the driver attaches none): Launch Instance boots from images.
 LAUNCH_INSTANCE_DEFAULTS = {'create_volume': False,
                             'hide_create_volume': True}
