@@ -13,7 +13,9 @@
 #                      shim must land in site-packages);
 #   stack post-config  nova-compute's settings through the project's one
 #                      writer (tools/lib/syscontainer-conf.sh); Glance
-#                      accepts the image format the driver boots;
+#                      accepts the image format the driver boots; with
+#                      n-sproxy, Horizon's Console tab is the serial
+#                      console;
 #   stack extra        nova-compute restarted as root (Neutron ports need
 #                      it); the test image is uploaded to Glance;
 #   stack test-config  Tempest: the test image, and off what the driver
@@ -129,6 +131,24 @@ function syscontainer_configure_glance {
     syscontainer_glance_accepts disk_formats raw
 }
 
+# syscontainer_configure_consoles: with DevStack's n-sproxy (which runs
+# nova-serialproxy and sets [serial_console] enabled and base_url for
+# nova-compute), the listeners' address if one is given, and Horizon's
+# Console tab on the serial console (in its local_settings.py, before
+# DevStack compresses Horizon's static files and starts it).
+function syscontainer_configure_consoles {
+    if is_service_enabled n-cpu && [[ -n $SYSCONTAINER_SERIAL_PROXYCLIENT_ADDRESS ]]; then
+        iniset "$NOVA_CONF" serial_console proxyclient_address \
+            "$SYSCONTAINER_SERIAL_PROXYCLIENT_ADDRESS"
+    fi
+    if is_service_enabled horizon; then
+        local settings=$HORIZON_DIR/openstack_dashboard/local/local_settings.py
+        [[ -f $settings ]] || die $LINENO "no Horizon settings at $settings"
+        _horizon_config_set "$settings" "" CONSOLE_TYPE \
+            "\"$SYSCONTAINER_HORIZON_CONSOLE_TYPE\""
+    fi
+}
+
 # syscontainer_compute_as_root: DevStack started nova-compute as
 # $STACK_USER; plugging Neutron ports needs root (bridges, veths, qdiscs).
 function syscontainer_compute_as_root {
@@ -196,6 +216,9 @@ if is_service_enabled nova-syscontainer; then
         fi
         if is_service_enabled g-api; then
             syscontainer_configure_glance
+        fi
+        if is_service_enabled n-sproxy; then
+            syscontainer_configure_consoles
         fi
     elif [[ "$1" == "stack" && "$2" == "extra" ]]; then
         if is_service_enabled n-cpu && [[ $SYSCONTAINER_COMPUTE_AS_ROOT == True ]]; then

@@ -4,7 +4,8 @@
 # no systemd needed).
 #
 #   tools/cloud.sh up       start (installing what is missing), then boot a
-#                           server "demo" with the openstack CLI and show it
+#                           server "demo" with the openstack CLI and show it,
+#                           and print Horizon's URL and the demo user's login
 #   tools/cloud.sh start    install what is missing, configure, start
 #   tools/cloud.sh demo     image, flavor, network, server create --wait,
 #                           and show (its NIC and port too)
@@ -27,6 +28,10 @@
 #   tools/cloud.sh reset    stop, delete this cloud's containers, state and
 #                           configuration (the virtualenv stays)
 #
+# Consoles: nova-serialproxy (every instance's serial console) and Horizon
+# (tools/cloud/lib-horizon.sh), on 127.0.0.1 too; Horizon's Console tab is
+# the serial console. A project "demo" with a member user "demo" logs in
+# there (password DEMO_PASSWORD in the 0600 secrets file of the config dir).
 # Services: RabbitMQ (Debian's), Keystone (fernet, bootstrap admin),
 # Placement, Glance (file store), Neutron (API, RPC server, ML2 with the
 # openvswitch driver, "local" networks for projects and a flat external
@@ -64,6 +69,8 @@ readonly CLOUD_LIB=$REPO/tools/cloud
 . "$CLOUD_LIB/lib-tempest.sh"
 # shellcheck source=tools/cloud/lib-rally.sh
 . "$CLOUD_LIB/lib-rally.sh"
+# shellcheck source=tools/cloud/lib-horizon.sh
+. "$CLOUD_LIB/lib-horizon.sh"
 
 usage() { sed -n '2,/^set -E/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 
@@ -84,13 +91,26 @@ cmd_start() {
     "$REPO/tools/setup-host.sh" "${CLOUD_SETUP_HOST_ARGS[@]}"
     install_apt_packages
     install_venv
+    install_horizon
     link_openstack_cli
     write_all_conf
+    (umask 077; write_console_conf)
     start_mariadb
     sync_databases
     start_all
+    start_consoles
     say "cloud up in $((SECONDS - t0))s: export OS_CLOUD=$CLOUD_NAME" \
         "(clouds.yaml: $CLOUDS_YAML); logs in $CLOUD_LOGS"
+    say "Horizon at $HORIZON_URL (user $DEMO_USER, project $DEMO_PROJECT;" \
+        "password: DEMO_PASSWORD in $CLOUD_CONF/secrets)"
+}
+
+# Every service; 3 when one of them is stopped.
+cmd_status() {
+    local rc=0
+    status_all || rc=$?
+    status_consoles || rc=$?
+    return "$rc"
 }
 
 main() {
@@ -102,14 +122,14 @@ main() {
         die "must run as root (it starts the LXD daemon and the services)"
     fi
     case $cmd in
-        up) take_lock; cmd_start; demo ;;
+        up) take_lock; cmd_start; demo; horizon_info ;;
         start) take_lock; cmd_start ;;
         demo) take_lock; load_secrets; demo ;;
         tempest) shift; cmd_tempest "$@" ;;
         rally) cmd_rally ;;
-        stop) take_lock; stop_all ;;
-        status) status_all ;;
-        reset) take_lock; reset_all ;;
+        stop) take_lock; stop_consoles; stop_all ;;
+        status) cmd_status ;;
+        reset) take_lock; stop_consoles; reset_all ;;
         *) usage >&2; return 2 ;;
     esac
 }

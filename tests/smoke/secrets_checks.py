@@ -105,9 +105,11 @@ class SecretsChecks(object):
         secrets = _secrets()
         self.assertEqual(
             {'ADMIN_PASSWORD', 'SERVICE_PASSWORD', 'DATABASE_PASSWORD',
-             'RABBIT_PASSWORD', 'METADATA_SECRET'}, set(secrets))
+             'RABBIT_PASSWORD', 'METADATA_SECRET', 'DEMO_PASSWORD'},
+            set(secrets))
         # Now, and during the class's tools/cloud.sh start (bootstrap,
-        # registration, RabbitMQ's user, the cell's transport URL).
+        # registration, RabbitMQ's user, the cell's transport URL, the
+        # demo user Horizon's users log in as).
         lines = set(line for _pid, line in _cmdlines())
         lines |= getattr(self, 'start_cmdlines', set())
         self.assertTrue(any('keystone-manage' in line for line in lines),

@@ -18,7 +18,9 @@ them with the real ``openstack`` command, as a tenant does: each test
 class makes a project of its own and a user with the role ``member``
 there, and everything a project's user may do is done as that user
 (network, subnet, router, floating IP, key pair, server create, stop,
-start, resize and its confirmation, console log, delete). The admin only
+start, resize and its confirmation, console log, delete), and Horizon is
+used in a real browser as the cloud's demo user (test_horizon_browser.py:
+Launch Instance, the Console and Log tabs, stop and start). The admin only
 does what admins do: the image (public), the flavors, and reading what
 Neutron shows admins only (a port's binding, a network's type).
 
@@ -52,6 +54,7 @@ from tests import cgroups
 from tests import paths
 from tests.smoke import secrets_checks
 from tests.smoke import stock_guest
+from tests.smoke import test_horizon_browser
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -132,7 +135,9 @@ def allocations(consumer):
 
 
 class CloudSmokeTest(stock_guest.StockGuestChecks,
-                     secrets_checks.SecretsChecks, testtools.TestCase):
+                     secrets_checks.SecretsChecks,
+                     test_horizon_browser.HorizonBrowserChecks,
+                     testtools.TestCase):
     """Starts the cloud once for the class, and makes a project's member."""
 
     @classmethod

@@ -370,6 +370,42 @@ class PluginTest(unittest.TestCase):
         # Glance's defaults accept bare and raw already.
         self.assertFalse(glance.has_section('image_format'))
 
+    # DevStack's lib/horizon helper, as far as the plugin uses it (a
+    # top-level option: the old line dropped, the new one appended).
+    HORIZON_STAND_IN = textwrap.dedent(r'''
+        HORIZON_DIR=$WORK/horizon
+        _horizon_config_set() {
+            sed -e "/^$3/d" -i "$1"
+            echo "$3 = $4" >>"$1"
+        }
+        ''')
+
+    def test_post_config_horizon_console_tab_is_the_serial_console(self):
+        settings = self.write(
+            'horizon/openstack_dashboard/local/local_settings.py',
+            'DEBUG = False\nCONSOLE_TYPE = "AUTO"\n')
+        self.run_plugin('stack post-config', settings=(
+            self.HORIZON_STAND_IN +
+            'ENABLED_SERVICES+=,n-sproxy,horizon\n'
+            'SYSCONTAINER_SERIAL_PROXYCLIENT_ADDRESS=192.0.2.7'))
+        with open(settings) as f:
+            self.assertEqual('DEBUG = False\nCONSOLE_TYPE = "SERIAL"\n',
+                             f.read())
+        self.assertEqual('192.0.2.7', self.ini('etc/nova/nova.conf').get(
+            'serial_console', 'proxyclient_address'))
+
+    def test_post_config_without_the_serial_proxy_leaves_consoles(self):
+        settings = self.write(
+            'horizon/openstack_dashboard/local/local_settings.py',
+            'CONSOLE_TYPE = "AUTO"\n')
+        self.run_plugin('stack post-config', settings=(
+            self.HORIZON_STAND_IN + 'ENABLED_SERVICES+=,horizon\n'
+            'SYSCONTAINER_SERIAL_PROXYCLIENT_ADDRESS=192.0.2.7'))
+        with open(settings) as f:
+            self.assertEqual('CONSOLE_TYPE = "AUTO"\n', f.read())
+        self.assertFalse(self.ini('etc/nova/nova.conf').has_section(
+            'serial_console'))
+
     # -- extra ---------------------------------------------------------------
     def test_extra_uploads_the_test_image_once(self):
         self.run_plugin('stack extra', 'stack extra')
