@@ -18,10 +18,15 @@ privilege and stays in :mod:`nova_syscontainer.virt.network`.
 
 The commands are ``ip`` and ``tc`` run by the privsep daemon, as in Nova's
 own ``nova.privsep.linux_net``; their failures come back as
-``processutils.ProcessExecutionError``.
+``processutils.ProcessExecutionError``. Checksum offload is set with the
+ethtool ioctl itself, so a host needs no ``ethtool`` program.
 """
 
+import ctypes
+import fcntl
 import re
+import socket
+import struct
 
 from oslo_concurrency import processutils
 
@@ -29,6 +34,9 @@ from nova_syscontainer import privsep
 
 #: Linux interface names (IFNAMSIZ - 1), as vif.IFNAME.
 _IFNAME = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,14}$')
+#: linux/sockios.h and linux/ethtool.h.
+_SIOCETHTOOL = 0x8946
+_ETHTOOL_STXCSUM = 0x00000017
 
 
 def _check(*names):
@@ -111,3 +119,21 @@ def delete_root_qdisc(name):
     """Remove ``name``'s root qdisc (2: there is none)."""
     _check(name)
     _tc('qdisc', 'del', 'dev', name, 'root', ok=(0, 1, 2))
+
+
+@privsep.net_admin.entrypoint
+def tx_checksum_off(name):
+    """TX checksum offload off on ``name`` (``ethtool -K <name> tx off``).
+
+    The ``SIOCETHTOOL`` ioctl with ``ETHTOOL_STXCSUM`` and a value of 0,
+    the request the ethtool program sends for ``tx off``.
+    """
+    _check(name)
+    value = ctypes.create_string_buffer(
+        struct.pack('II', _ETHTOOL_STXCSUM, 0))
+    # struct ifreq: the name, then ifr_data pointing at the request; padded
+    # to the kernel's 40 bytes.
+    ifreq = struct.pack('16sP16x', name.encode('ascii'),
+                        ctypes.addressof(value))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        fcntl.ioctl(sock.fileno(), _SIOCETHTOOL, ifreq)

@@ -52,6 +52,7 @@ from nova_syscontainer.virt import orphans
 from nova_syscontainer.virt import rescue as rescues
 from nova_syscontainer.virt import serial_console
 from nova_syscontainer.virt import snapshot as snapshots
+from nova_syscontainer.virt import template as templates
 
 LOG = logging.getLogger(__name__)
 CONF = nova_conf.CONF
@@ -93,6 +94,7 @@ class SysContainerDriver(driver_migration.MigrationMixin,
         self._live_moves = {}
         self._aborted = set()
         self._pending_cleanups = None
+        self._templates = None
 
     # ------------------------------------------------------------------
     # Host
@@ -133,6 +135,9 @@ class SysContainerDriver(driver_migration.MigrationMixin,
                   'pool': CONF.syscontainer.storage_pool,
                   'driver': pool.get('driver')})
         checkpoint_policy.init_host(self.client.endpoint, pool.get('driver'))
+        self._templates = templates.for_pool(
+            self.client, CONF.syscontainer.storage_pool, pool.get('driver'),
+            CONF.syscontainer.image_templates)
         self._pending_cleanups = live_migration.PendingCleanups(host)
         self._retry_pending_cleanups()
         interrupted.clean_up(self, host)
@@ -322,6 +327,7 @@ class SysContainerDriver(driver_migration.MigrationMixin,
             body['devices'].update(nics.devices(
                 instance, network_info, limits.nic,
                 existing=body['devices']))
+            body = self._from_template(fingerprint, body)
             try:
                 self.client.create_instance(body)
                 if config_drive.required(instance):
@@ -345,6 +351,13 @@ class SysContainerDriver(driver_migration.MigrationMixin,
                 LOG.error('Starting the new container failed; removing it',
                           instance=instance)
                 self._remove_if_ours(instance)
+
+    def _from_template(self, fingerprint, body):
+        """The create body as a copy of the image's template, if any."""
+        if self._templates is None or not templates.eligible(body):
+            return body
+        source = self._templates.source_for(fingerprint)
+        return templates.copy_of(body, source) if source else body
 
     @staticmethod
     def _checkpoint_lines():
@@ -751,9 +764,14 @@ class SysContainerDriver(driver_migration.MigrationMixin,
             CONF.image_cache.remove_unused_original_minimum_age_seconds)
 
     def cache_image(self, context, image_id):
-        """ComputeDriver.cache_image: pre-load an image into the daemon."""
+        """ComputeDriver.cache_image: pre-load an image into the daemon.
+
+        With [syscontainer] image_templates, its template is made too.
+        """
         with images.image_lock(image_id):
-            _fingerprint, new = self.images.ensure(context, image_id)
+            fingerprint, new = self.images.ensure(context, image_id)
+            if self._templates is not None:
+                self._templates.source_for(fingerprint)
         return new
 
 

@@ -60,6 +60,7 @@ from requests_toolbelt import multipart
 from nova_syscontainer import conf as sc_conf
 from nova_syscontainer import exception
 from nova_syscontainer.virt import image_scan
+from nova_syscontainer.virt import template
 
 LOG = logging.getLogger(__name__)
 CONF = sc_conf.CONF
@@ -433,7 +434,8 @@ class ImageStore(object):
         """Remove our images that no instance uses; return their ids.
 
         An image is in use when a Nova instance on this host refers to it or
-        a container of the project was created from it. An image the driver
+        a container of the project was created from it; its templates
+        (template.py) do not count, and go with it. An image the driver
         imported is deleted; one that was already in the daemon (imported
         by the operator) only loses the driver's alias.
         """
@@ -445,10 +447,16 @@ class ImageStore(object):
             if image_id is None or image_id in in_use_ids:
                 continue
             with image_lock(image_id):
-                if _in_use_now(self._client, image['fingerprint']):
+                in_use, templates = _users_now(self._client,
+                                               image['fingerprint'])
+                if in_use:
                     continue
                 if _age_seconds(image, now) < min_age_seconds:
                     continue
+                for name in templates:
+                    LOG.info('Removing template %(name)s of unused image '
+                             '%(id)s', {'name': name, 'id': image_id})
+                    self._client.delete_instance(name)
                 if (image.get('properties') or {}).get(OWNER_PROPERTY):
                     LOG.info('Removing unused image %(id)s (%(fp)s)',
                              {'id': image_id, 'fp': image['fingerprint']})
@@ -469,10 +477,21 @@ def _glance_id(image):
     return None
 
 
-def _in_use_now(client, fingerprint):
-    """Re-read under the lock: a spawn may just have used the image."""
-    return any(rec['config'].get('volatile.base_image') == fingerprint
-               for rec in client.list_instances())
+def _users_now(client, fingerprint):
+    """Re-read under the lock: a spawn may just have used the image.
+
+    Returns whether a container other than a template was made from it,
+    and the names of its templates (template.py), which go with it.
+    """
+    in_use, templates = False, []
+    for rec in client.list_instances():
+        if rec['config'].get('volatile.base_image') != fingerprint:
+            continue
+        if template.is_template(rec):
+            templates.append(rec['name'])
+        else:
+            in_use = True
+    return in_use, templates
 
 
 def _age_seconds(image, now):

@@ -170,7 +170,7 @@ def _checksum_in_software(dev):
     checksum as the port's bridge forwards into it. Neutron turns offload
     off on its own veths on netdev bridges the same way.
     """
-    _run('ethtool', '-K', dev, 'tx', 'off')
+    _priv(linux_net.tx_checksum_off, dev)
 
 
 def _os_vif(action, instance, vif):

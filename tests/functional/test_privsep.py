@@ -20,8 +20,12 @@ container's tasks and a signalled process (``proc_admin``), ``criu
 check``'s answer (``criu_admin``).
 """
 
+import ctypes
+import fcntl
 import os
 import re
+import socket
+import struct
 import subprocess
 import uuid
 
@@ -81,6 +85,18 @@ def _assert_daemon_caps(test, context, caps):
     return pid
 
 
+def tx_checksumming(name):
+    """Whether TX checksum offload is on (ETHTOOL_GTXCSUM, as root).
+
+    Read with the ioctl itself: the host has no ethtool program.
+    """
+    value = ctypes.create_string_buffer(struct.pack('II', 0x16, 0))
+    ifreq = struct.pack('16sP16x', name.encode(), ctypes.addressof(value))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        fcntl.ioctl(sock.fileno(), 0x8946, ifreq)
+    return bool(struct.unpack('II', value.raw[:8])[1])
+
+
 class PrivsepDaemonTest(testtools.TestCase):
 
     def setUp(self):
@@ -109,6 +125,8 @@ class PrivsepDaemonTest(testtools.TestCase):
         linux_net.set_master(self.inner, self.bridge)
         linux_net.add_htb_root(self.inner)
         linux_net.set_htb_rate(self.inner, 8000)
+        self.assertTrue(tx_checksumming(self.inner))
+        linux_net.tx_checksum_off(self.inner)
 
         sys_net = '/sys/class/net'
         self.assertEqual(self.bridge, os.path.basename(os.readlink(
@@ -122,6 +140,7 @@ class PrivsepDaemonTest(testtools.TestCase):
             ['tc', 'class', 'show', 'dev', self.inner],
             check=True, capture_output=True, text=True).stdout
         self.assertIn('class htb 1:1 root prio 0 rate 8Mbit', classes)
+        self.assertFalse(tx_checksumming(self.inner))
 
         linux_net.delete_root_qdisc(self.inner)
         linux_net.delete_link(self.inner)

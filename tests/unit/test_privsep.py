@@ -85,7 +85,8 @@ class EntryPointTest(testtools.TestCase):
                 (linux_net.delete_link, (None,)),
                 (linux_net.set_htb_rate, ('ok0', '1kbit burst 1')),
                 (linux_net.set_up, ('ok0', 'mtu 9000')),
-                (linux_net.disable_ipv6, ('../../all',))]:
+                (linux_net.disable_ipv6, ('../../all',)),
+                (linux_net.tx_checksum_off, ('qvb1; ethtool',))]:
             self.assertRaises(ValueError, call, *args)
         self.execute.assert_not_called()
 

@@ -84,9 +84,11 @@ from nova.virt import virtapi
 from pylxd import exceptions as lxd_exceptions
 
 import nova_syscontainer
+from nova_syscontainer.virt import checkpoint_policy
+from nova_syscontainer.virt import container
 from nova_syscontainer.virt import driver as sc_driver
-from nova_syscontainer.virt import flavor_limits
 from nova_syscontainer.virt import image as sc_image
+from nova_syscontainer.virt import template
 
 # The raw side shares the tests' plain pylxd helpers (tests/rawlxd.py).
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
@@ -193,6 +195,8 @@ def configure(args, state_path):
     CONF.set_override('endpoint', args.endpoint, group='syscontainer')
     CONF.set_override('project', args.project, group='syscontainer')
     CONF.set_override('storage_pool', args.pool, group='syscontainer')
+    CONF.set_override('image_templates', args.image_templates,
+                      group='syscontainer')
 
 
 def make_flavor(args):
@@ -225,35 +229,20 @@ def make_instance(seq, flavor, image_id, ctxt):
         system_metadata={}, metadata={})
 
 
-def raw_body(name, fingerprint, flavor, image_meta, drv):
-    """The create body of the raw side: the driver's limits, no driver.
+def raw_body(name, fingerprint, instance, image_meta, drv):
+    """The create body of the raw side: the driver's body, no driver.
 
-    The limits and devices come from the same pure functions and options
-    the driver uses; the driver's five user.* marker keys are matched by
-    five keys of the benchmark's own, so both containers carry as many
-    config keys.
+    The same pure functions and options the driver's spawn uses
+    (container.create_body with its limits and checkpoint lines and keys),
+    under another name: both containers carry the same config, devices and
+    profiles, and the raw side none of the driver's work around them.
     """
-    limits = flavor_limits.translate(
-        flavor, sc_driver._image_properties(image_meta), drv._limit_options)
-    config = dict(limits.config)
-    lines = drv._checkpoint_lines() + limits.raw_lxc
-    if lines:
-        config['raw.lxc'] = '\n'.join(lines)
-    config.update({
-        'user.spawn_bench.managed': 'true',
-        'user.spawn_bench.name': name,
-        'user.spawn_bench.host': 'bench',
-        'user.spawn_bench.image_id': image_meta.id,
-        'user.spawn_bench.flavor': flavor.name,
-        'boot.autostart': 'false',
-    })
-    return {
-        'name': name, 'type': 'container',
-        'profiles': list(CONF.syscontainer.profiles),
-        'config': config, 'devices': dict(limits.devices),
-        'description': 'spawn benchmark raw side',
-        'source': {'type': 'image', 'fingerprint': fingerprint},
-    }
+    body = container.create_body(
+        instance, 'bench', fingerprint,
+        drv._limits(instance, image_meta=image_meta),
+        CONF.syscontainer.profiles, raw_lxc=drv._checkpoint_lines(),
+        checkpoint_config=checkpoint_policy.create_config())
+    return dict(body, name=name, description='spawn benchmark raw side')
 
 
 def _shape(rec):
@@ -304,8 +293,11 @@ class Bench(object):
         return elapsed, rec
 
     def raw_once(self, keep=False, hook=None):
-        name = RAW_NAME % self._next()
-        body = raw_body(name, self.fingerprint, self.flavor, self.image_meta,
+        seq = self._next()
+        name = RAW_NAME % seq
+        instance = make_instance(seq, self.flavor, self.args.image_id,
+                                 self.ctxt)
+        body = raw_body(name, self.fingerprint, instance, self.image_meta,
                         self.driver)
         with _hooked(self.lxd.api.session, hook):
             start = time.perf_counter()
@@ -452,6 +444,12 @@ def parse_args(argv):
     parser.add_argument('--image-id', default=BENCH_IMAGE_ID,
                         help='Glance image id the cached image stands for '
                              '(alias nova-image-<id>; default %(default)s)')
+    parser.add_argument('--image-templates', action='store_true',
+                        help='the driver copies a shifted template of the '
+                             'image ([syscontainer] image_templates; a '
+                             'copy-on-write pool); the raw side still '
+                             'creates from the image. The template is made '
+                             'in the warm-up and removed at the end')
     parser.add_argument('--vcpus', type=int, default=1)
     parser.add_argument('--memory-mb', type=int, default=128)
     parser.add_argument('--trace', action='store_true',
@@ -480,7 +478,7 @@ def main(argv=None):
     fcntl.flock(lock, fcntl.LOCK_EX)  # released when the process ends
     objects.register_all()
     state_path = tempfile.mkdtemp(prefix='spawn-bench-')
-    lxd = None
+    lxd = fingerprint = None
     status = 0
     try:
         configure(args, state_path)
@@ -512,6 +510,9 @@ def main(argv=None):
         say('  flavor  : %d vCPU, %d MiB, root_gb 0; checkpoint raw.lxc %s' % (
             args.vcpus, args.memory_mb,
             'on' if CONF.syscontainer.enable_checkpoint else 'off'))
+        say('  driver creates from: %s' % (
+            'a copy of the image\'s shifted template (image_templates)'
+            if drv._templates else 'the image'))
         same, shape = bench.warm_up()
         say('  samples : %d per side, interleaved driver/raw after 1 untimed '
             'warm-up each; deletion not timed' % args.count)
@@ -535,6 +536,8 @@ def main(argv=None):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
             if lxd is not None:
+                if args.image_templates and fingerprint:
+                    rawlxd.remove(lxd, template.name(fingerprint, args.pool))
                 removed = sweep(lxd)
                 if removed:
                     say('Cleaned up %d container(s) with prefix %s' % (
