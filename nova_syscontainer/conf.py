@@ -210,9 +210,10 @@ migration_opts = [
         help='The CRIU program the daemon on this host runs (a name looked '
              'up in PATH, or a path). Before a live migration is accepted '
              '(destination) or sent (source), nova-compute runs "<criu_path> '
-             'check" and refuses the migration unless it passes; this needs '
-             'nova-compute to run as root on the daemon\'s host. Empty skips '
-             'the check.'),
+             'check" (in the privsep daemon of [nova_syscontainer_criu]) and '
+             'refuses the migration unless it passes. The program must be '
+             'named criu and owned by root, in directories only root may '
+             'write. Empty skips the check.'),
 ]
 
 image_opts = [
@@ -430,16 +431,20 @@ def register_opts(conf):
     conf.register_opts(ALL_OPTS, group=GROUP)
 
 
-#: oslo.privsep's options of the driver's privsep context
-#: (nova_syscontainer.privsep.net_admin), registered by oslo.privsep.
+#: oslo.privsep's options of the driver's privsep contexts, registered by
+#: oslo.privsep: nova_syscontainer.privsep.net_admin, proc_admin and
+#: criu_admin.
 PRIVSEP_GROUP = 'nova_syscontainer_privileged'
+PROC_PRIVSEP_GROUP = 'nova_syscontainer_proc'
+CRIU_PRIVSEP_GROUP = 'nova_syscontainer_criu'
 
 
 def list_opts():
     """Entry point of ``oslo.config.opts`` for the sample config."""
     from oslo_privsep import priv_context
-    return [(GROUP, ALL_OPTS),
-            (PRIVSEP_GROUP, copy.deepcopy(priv_context.OPTS))]
+    return [(GROUP, ALL_OPTS)] + [
+        (group, copy.deepcopy(priv_context.OPTS))
+        for group in (PRIVSEP_GROUP, PROC_PRIVSEP_GROUP, CRIU_PRIVSEP_GROUP)]
 
 
 CONF = cfg.CONF

@@ -11,12 +11,22 @@
 # under the License.
 """The driver's privileged host operations, behind oslo.privsep.
 
-One context per set of capabilities, as Nova's and os-vif's own: the
-calls decorated with ``net_admin.entrypoint`` run in a privsep daemon that
-holds CAP_NET_ADMIN and nothing else. nova-compute starts that daemon the
-first time it needs it, with ``[nova_syscontainer_privileged]
-helper_command`` (oslo.privsep's default: ``sudo privsep-helper``, the same
-rule a deployment writes for Nova's own contexts).
+One context per set of capabilities, as Nova's and os-vif's own, each
+with a daemon of its own:
+
+* ``net_admin`` (CAP_NET_ADMIN): the host side of ports
+  (:mod:`.linux_net`);
+* ``proc_admin`` (CAP_SYS_PTRACE, CAP_KILL): reading other processes'
+  ``/proc`` entries for the checkpoint pre-check and ending a stuck CRIU
+  dump's ``migratedumpsuccess`` helper (:mod:`.criu_host`);
+* ``criu_admin`` (CAP_SYS_ADMIN, CAP_NET_ADMIN): ``criu check``, which
+  measured needs both and nothing else (:mod:`.criu_host`).
+
+nova-compute starts a daemon the first time it needs it, with its
+section's ``helper_command`` (``[nova_syscontainer_privileged]``,
+``[nova_syscontainer_proc]``, ``[nova_syscontainer_criu]``; oslo.privsep's
+default: ``sudo privsep-helper``, the same rule a deployment writes for
+Nova's own contexts).
 
 When nova-compute runs as root and no helper command is configured,
 :func:`start_with_local_helper` starts the daemons with the
@@ -27,18 +37,43 @@ still happens in the daemon, with only the context's capabilities.
 
 import os
 import sys
+import threading
 
 from oslo_config import cfg
+from oslo_log import log as logging
 from oslo_privsep import capabilities as caps
 from oslo_privsep import priv_context
 
 from nova_syscontainer import conf as sc_conf
+
+LOG = logging.getLogger(__name__)
 
 net_admin = priv_context.PrivContext(
     'nova_syscontainer',
     cfg_section=sc_conf.PRIVSEP_GROUP,
     pypath=__name__ + '.net_admin',
     capabilities=[caps.CAP_NET_ADMIN],
+)
+
+#: Other processes' /proc (their namespaces and mounts need
+#: PTRACE_MODE_READ: CAP_SYS_PTRACE for tasks of another uid or with more
+#: capabilities) and SIGTERM to a root helper (CAP_KILL once the daemon
+#: runs as another user: ``[nova_syscontainer_proc] user``).
+proc_admin = priv_context.PrivContext(
+    'nova_syscontainer',
+    cfg_section=sc_conf.PROC_PRIVSEP_GROUP,
+    pypath=__name__ + '.proc_admin',
+    capabilities=[caps.CAP_SYS_PTRACE, caps.CAP_KILL],
+)
+
+#: ``criu check`` (CRIU 4.2.1, measured with setpriv's bounding set):
+#: without CAP_SYS_ADMIN it refuses to start, without CAP_NET_ADMIN it
+#: fails "Can't turn TCP repair mode ON"; with these two: "Looks good."
+criu_admin = priv_context.PrivContext(
+    'nova_syscontainer',
+    cfg_section=sc_conf.CRIU_PRIVSEP_GROUP,
+    pypath=__name__ + '.criu_admin',
+    capabilities=[caps.CAP_SYS_ADMIN, caps.CAP_NET_ADMIN],
 )
 
 
@@ -67,4 +102,23 @@ def start_with_local_helper(context):
         context.start()
     finally:
         cfg.CONF.clear_override('helper_command', group=context.cfg_section)
+    return helper
+
+
+_start_lock = threading.Lock()
+
+
+def ready(context):
+    """Start ``context``'s daemon with the local helper if that applies.
+
+    For the contexts whose first use is not a port plug (``proc_admin``,
+    ``criu_admin``): otherwise oslo.privsep starts the daemon itself, with
+    the operator's ``helper_command``, at the first call. Returns the
+    helper used, or None.
+    """
+    with _start_lock:
+        helper = start_with_local_helper(context)
+    if helper:
+        LOG.info('privsep daemon of %s started with %s', context.pypath,
+                 helper)
     return helper

@@ -44,6 +44,7 @@ from nova_syscontainer.virt import client_console
 from nova_syscontainer.virt import client_guest
 from nova_syscontainer.virt import client_images
 from nova_syscontainer.virt import client_kind
+from nova_syscontainer.virt import client_ops
 from nova_syscontainer.virt import daemon_kind
 
 LOG = logging.getLogger(__name__)
@@ -85,7 +86,8 @@ def _check_private(endpoint, path):
 
 
 class DaemonClient(client_images.ImageCalls, client_guest.GuestCalls,
-                   client_kind.KindCalls, client_console.ConsoleCalls):
+                   client_kind.KindCalls, client_console.ConsoleCalls,
+                   client_ops.OperationCalls):
     """A connection to one container daemon, shared by all threads.
 
     :param endpoint: unix socket path or https URL.

@@ -44,6 +44,7 @@ from nova_syscontainer.virt import flavor_limits
 from nova_syscontainer.virt import guest
 from nova_syscontainer.virt import host as hostinfo
 from nova_syscontainer.virt import image as images
+from nova_syscontainer.virt import interrupted
 from nova_syscontainer.virt import inventory
 from nova_syscontainer.virt import live_migration
 from nova_syscontainer.virt import nics
@@ -103,7 +104,8 @@ class SysContainerDriver(driver_migration.MigrationMixin,
 
         Raises a clear error naming the endpoint when the daemon cannot be
         reached, does not trust us, lacks an API extension or the storage
-        pool.
+        pool. Then removes what builds a dead nova-compute left unfinished
+        here (:mod:`interrupted`).
         """
         self._nodename = host
         # Nova keeps one node UUID per process; with several compute
@@ -138,6 +140,7 @@ class SysContainerDriver(driver_migration.MigrationMixin,
             CONF.syscontainer.image_templates)
         self._pending_cleanups = live_migration.PendingCleanups(host)
         self._retry_pending_cleanups()
+        interrupted.clean_up(self, host)
 
     def cleanup_host(self, host):
         """ComputeDriver.cleanup_host: close the serial console listeners."""

@@ -27,7 +27,6 @@ False: the container's files move with it).
 
 import hashlib
 import os
-import subprocess
 
 from nova import context as nova_context
 from nova import exception as nova_exception
@@ -38,6 +37,8 @@ from oslo_serialization import jsonutils
 
 from nova_syscontainer import conf as sc_conf
 from nova_syscontainer import exception
+from nova_syscontainer import privsep
+from nova_syscontainer.privsep import criu_host
 from nova_syscontainer.virt import checkpoint_policy
 from nova_syscontainer.virt import client as daemon_client
 from nova_syscontainer.virt import container
@@ -74,7 +75,7 @@ def _stats(compute_info):
 
 
 #: Seconds ``criu check`` may take (it takes about 0.1 s).
-CRIU_CHECK_TIMEOUT = 30
+CRIU_CHECK_TIMEOUT = criu_host.CRIU_CHECK_TIMEOUT
 
 
 def criu_verdict(path, returncode, output):
@@ -96,22 +97,24 @@ def criu_verdict(path, returncode, output):
 
 
 def criu_problem(path):
-    """Run ``<path> check`` on this host; why CRIU is unusable, or None."""
+    """Run ``<path> check`` on this host; why CRIU is unusable, or None.
+
+    CRIU runs in the ``criu_admin`` privsep daemon
+    (:func:`nova_syscontainer.privsep.criu_host.criu_check`), which runs
+    only a program named ``criu`` that root owns.
+    """
     if not path:
         return None
+    privsep.ready(privsep.criu_admin)
     try:
-        result = subprocess.run(
-            [path, 'check'], stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            timeout=CRIU_CHECK_TIMEOUT, check=False)
-    except subprocess.TimeoutExpired:
+        returncode, output = criu_host.criu_check(path)
+    except TimeoutError:
         return _('"%(path)s check" did not end within %(t)d s') % {
             'path': path, 't': CRIU_CHECK_TIMEOUT}
-    except OSError as e:
+    except (OSError, ValueError) as e:
         return _('CRIU cannot be run as %(path)s ([syscontainer] '
                  'criu_path): %(error)s') % {'path': path, 'error': e}
-    return criu_verdict(path, result.returncode,
-                        result.stdout.decode(errors='replace'))
+    return criu_verdict(path, returncode, output)
 
 
 def check_criu(path, where):

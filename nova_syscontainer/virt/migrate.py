@@ -55,14 +55,14 @@ Failures that matter, and what rolling back does about them:
 """
 
 import json
-import os
-import signal
 import time
 
 from oslo_log import log as logging
 
 from nova_syscontainer import conf as sc_conf
 from nova_syscontainer import exception
+from nova_syscontainer import privsep
+from nova_syscontainer.privsep import criu_host
 from nova_syscontainer.virt import checkpoint_policy
 from nova_syscontainer.virt import client as daemon_client
 from nova_syscontainer.virt import criu_dump
@@ -319,10 +319,14 @@ def check_target(source, target, record, live=None):
 def release_stuck_dump(init_pid):
     """End the ``lxd migratedumpsuccess`` helpers holding a CRIU dump.
 
-    Local to the source host, as root. ``init_pid`` is the host pid of the
+    Local to the source host. ``init_pid`` is the host pid of the
     container's init; its tracer is the ``criu dump`` process, whose
     action script runs the helper(s). Ending them with SIGTERM makes CRIU
-    abort the dump and resume the tasks with their state intact. Returns
+    abort the dump and resume the tasks with their state intact. The
+    helpers are found here (``/proc``'s cmdline and stat are world
+    readable) and signalled by the ``proc_admin`` privsep daemon, which
+    checks each pid is such a helper again
+    (:func:`nova_syscontainer.privsep.criu_host.end_dump_helper`). Returns
     the pids signalled (none when no dump is tracing the container).
     """
     dump = criu_dump.dumping(init_pid)
@@ -334,11 +338,12 @@ def release_stuck_dump(init_pid):
         argv = criu_dump.argv(pid)
         if (len(argv) > 1 and argv[1] == 'migratedumpsuccess' and
                 criu_dump.descends_from(pid, criu)):
+            privsep.ready(privsep.proc_admin)
             try:
-                os.kill(pid, signal.SIGTERM)
-            except OSError:
-                continue
-            released.append(pid)
+                if criu_host.end_dump_helper(pid):
+                    released.append(pid)
+            except (OSError, ValueError) as e:
+                LOG.warning('Could not end CRIU helper %d: %s', pid, e)
     return released
 
 

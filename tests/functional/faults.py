@@ -142,3 +142,42 @@ class Census(object):
         found['images'] = [fp for fp in found['images']
                            if fp not in set(allowed_images)]
         return {kind: names for kind, names in found.items() if names}
+
+
+class ComputeKilled(BaseException):
+    """nova-compute's death, simulated in the thread doing the operation.
+
+    Nova's functional framework runs every service in this one process, so
+    nova-compute cannot be killed for real. Raised in the compute's thread
+    at a chosen point, this BaseException escapes every ``except
+    Exception`` of Nova's manager and of the driver, so none of their
+    error handling runs: no rollback, no driver cleanup, no ERROR state,
+    no fault, and the thread ends. Together with Nova's
+    ``restart_compute_service`` (a new manager and driver; init_host runs
+    again) it stands for a process killed and restarted.
+
+    What it does not simulate: ``finally`` blocks and context managers
+    still run in the dying thread (Nova's instance lock and build
+    semaphore are released, the resource claim is aborted, the action
+    event is finished with this error), which a killed process would not
+    do; the other threads of the process (periodic tasks, the RPC server)
+    live on until the restart; and the daemon keeps its connection to the
+    old driver's client until the restart makes a new one.
+    """
+
+
+def die_after(obj, attr, died):
+    """Make ``obj.<attr>`` run, then kill the compute's thread.
+
+    ``died`` (a threading.Event) is set just before ComputeKilled is
+    raised. Returns the original, to put back.
+    """
+    original = getattr(obj, attr)
+
+    def run_then_die(*args, **kwargs):
+        original(*args, **kwargs)
+        died.set()
+        raise ComputeKilled('nova-compute killed after %s' % attr)
+
+    setattr(obj, attr, run_then_die)
+    return original

@@ -23,15 +23,20 @@ instead of 10); .ci runs the short ones.
 
 import os
 import subprocess
+import threading
 import time
 import uuid
 
 from nova import conf
+from nova import objects
 
+from nova_syscontainer.virt import client as daemon_client
 from nova_syscontainer.virt import image as images
+from nova_syscontainer.virt import snapshot as snapshots
 from tests.functional import base
 from tests.functional import daemon
 from tests.functional import faults
+from tests.functional import test_live_migration
 
 CONF = conf.CONF
 LONG = os.environ.get('SYSCONTAINER_FAULTS_LONG') == '1'
@@ -49,7 +54,7 @@ class FaultSuite(base.SysContainerTestCase):
         spool = CONF.syscontainer.image_spool_dir
         return os.listdir(spool) if os.path.isdir(spool) else []
 
-    def report(self, servers, allowed_images=()):
+    def report(self, servers, allowed_images=(), states=None):
         """Print the figures; fail on anything left or half-done.
 
         Interfaces and qdiscs are printed, not asserted on: the all-in-one
@@ -61,7 +66,7 @@ class FaultSuite(base.SysContainerTestCase):
             left['spool'] = self.spool()
         host_only = {kind: left.pop(kind) for kind in ('links', 'qdiscs')
                      if kind in left}
-        states = {}
+        states = dict(states or {})
         for server in servers:
             server = self.api.get_server(server['id'])
             states[server['status']] = states.get(server['status'], 0) + 1
@@ -137,18 +142,26 @@ class FaultSuite(base.SysContainerTestCase):
             self._delete_server(srv)
         self.report([], allowed_images=kept)
 
-    def test_storage_pool_full_during_spawn(self):
-        """A loop-file pool filled up: the spawn fails, nothing is left."""
+    def _small_pool(self):
+        """A 256 MiB btrfs pool of the test's own (a loop file): its name."""
         pool = 'nsc-full-%s' % uuid.uuid4().hex[:6]
         lxd = self.daemon.lxd
         daemon.wait_operation(lxd, lxd.api.storage_pools.post(json={
             'name': pool, 'driver': 'btrfs', 'config': {'size': '256MiB'}}))
         self.addCleanup(self._drop_pool, pool)
+        return pool
+
+    def _fill(self, pool):
+        """Fill the pool to its last blocks (dd: fallocate cannot)."""
         path = '/var/lib/lxd/storage-pools/%s/filler' % pool
-        # Fill it to the last blocks (fallocate cannot overcommit btrfs).
         subprocess.run(['dd', 'if=/dev/zero', 'of=' + path, 'bs=1M',
                         'status=none'], check=False)
         self.injected += 1
+
+    def test_storage_pool_full_during_spawn(self):
+        """A loop-file pool filled up: the spawn fails, nothing is left."""
+        pool = self._small_pool()
+        self._fill(pool)
         self.flags(storage_pool=pool, group='syscontainer')
         self.compute = self.restart_compute_service(self.compute)
         image_id = self.add_image(faults.with_members(
@@ -165,6 +178,72 @@ class FaultSuite(base.SysContainerTestCase):
         self.addCleanup(self._drop_images, cached)
         self.report([server], allowed_images=cached)
 
+    def test_storage_pool_full_during_snapshot(self):
+        """createImage of a running server whose pool is full.
+
+        LXD 5.0.2 on a full btrfs pool refuses the daemon snapshot ("write
+        .../backup.yaml: no space left on device"): the driver's first
+        step. Nova's createImage contract: the server stays ACTIVE (its
+        container still runs, the same init), Nova deletes the image it
+        had created in Glance (``delete_image_on_error``), and the daemon
+        keeps no snapshot and no published image of it.
+        """
+        pool = self._small_pool()
+        self.flags(storage_pool=pool, group='syscontainer')
+        self.compute = self.restart_compute_service(self.compute)
+        server = self.boot()
+        # If the test fails half-way, its container must go before the pool.
+        self.addCleanup(daemon.sweep, self.daemon.lxd)
+        name = self.container_name(server)
+        token, pid, _count = self.daemon.counter(name)
+        self._fill(pool)
+        image_id = self.api.post_server_action(
+            server['id'], {'createImage': {'name': 'full'}})['image_id']
+        server = self.wait_for(server, 'ACTIVE')
+        # Nova records the daemon's error as the instance's fault.
+        recorded = objects.InstanceFaultList.get_by_instance_uuids(
+            self.ctxt, [server['id']])
+        self.assertIn('no space left', ' '.join(
+            fault.message + (fault.details or '')
+            for fault in recorded).lower())
+        self.assertEqual('Running', self.daemon.state(name)['status'])
+        self.assertEqual((token, pid), self.daemon.counter(name)[:2])
+        self.assertNotIn(image_id, self.glance.images)
+        self.assertEqual([], self.daemon.lxd.api.instances[
+            name].snapshots.get().json()['metadata'])
+        self.assertEqual([], snapshots.leftovers(self.daemon.images(),
+                                                 image_id))
+        os.unlink('/var/lib/lxd/storage-pools/%s/filler' % pool)
+        self._delete_server(server)
+        self.report([], states={'ACTIVE': 1})
+
+    def test_compute_killed_mid_spawn_then_restarted(self):
+        """nova-compute dies after the daemon made the container.
+
+        Simulated by faults.ComputeKilled (see there what it does and does
+        not stand for), then Nova's restart_compute_service. The restarted
+        compute removes the half-built container and records a fault;
+        Nova's init_host sets the server to ERROR.
+        """
+        died = threading.Event()
+        client = self.compute.driver.client
+        faults.die_after(client, 'create_instance', died)
+        server = self.api.post_server({'server': self._build_server(
+            name='killed', image_uuid=self.image_id,
+            flavor_id=self.flavor_id, networks='none')})
+        self.assertTrue(died.wait(120), 'the spawn never created')
+        self.injected += 1
+        name = self.container_name(server)
+        self.assertIn(name, self.daemon.names())
+        self.assertEqual('spawning', self.api.get_server(server['id'])[
+            'OS-EXT-STS:task_state'])
+        self.compute = self.restart_compute_service(self.compute)
+        server = self.wait_for(server, 'ERROR')
+        self.assertIn('nova-compute stopped during the build',
+                      server['fault']['message'])
+        self.assertNotIn(name, self.daemon.names())
+        self.report([server])
+
     def _drop_images(self, fingerprints):
         for fingerprint in fingerprints:
             daemon.wait_operation(self.daemon.lxd, self.daemon.lxd.api.images[
@@ -177,6 +256,14 @@ class FaultSuite(base.SysContainerTestCase):
             pass
         lxd = self.daemon.lxd
         try:
+            # The daemon's cached images keep a volume on the pool: those
+            # go, the images stay.
+            for url in lxd.api.storage_pools[pool].volumes.get().json()[
+                    'metadata']:
+                kind, vol = url.rsplit('/', 2)[-2:]
+                if kind == 'image':
+                    daemon.wait_operation(lxd, lxd.api.storage_pools[
+                        pool].volumes.image[vol].delete())
             lxd.api.storage_pools[pool].delete()
         except Exception as e:  # reported, never hidden
             print('FAULTS: could not delete pool %s: %s' % (pool, e))
@@ -221,5 +308,70 @@ class DaemonFaults(base.TwoHostsTestCase):
               '{%r: 1}, left %s, new host interfaces/qdiscs (not asserted) '
               '%s, fault %r, %.1f s' % (
                   'ERROR', left, host_only, server['fault']['message'][:120],
+                  time.monotonic() - started))
+        self.assertEqual({}, left)
+
+
+class ComputeDeathMigrationTest(test_live_migration.MigrationTestCase):
+    """host1's nova-compute dies while the daemons move a server live."""
+
+    def test_compute_killed_mid_live_migration_then_restarted(self):
+        """Killed once the target daemon was asked to pull the container.
+
+        Simulated by faults.ComputeKilled (see there what it does and does
+        not stand for) right after the source compute's request to the
+        target daemon returned: from then on the daemons move the
+        container on their own. Then host1's compute restarts (Nova's
+        restart_compute_service): its init_host resets the migration.
+        """
+        started = time.monotonic()
+        censuses = [faults.Census(d, daemon.NAME_PREFIX)
+                    for d in (self.daemon, self.second)]
+        server = self.boot(host='host1')
+        name = self.container_name(server)
+        self.wait_until(lambda: self.daemon.counter(name)[2] >= 2,
+                        what='the counter to run')
+        token, pid, _count = self.daemon.counter(name)
+        died = threading.Event()
+        cls = daemon_client.DaemonClient
+        original = faults.die_after(cls, 'start_migration_target', died)
+        self.addCleanup(setattr, cls, 'start_migration_target', original)
+        self.live_migrate(server)
+        self.assertTrue(died.wait(120), 'the move never started')
+        cls.start_migration_target = original
+        injected = 1
+        self.compute = self.restart_host1()
+        server = self.wait_for(server, 'ACTIVE', timeout=240)
+        host = server['OS-EXT-SRV-ATTR:host']
+        where = {'host1': self.daemon, 'host2': self.second}
+        other = {'host1': self.second, 'host2': self.daemon}
+        status = where[host].state(name)['status']
+        self.assertEqual('Running', status)
+        self.assertNotIn(name, other[host].names())
+        self.wait_until(lambda: where[host].counter(name)[2] > 0,
+                        what='the counter to run')
+        # The same init (the move was cancelled before the dump) or a new
+        # one (the daemons had moved it: started again here).
+        kept = where[host].counter(name)[:2] == (token, pid)
+        print('FAULTS mid-live-migration: server on %s, its container %s '
+              'there (%s), in the other daemon: %s, migration %s' % (
+                  host, status,
+                  'same process' if kept else 'started again',
+                  name in other[host].names(),
+                  self.migration_status(server)))
+        self._delete_server(server)
+        left = {}
+        for census in censuses:
+            for kind, names in census.left(allowed_images=[
+                    img['fingerprint'] for img in census.daemon.images()
+                    ]).items():
+                left.setdefault(kind, set()).update(names)
+        left = {kind: sorted(names) for kind, names in left.items()}
+        host_only = {kind: left.pop(kind) for kind in ('links', 'qdiscs')
+                     if kind in left}
+        print('FAULTS test_compute_killed_mid_live_migration_then_restarted: '
+              'injected %d, servers {%r: 1}, left %s, new host '
+              'interfaces/qdiscs (not asserted) %s, %.1f s' % (
+                  injected, server['status'], left, host_only,
                   time.monotonic() - started))
         self.assertEqual({}, left)

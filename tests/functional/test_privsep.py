@@ -9,13 +9,15 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""The host's network changes run in a real privsep daemon, CAP_NET_ADMIN only.
+"""The host operations run in real privsep daemons, each with its own caps.
 
-No mock: the daemon is oslo.privsep's ``privsep-helper`` of this
+No mock: each daemon is oslo.privsep's ``privsep-helper`` of this
 environment, started as nova-compute starts it when it runs as root
-(:func:`nova_syscontainer.privsep.start_with_local_helper`); the test reads
-the daemon's capabilities from ``/proc`` and the interfaces it made from
-``/sys`` and ``tc``.
+(:func:`nova_syscontainer.privsep.start_with_local_helper`); the tests
+read each daemon's capabilities from ``/proc`` and what it did from the
+host: interfaces from ``/sys`` and ``tc`` (``net_admin``), a real
+container's tasks and a signalled process (``proc_admin``), ``criu
+check``'s answer (``criu_admin``).
 """
 
 import ctypes
@@ -31,9 +33,16 @@ import psutil
 import testtools
 
 from nova_syscontainer import privsep
+from nova_syscontainer.privsep import criu_host
 from nova_syscontainer.privsep import linux_net
+from nova_syscontainer.virt import checkpoint_check
+from tests.functional import daemon
+from tests.unit import test_privsep as unit
 
+CAP_KILL = 5
 CAP_NET_ADMIN = 12
+CAP_SYS_PTRACE = 19
+CAP_SYS_ADMIN = 21
 
 
 def _caps(pid, field):
@@ -65,6 +74,17 @@ def _daemon_pid(context):
     raise AssertionError('no process holds the peer of socket %d' % ours)
 
 
+def _assert_daemon_caps(test, context, caps):
+    """``context``'s daemon is another process holding exactly ``caps``."""
+    pid = _daemon_pid(context)
+    test.assertNotEqual(os.getpid(), pid)
+    test.assertIn(context.pypath, ' '.join(psutil.Process(pid).cmdline()))
+    mask = sum(1 << cap for cap in caps)
+    test.assertEqual(mask, _caps(pid, 'CapEff'))
+    test.assertEqual(mask, _caps(pid, 'CapPrm'))
+    return pid
+
+
 def tx_checksumming(name):
     """Whether TX checksum offload is on (ETHTOOL_GTXCSUM, as root).
 
@@ -93,12 +113,7 @@ class PrivsepDaemonTest(testtools.TestCase):
 
     def test_daemon_holds_only_cap_net_admin(self):
         linux_net.delete_link('qbnone' + self.tag)  # the daemon is up
-        pid = _daemon_pid(privsep.net_admin)
-        self.assertNotEqual(os.getpid(), pid)
-        self.assertIn(privsep.net_admin.pypath,
-                      ' '.join(psutil.Process(pid).cmdline()))
-        self.assertEqual(1 << CAP_NET_ADMIN, _caps(pid, 'CapEff'))
-        self.assertEqual(1 << CAP_NET_ADMIN, _caps(pid, 'CapPrm'))
+        _assert_daemon_caps(self, privsep.net_admin, [CAP_NET_ADMIN])
 
     def test_ports_host_side_made_and_removed_through_it(self):
         linux_net.add_bridge(self.bridge)
@@ -136,3 +151,51 @@ class PrivsepDaemonTest(testtools.TestCase):
 
     def test_the_daemon_refuses_what_is_not_an_interface_name(self):
         self.assertRaises(ValueError, linux_net.delete_link, 'lo; reboot')
+
+
+class CriuHostDaemonTest(testtools.TestCase):
+    """The checkpoint pre-check's reads, CRIU helpers, ``criu check``."""
+
+    def setUp(self):
+        super().setUp()
+        if os.geteuid() != 0:
+            self.skipTest('needs root, as nova-compute on this host')
+        for context in (privsep.proc_admin, privsep.criu_admin):
+            privsep.ready(context)
+
+    def test_proc_daemon_holds_only_ptrace_and_kill(self):
+        _assert_daemon_caps(self, privsep.proc_admin,
+                            [CAP_SYS_PTRACE, CAP_KILL])
+
+    def test_a_containers_tasks_read_through_it(self):
+        lxd = self.useFixture(daemon.DaemonFixture())
+        name = daemon.NAME_PREFIX + 'privsep-' + uuid.uuid4().hex[:6]
+        lxd.create_raw(name, lxd.import_image())
+        init = lxd.init_pid(name)
+        tasks = criu_host.container_tasks(init)
+        self.assertEqual(init, tasks[0]['pid'])
+        self.assertEqual(psutil.Process(init).name(), tasks[0]['comm'])
+        self.assertEqual(os.readlink('/proc/%d/ns/mnt' % init),
+                         tasks[0]['namespaces']['mnt'])
+        # What the daemon returns is what the pure check judges.
+        checkpoint_check.check(name, tasks)
+        # Not a container's init: refused, nothing read.
+        self.assertRaises(ValueError, criu_host.container_tasks, os.getpid())
+        self.assertRaises(ValueError, criu_host.container_tasks, 1)
+
+    def test_only_a_dump_helper_is_ended_through_it(self):
+        criu, helper = unit.stuck_dump_tree(self)
+        self.assertFalse(criu_host.end_dump_helper(criu))
+        self.assertFalse(criu_host.end_dump_helper(_daemon_pid(
+            privsep.proc_admin)))
+        self.assertFalse(unit.gone(helper, timeout=0.3))
+        self.assertTrue(criu_host.end_dump_helper(helper))
+        self.assertTrue(unit.gone(helper))
+
+    def test_criu_daemon_holds_only_sys_admin_and_net_admin(self):
+        _assert_daemon_caps(self, privsep.criu_admin,
+                            [CAP_SYS_ADMIN, CAP_NET_ADMIN])
+        returncode, output = criu_host.criu_check('criu')
+        self.assertEqual(0, returncode, output)
+        self.assertIn('Looks good.', output)
+        self.assertRaises(ValueError, criu_host.criu_check, '/bin/sh')

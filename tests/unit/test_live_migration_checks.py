@@ -15,10 +15,13 @@ import shutil
 import stat
 import tempfile
 import unittest
+from unittest import mock
 
 from nova import exception as nova_exception
 from nova import objects
 
+from nova_syscontainer import privsep
+from nova_syscontainer.privsep import criu_host
 from nova_syscontainer.virt import live_migration
 from tests.unit import fakes
 
@@ -53,7 +56,20 @@ class CriuVerdictTest(unittest.TestCase):
 
 
 class CriuProblemTest(unittest.TestCase):
-    """Real programs run in place of criu."""
+    """Real programs run in place of criu.
+
+    In-process: the ``criu_admin`` entry point's own code, no privsep
+    daemon, and the scripts (in a temporary directory) count as root's.
+    """
+
+    def setUp(self):
+        super().setUp()
+        for patch in (
+                mock.patch.object(privsep.criu_admin, 'client_mode', False),
+                mock.patch.object(privsep, 'ready'),
+                mock.patch.object(criu_host, '_owned_by_root')):
+            patch.start()
+            self.addCleanup(patch.stop)
 
     def script(self, body):
         d = tempfile.mkdtemp()

@@ -1,0 +1,176 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Builds a previous nova-compute of this host did not finish.
+
+When nova-compute dies during a spawn, its next start finds the instance
+still building. Nova's init_host (after ``ComputeDriver.init_host``) then
+sets it to ERROR and records no fault; the container the spawn had made
+(stopped or already running) would stay until the server is deleted, or,
+when the instance had no host yet, until the orphan sweep.
+:func:`clean_up`, called from the driver's ``init_host``, removes that
+container and the host side of its ports first (the driver's idempotent
+``destroy``) and records a fault saying what happened, so the server ends
+cleanly in ERROR with a reason.
+
+A live migration cut the same way leaves the daemons moving the
+container without Nova; Nova's init_host resets the instance to this
+host. :func:`clean_up` first undoes the move (:func:`_roll_back_move`), so
+that the container runs here, unfrozen, and nowhere else.
+"""
+
+import time
+
+from nova.compute import task_states
+from nova.compute import utils as compute_utils
+from nova.compute import vm_states
+from nova import context as nova_context
+from nova import exception as nova_exception
+from nova import objects
+from oslo_log import log as logging
+
+from nova_syscontainer.virt import container
+from nova_syscontainer.virt import live_migration
+from nova_syscontainer.virt import migrate
+
+#: Seconds the source daemon's cancelled move may take to end.
+ROLLBACK_WAIT = 60
+
+LOG = logging.getLogger(__name__)
+
+#: The states ``_init_instance`` takes for a build that did not finish.
+BUILD_TASK_STATES = (task_states.SCHEDULING,
+                     task_states.BLOCK_DEVICE_MAPPING,
+                     task_states.NETWORKING, task_states.SPAWNING)
+
+
+def unfinished(instance, host):
+    """Whether a build of ``instance`` on ``host`` did not finish (pure).
+
+    Still building, and placed on ``host`` or on no host: a compute that
+    dies after its resource claim leaves ``instance.host`` set (Nova's
+    ``_init_instance`` then sets ERROR), one that dies before leaves it
+    unset (``_error_out_instances_whose_build_was_interrupted`` does).
+    """
+    return ((instance.vm_state == vm_states.BUILDING or
+             instance.task_state in BUILD_TASK_STATES) and
+            instance.host in (host, None) and not instance.deleted)
+
+
+def moving_from(instance, host):
+    """Whether a live migration of ``instance`` from ``host`` was cut."""
+    return (instance.task_state == task_states.MIGRATING and
+            instance.host == host and not instance.deleted)
+
+
+def _roll_back_move(driver, context, instance):
+    """Undo a live move the daemons may still be doing without Nova.
+
+    Nova's init_host then resets the instance here (``_reset_live_migration``
+    sets the migration to error and clears the task state), so the
+    container must run here and nowhere else: the source daemon's migration
+    operation (found again by instance name) is cancelled, the target's
+    copy deleted, a CRIU dump left stuck released, and the source
+    unfrozen, or started if the move had already stopped it (its process
+    state is then lost: the target's copy, which had it, cannot stay
+    where Nova does not place the instance).
+    """
+    source = driver.client
+    name = container.name(instance)
+    try:
+        ops = source.running_operations(name)
+        for op in ops:
+            source.cancel_operation(op['id'])
+        migration = objects.Migration.get_by_instance_and_status(
+            context, instance.uuid, 'running')
+        target = live_migration.target_client(context,
+                                              migration.dest_compute)
+        # The target's receive ends once the source's operation does; a
+        # dump LXD 5.0.2 leaves stuck ends only once its helper is ended.
+        pid = (source.get_state(name) or {}).get('pid')
+        local = source.endpoint.startswith('/') and (pid or 0) > 0
+        deadline = time.monotonic() + ROLLBACK_WAIT
+        while time.monotonic() < deadline:
+            if local:
+                migrate.release_stuck_dump(pid)
+            if not _running(source, ops):
+                break
+            time.sleep(0.5)
+        if migrate.cleanup_target(target, name):
+            LOG.warning('Deleted the copy an interrupted live migration '
+                        'left on %s', migration.dest_compute,
+                        instance=instance)
+        status = (source.find_instance(name) or {}).get('status')
+        if status == 'Frozen':
+            source.change_state(name, 'unfreeze')
+        elif status == 'Stopped':
+            LOG.warning('The interrupted live migration had stopped the '
+                        'container here: starting it again (its process '
+                        'state is lost)', instance=instance)
+            source.change_state(name, 'start')
+    except Exception:
+        LOG.exception('Could not undo the interrupted live migration',
+                      instance=instance)
+
+
+def _running(client, ops):
+    for op in ops:
+        record = client.get_operation(op['id'])
+        if record is not None and record.get('status') == 'Running':
+            return True
+    return False
+
+
+def clean_up(driver, host):
+    """Remove the containers of builds interrupted on ``host``; a fault each.
+
+    Starts from this node's containers on the daemon (one listing) and
+    reads their instances (one database query). Errors are logged, never
+    raised: one instance must not keep the compute service from starting.
+    """
+    context = nova_context.get_admin_context()
+    try:
+        records = [rec for rec in driver.client.list_instances()
+                   if container.is_managed(rec, host)]
+        uuids = sorted({container.instance_uuid(rec) for rec in records} -
+                       {None})
+        instances = objects.InstanceList.get_by_filters(
+            context, {'uuid': uuids},
+            expected_attrs=['info_cache', 'flavor']) if uuids else []
+    except Exception:
+        LOG.exception('Could not look for interrupted builds on %s', host)
+        return []
+    done = []
+    for instance in instances:
+        if moving_from(instance, host):
+            _roll_back_move(driver, context, instance)
+            done.append(instance.uuid)
+            continue
+        if not unfinished(instance, host):
+            continue
+        LOG.warning('nova-compute stopped while this instance was being '
+                    'built here: removing what the build made',
+                    instance=instance)
+        try:
+            driver.destroy(context, instance, instance.get_network_info())
+        except Exception:
+            LOG.exception('Could not remove the interrupted build',
+                          instance=instance)
+        try:
+            compute_utils.add_instance_fault_from_exc(
+                context, instance, nova_exception.BuildAbortException(
+                    instance_uuid=instance.uuid,
+                    reason='nova-compute stopped during the build; what it '
+                           'had made on the host was removed at its restart'))
+        except Exception:
+            LOG.exception('Could not record the fault', instance=instance)
+        done.append(instance.uuid)
+    return done

@@ -1,0 +1,146 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Builds a dead nova-compute left: which, and what is done about them."""
+
+import unittest
+from unittest import mock
+
+from nova.compute import task_states
+from nova.compute import vm_states
+
+from nova_syscontainer.virt import container
+from nova_syscontainer.virt import interrupted
+
+
+def inst(uuid, vm_state=vm_states.BUILDING,
+         task_state=task_states.SPAWNING, host='node1', deleted=False):
+    return mock.Mock(uuid=uuid, vm_state=vm_state, task_state=task_state,
+                     host=host, deleted=deleted)
+
+
+def record(uuid, host='node1'):
+    return {'name': 'c-' + uuid, 'config': {
+        container.MANAGED_KEY: 'true', container.UUID_KEY: uuid,
+        container.HOST_KEY: host}}
+
+
+class UnfinishedTest(unittest.TestCase):
+
+    def test_building_here_or_nowhere(self):
+        self.assertTrue(interrupted.unfinished(inst('a'), 'node1'))
+        self.assertTrue(interrupted.unfinished(inst('a', host=None),
+                                               'node1'))
+        self.assertTrue(interrupted.unfinished(
+            inst('a', vm_state=vm_states.ACTIVE,
+                 task_state=task_states.NETWORKING), 'node1'))
+
+    def test_not_building_elsewhere_or_deleted(self):
+        self.assertFalse(interrupted.unfinished(
+            inst('a', vm_state=vm_states.ACTIVE, task_state=None), 'node1'))
+        self.assertFalse(interrupted.unfinished(inst('a', host='node2'),
+                                                'node1'))
+        self.assertFalse(interrupted.unfinished(inst('a', deleted=True),
+                                                'node1'))
+        self.assertFalse(interrupted.unfinished(
+            inst('a', vm_state=vm_states.ACTIVE,
+                 task_state=task_states.MIGRATING), 'node1'))
+
+
+class CleanUpTest(unittest.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.driver = mock.Mock()
+        self.driver.client.list_instances.return_value = [
+            record('built'), record('half'), record('theirs', host='node2')]
+        patches = [
+            mock.patch('nova.context.get_admin_context'),
+            mock.patch.object(interrupted, 'objects'),
+            mock.patch('nova.compute.utils.add_instance_fault_from_exc')]
+        self.mocks = [p.start() for p in patches]
+        for p in patches:
+            self.addCleanup(p.stop)
+        self.query = self.mocks[1].InstanceList.get_by_filters
+        self.fault = self.mocks[2]
+        self.query.return_value = [
+            inst('built', vm_state=vm_states.ACTIVE, task_state=None),
+            inst('half', host=None)]
+
+    def test_only_this_nodes_unfinished_builds_removed_with_a_fault(self):
+        self.assertEqual(['half'], interrupted.clean_up(self.driver, 'node1'))
+        self.assertEqual({'uuid': ['built', 'half']},
+                         self.query.call_args[0][1])
+        self.assertEqual(1, self.driver.destroy.call_count)
+        self.assertEqual('half', self.driver.destroy.call_args[0][1].uuid)
+        error = self.fault.call_args[0][2]
+        self.assertIn('nova-compute stopped during the build', str(error))
+
+    def test_errors_never_stop_the_service(self):
+        self.driver.destroy.side_effect = RuntimeError('daemon gone')
+        self.fault.side_effect = RuntimeError('db gone')
+        self.assertEqual(['half'], interrupted.clean_up(self.driver, 'node1'))
+        self.driver.client.list_instances.side_effect = RuntimeError('x')
+        self.assertEqual([], interrupted.clean_up(self.driver, 'node1'))
+
+
+class RunningOperationsTest(unittest.TestCase):
+
+    def test_only_running_operations_naming_the_instance(self):
+        from nova_syscontainer.virt import client_ops
+
+        class Client(client_ops.OperationCalls):
+            def call(self, *args, **kwargs):
+                return {'running': [
+                    {'id': '1', 'resources': {'instances': [
+                        '/1.0/instances/c1?project=p']}},
+                    {'id': '2', 'resources': {'instances': [
+                        '/1.0/instances/c10']}},
+                    {'id': '3', 'resources': None}],
+                    'success': [{'id': '4', 'resources': {'instances': [
+                        '/1.0/instances/c1']}}]}
+
+        self.assertEqual(['1'], [op['id'] for op in
+                                 Client().running_operations('c1')])
+
+
+class RollBackMoveTest(unittest.TestCase):
+
+    def test_cut_move_cancelled_target_cleared_source_started(self):
+        driver = mock.Mock()
+        source = driver.client
+        source.endpoint = '/var/lib/lxd/unix.socket'
+        source.running_operations.return_value = [{'id': 'op1'}]
+        source.get_operation.return_value = None
+        source.get_state.return_value = {'pid': -1}
+        source.find_instance.return_value = {'status': 'Stopped'}
+        instance = inst('m', vm_state=vm_states.ACTIVE,
+                        task_state=task_states.MIGRATING)
+        self.assertTrue(interrupted.moving_from(instance, 'node1'))
+        self.assertFalse(interrupted.moving_from(instance, 'node2'))
+        objects = mock.Mock()
+        objects.Migration.get_by_instance_and_status.return_value = (
+            mock.Mock(dest_compute='node2'))
+        with mock.patch.object(interrupted, 'objects', objects), \
+                mock.patch.object(interrupted.live_migration,
+                                  'target_client') as target, \
+                mock.patch.object(interrupted.migrate,
+                                  'cleanup_target') as cleanup, \
+                mock.patch.object(interrupted.migrate,
+                                  'release_stuck_dump') as release, \
+                mock.patch.object(interrupted.container, 'name',
+                                  return_value='c-m'):
+            interrupted._roll_back_move(driver, mock.Mock(), instance)
+        source.cancel_operation.assert_called_once_with('op1')
+        target.assert_called_once_with(mock.ANY, 'node2')
+        cleanup.assert_called_once_with(target.return_value, 'c-m')
+        release.assert_not_called()  # no init pid: it is stopped
+        source.change_state.assert_called_once_with('c-m', 'start')
