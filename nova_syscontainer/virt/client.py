@@ -303,7 +303,10 @@ class DaemonClient(client_images.ImageCalls, client_guest.GuestCalls,
                 raise exception.DaemonError(
                     endpoint=self.endpoint, action=action, reason=str(e))
             except lxd_exceptions.LXDAPIException as e:
-                raise exception.DaemonError(
+                # Incus 6.0.4 answers the wait of a failed operation with
+                # an HTTP error (LXD 5.0.2: 200, status Failure): typed as
+                # the failure it is, so that call() retries a busy one.
+                raise exception.DaemonOperationFailed(
                     endpoint=self.endpoint, action=action, reason=str(e))
             status = op.get('status')
             if grace and status in ('Success', 'Failure', 'Cancelled'):
@@ -511,11 +514,11 @@ class DaemonClient(client_images.ImageCalls, client_guest.GuestCalls,
                       headers=_file_headers('file', item.mode))
         return True
 
-    def delete_instance(self, name):
-        """Delete an instance; an absent one is not an error."""
+    def delete_instance(self, name, retry_busy=True):
+        """Delete an instance (absent: done); busy: retry_busy retries."""
         self._delete_if_present('delete instance %s' % name,
                                 lambda api: api.instances[name],
-                                retry_busy=True)
+                                retry_busy=retry_busy)
 
     def start_migration_source(self, name, live):
         """Offer an instance for migration (pull mode); do not wait.

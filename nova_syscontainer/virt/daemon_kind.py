@@ -48,6 +48,15 @@ bookworm-backports, both on liblxc 5.0.2), through pylxd 2.4.2:
   directory is the 0700 /root ("Can't open file root on restore:
   Permission denied"; the container is left stopped): restore_check
   refuses such tasks before the dump;
+* a failed background operation: LXD 5.0.2 answers its
+  ``/1.0/operations/<id>/wait`` with 200 and status Failure, Incus 6.0.4
+  with an HTTP error carrying the operation's error; the client types
+  both as DaemonOperationFailed (a "busy" one is retried);
+* after a live move the source settles for about a second before it can
+  be deleted: LXD 5.0.2 says "busy running a stop operation", Incus 6.0.4
+  first "Instance is running" (its record says Running again while its
+  stop hook runs), then busy; :func:`migrate.move` retries that DELETE
+  every 0.1 s;
 * image files: both import the same unified tarball (metadata.yaml +
   rootfs) and the split (metadata + squashfs) form.
 

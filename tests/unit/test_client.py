@@ -201,6 +201,25 @@ class CallTest(testtools.TestCase):
         self.assertIn('Failed creating instance', str(e))
         self.assertIn('create instance c1', str(e))
 
+    def test_an_incus_wait_answering_an_error_is_a_failed_operation(self):
+        # Incus 6.0.4 answers the wait of a failed operation with an HTTP
+        # error, not 200 and status Failure; a busy one is retried.
+        node = self.api.instances.__getitem__.return_value
+        node.delete.side_effect = [_async('op1'), _async('op2')]
+        wait = self.api.operations.__getitem__.return_value.wait.get
+        wait.side_effect = [_refusal(
+            'Failed to create instance delete operation: Instance is busy '
+            'running a "stop" operation'), _op('Success')]
+        self.client.delete_instance('c1')
+        self.assertEqual(2, node.delete.call_count)
+        self.assertEqual(1, self.sleep.call_count)
+        wait.side_effect = [_refusal('Permission denied')]
+        node.delete.side_effect = [_async('op3')]
+        e = self.assertRaises(exception.DaemonOperationFailed,
+                              self.client.delete_instance, 'c1',
+                              retry_busy=False)
+        self.assertIn('Permission denied', str(e))
+
     def test_an_operation_not_waited_for_is_returned(self):
         self.api.instances.__getitem__.return_value.post.return_value = (
             _async('op3'))
