@@ -289,9 +289,7 @@ class DaemonClient(client_images.ImageCalls, client_guest.GuestCalls,
                     timeout=timeout, reason='timed out')
             step = int(max(1, min(remaining, 30)))
             try:
-                op = self.api.operations[op_id].wait.get(
-                    params={'timeout': step},
-                    timeout=step + self.api_timeout).json()['metadata']
+                op = self._wait_once(op_id, step)
             except (requests.ConnectionError, requests.Timeout) as e:
                 self.reset()
                 raise exception.DaemonUnavailable(
@@ -303,10 +301,7 @@ class DaemonClient(client_images.ImageCalls, client_guest.GuestCalls,
                 raise exception.DaemonError(
                     endpoint=self.endpoint, action=action, reason=str(e))
             except lxd_exceptions.LXDAPIException as e:
-                # Incus 6.0.4 answers the wait of a failed operation with
-                # an HTTP error (LXD 5.0.2: 200, status Failure): typed as
-                # the failure it is, so that call() retries a busy one.
-                raise exception.DaemonOperationFailed(
+                raise exception.DaemonError(
                     endpoint=self.endpoint, action=action, reason=str(e))
             status = op.get('status')
             if grace and status in ('Success', 'Failure', 'Cancelled'):

@@ -52,10 +52,11 @@ class ShortBenchmarksTest(testtools.TestCase):
                        'ratio driver/raw')
 
     def test_migration_bench(self):
-        self._testtools_run('tests.bench.test_migration_bench',
-                            {'BENCH_MIGRATION_REPEAT': '1',
-                             'BENCH_MIGRATION_CASES': 'small'},
-                            'ratios nova/raw')
+        # LXD and Incus side by side, one sample of the small case each.
+        self._testtools_run(
+            'tests.bench.test_migration_bench.MigrationCompare',
+            {'BENCH_MIGRATION_REPEAT': '1', 'BENCH_MIGRATION_CASES': 'small',
+             'BENCH_MIGRATION_DAEMONS': 'lxd,incus'}, 'side by side done')
 
     def test_snapshot_bench(self):
         self._testtools_run('tests.bench.test_snapshot_bench',
