@@ -291,9 +291,7 @@ class DaemonClient(client_images.ImageCalls, client_guest.GuestCalls,
                     timeout=timeout, reason='timed out')
             step = int(max(1, min(remaining, 30)))
             try:
-                op = self.api.operations[op_id].wait.get(
-                    params={'timeout': step},
-                    timeout=step + self.api_timeout).json()['metadata']
+                op = self._wait_once(op_id, step)
             except (requests.ConnectionError, requests.Timeout) as e:
                 self.reset()
                 raise exception.DaemonUnavailable(
@@ -513,11 +511,11 @@ class DaemonClient(client_images.ImageCalls, client_guest.GuestCalls,
                       headers=_file_headers('file', item.mode))
         return True
 
-    def delete_instance(self, name):
-        """Delete an instance; an absent one is not an error."""
+    def delete_instance(self, name, retry_busy=True):
+        """Delete an instance (absent: done); busy: retry_busy retries."""
         self._delete_if_present('delete instance %s' % name,
                                 lambda api: api.instances[name],
-                                retry_busy=True)
+                                retry_busy=retry_busy)
 
     def start_migration_source(self, name, live):
         """Offer an instance for migration (pull mode); do not wait.

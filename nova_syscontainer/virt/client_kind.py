@@ -16,8 +16,13 @@ The kind is read from the daemon's own ``GET /1.0`` once and kept;
 :attr:`KindCalls.daemon` instead of testing for a kind themselves.
 """
 
+from oslo_log import log as logging
+from pylxd import exceptions as lxd_exceptions
+
 from nova_syscontainer import exception
 from nova_syscontainer.virt import daemon_kind
+
+LOG = logging.getLogger(__name__)
 
 
 class KindCalls:
@@ -48,3 +53,23 @@ class KindCalls:
         """An instance body with the config keys this kind needs."""
         return dict(body, config=daemon_kind.instance_config(
             self.daemon.kind, body.get('config') or {}))
+
+    def _wait_once(self, op_id, step):
+        """One ``GET /1.0/operations/<id>/wait`` of ``step`` s; the operation.
+
+        Incus 6.0.4 answers it with an error both when the operation failed
+        (its error) and when ``step`` ran out while it still runs ("context
+        deadline exceeded": a live move longer than 30 s was taken for a
+        failed one and rolled back); LXD 5.0.2 answers 200 and the operation
+        either way. After such an error the operation itself is read: its
+        status says which. A 404 and errors of that read propagate.
+        """
+        try:
+            return self.api.operations[op_id].wait.get(
+                params={'timeout': step},
+                timeout=step + self.api_timeout).json()['metadata']
+        except lxd_exceptions.NotFound:
+            raise
+        except lxd_exceptions.LXDAPIException as e:
+            LOG.debug('Waiting on operation %s: %s; reading it', op_id, e)
+            return self.api.operations[op_id].get().json()['metadata']

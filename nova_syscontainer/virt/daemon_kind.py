@@ -48,6 +48,18 @@ bookworm-backports, both on liblxc 5.0.2), through pylxd 2.4.2:
   directory is the 0700 /root ("Can't open file root on restore:
   Permission denied"; the container is left stopped): restore_check
   refuses such tasks before the dump;
+* ``GET /1.0/operations/<id>/wait?timeout=N``: LXD 5.0.2 answers 200
+  and the operation, whether it failed or still runs after N s; Incus
+  6.0.4 answers an error in both cases (the operation's error, or
+  "context deadline exceeded"). Taken for a failure, that error rolled
+  back every live move longer than the client's 30 s poll (the 256 MiB
+  case); the client now reads the operation after such an answer
+  (``KindCalls._wait_once``);
+* after a live move the source settles for about a second before it can
+  be deleted: LXD 5.0.2 says "busy running a stop operation", Incus 6.0.4
+  first "Instance is running" (its record says Running again while its
+  stop hook runs), then busy; :func:`migrate.move` retries that DELETE
+  every 0.1 s;
 * image files: both import the same unified tarball (metadata.yaml +
   rootfs) and the split (metadata + squashfs) form.
 

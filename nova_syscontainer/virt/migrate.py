@@ -400,6 +400,32 @@ def _release_source(source, name, op_id, init_pid, grace):
         time.sleep(0.5)
 
 
+#: Refusals of a DELETE while the source settles after a move.
+_SETTLING = ('busy running', 'is running')
+#: Seconds between two tries of that DELETE.
+SETTLE_INTERVAL = 0.1
+
+
+def _delete_moved(source, name, timeout=SOURCE_DONE_TIMEOUT):
+    """Delete the source's copy once its migration operation ended.
+
+    The source settles for about a second after that: LXD 5.0.2 refuses
+    with "busy running a stop operation", Incus 6.0.4 with "Instance is
+    running" (its record says Running again while the stop hook runs),
+    then "busy running a "stop" operation". Retried every
+    SETTLE_INTERVAL, not the client's one-second busy interval.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return source.delete_instance(name, retry_busy=False)
+        except exception.DaemonError as e:
+            if (time.monotonic() > deadline or
+                    not any(m in str(e).lower() for m in _SETTLING)):
+                raise
+        time.sleep(SETTLE_INTERVAL)
+
+
 def _roll_back(source, target, name, op_id, live, init_pid, grace):
     """Undo a failed move as far as possible; notes for the error."""
     notes = []
@@ -534,7 +560,7 @@ def move(source, target, name, source_url, live=True, timeout=None,
             figures['total'] = time.monotonic() - start
             figures['source_removed'] = False
             return figures
-        source.delete_instance(name)
+        _delete_moved(source, name)
         figures['source_removed'] = True
     except (exception.DaemonError, exception.DaemonUnavailable) as e:
         LOG.error('%s moved, but its old copy could not be deleted: %s',

@@ -88,7 +88,7 @@ def daemon(endpoint=ENDPOINT, instances=None, profiles=None,
         elif action == 'start':
             rec['stateful'] = False
 
-    def delete_instance(name):
+    def delete_instance(name, retry_busy=True):
         fake.calls.append(('delete', name))
         fake.instances.pop(name, None)
 

@@ -201,6 +201,38 @@ class CallTest(testtools.TestCase):
         self.assertIn('Failed creating instance', str(e))
         self.assertIn('create instance c1', str(e))
 
+    def test_an_incus_wait_answering_an_error_reads_the_operation(self):
+        # Incus 6.0.4 answers the wait with an error when the operation
+        # failed and when the wait's own timeout ran out; the operation
+        # itself says which. A busy failure is retried.
+        node = self.api.instances.__getitem__.return_value
+        node.delete.side_effect = [_async('op1'), _async('op2')]
+        op_node = self.api.operations.__getitem__.return_value
+        op_node.wait.get.side_effect = [
+            _refusal('Failed to create instance delete operation: Instance '
+                     'is busy running a "stop" operation', status=500),
+            _refusal('context deadline exceeded', status=500),
+            _op('Success')]
+        op_node.get.side_effect = [
+            _op('Failure', 'Failed to create instance delete operation: '
+                'Instance is busy running a "stop" operation'),
+            _op('Running')]
+        self.client.delete_instance('c1')
+        self.assertEqual(2, node.delete.call_count)
+        self.assertEqual(3, op_node.wait.get.call_count)
+        self.assertEqual(1, self.sleep.call_count)
+
+    def test_an_operation_failing_after_a_wait_timeout(self):
+        op_node = self.api.operations.__getitem__.return_value
+        op_node.wait.get.side_effect = [
+            _refusal('context deadline exceeded', status=500),
+            _refusal('Restore failed', status=500)]
+        op_node.get.side_effect = [_op('Running'),
+                                   _op('Failure', 'Restore failed')]
+        e = self.assertRaises(exception.DaemonOperationFailed,
+                              self.client.wait_operation, 'move', 'op1')
+        self.assertIn('Restore failed', str(e))
+
     def test_an_operation_not_waited_for_is_returned(self):
         self.api.instances.__getitem__.return_value.post.return_value = (
             _async('op3'))

@@ -180,3 +180,40 @@ class PendingCleanupsTest(unittest.TestCase):
         self.assertEqual(['c-gone'], deleted(daemon))
         self.assertEqual({'adopted', 'gone', 'other'}, set(done))
         self.assertEqual({'here', 'moving'}, set(self.pending.uuids()))
+
+
+class TargetClientTest(unittest.TestCase):
+    """A peer's client is reused while the peer publishes the same cert."""
+
+    def setUp(self):
+        from unittest import mock
+
+        from nova_syscontainer import conf as sc_conf
+        self.tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.tmp)
+        sc_conf.CONF.set_override('state_path', self.tmp)
+        self.addCleanup(sc_conf.CONF.clear_override, 'state_path')
+        self.stats = {live_migration.ENDPOINT_STAT: 'https://b:8443',
+                      live_migration.CERT_STAT: 'PEM-1'}
+        node = mock.patch.object(
+            live_migration.objects.ComputeNode,
+            'get_first_node_by_host_for_old_compat',
+            side_effect=lambda ctxt, host: {'stats': dict(self.stats)})
+        node.start()
+        self.addCleanup(node.stop)
+        self.addCleanup(live_migration._PEERS.clear)
+
+    def test_reused_until_the_certificate_changes(self):
+        first = live_migration.target_client(None, 'host2')
+        self.assertIs(first, live_migration.target_client(None, 'host2'))
+        self.assertEqual('https://b:8443', first.endpoint)
+        self.stats[live_migration.CERT_STAT] = 'PEM-2'
+        second = live_migration.target_client(None, 'host2')
+        self.assertIsNot(first, second)
+        with open(second._server_cert) as f:
+            self.assertEqual('PEM-2', f.read())
+
+    def test_a_peer_without_endpoint_is_refused(self):
+        del self.stats[live_migration.ENDPOINT_STAT]
+        self.assertRaises(nova_exception.MigrationPreCheckError,
+                          live_migration.target_client, None, 'host2')

@@ -12,6 +12,7 @@
 
 import copy
 import unittest
+from unittest import mock
 
 from nova_syscontainer import exception
 from nova_syscontainer.virt import migrate
@@ -169,6 +170,39 @@ class CheckAndMoveTest(unittest.TestCase):
         self.source.profiles['p2'] = {'devices': {}}
         self.target = FakeDaemon('https://b:8443', 'fb')
         self.target.profiles['p2'] = {'devices': {}}
+
+    def test_the_settling_source_is_deleted_at_short_intervals(self):
+        refusals = [exception.DaemonError(
+            endpoint='a', action='delete instance c1', reason=reason)
+            for reason in ('Instance is running',
+                           'Instance is busy running a "stop" operation')]
+        delete = self.source.delete_instance
+        calls = []
+
+        def settling(name, retry_busy=True):
+            calls.append(retry_busy)
+            if refusals:
+                raise refusals.pop(0)
+            return delete(name)
+        self.source.delete_instance = settling
+        with mock.patch.object(migrate.time, 'sleep') as sleep:
+            figures = migrate.move(self.source, self.target, 'c1',
+                                   'https://a:8443/', check=True)
+        self.assertTrue(figures['source_removed'])
+        self.assertEqual([False, False, False], calls)
+        sleep.assert_called_with(migrate.SETTLE_INTERVAL)
+        self.assertNotIn('c1', self.source.instances)
+
+    def test_other_refusals_of_the_source_delete_are_not_retried(self):
+        def refuse(name, retry_busy=True):
+            raise exception.DaemonError(endpoint='a', action='delete',
+                                        reason='Permission denied')
+        self.source.delete_instance = refuse
+        with mock.patch.object(migrate.time, 'sleep') as sleep:
+            figures = migrate.move(self.source, self.target, 'c1',
+                                   'https://a:8443/', check=True)
+        self.assertFalse(figures['source_removed'])
+        sleep.assert_not_called()
 
     def test_check_passes(self):
         migrate.check_target(self.source, self.target, _record())
