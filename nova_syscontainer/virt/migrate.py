@@ -102,6 +102,11 @@ RELEASE_GRACE = 30
 _RUNNING = daemon_client.RUNNING
 _STOPPED = daemon_client.STOPPED
 _FROZEN = daemon_client.FROZEN
+#: LXD's transient status between running and frozen.
+_FREEZING = 'Freezing'
+#: Seconds the source is watched for a CRIU dump that starts after its
+#: migration operation failed (see _release_source).
+LATE_DUMP_WINDOW = 3
 
 
 def migratable_config(config):
@@ -383,6 +388,7 @@ def _release_source(source, name, op_id, init_pid, grace):
     """
     deadline = time.monotonic() + grace
     released = False
+    quiet_since = None
     while True:
         if init_pid and release_stuck_dump(init_pid):
             LOG.warning('Released the stuck CRIU dump of %s', name)
@@ -391,11 +397,21 @@ def _release_source(source, name, op_id, init_pid, grace):
         running = op is not None and op.get('status') in ('Pending',
                                                           _RUNNING)
         traced = bool(init_pid) and criu_dump.tracer(init_pid) != 0
+        now = time.monotonic()
         if not traced and (not running or released):
             # LXD may keep the dead operation around once the tasks are
-            # free: it no longer matters.
-            return True
-        if time.monotonic() > deadline:
+            # free: it no longer matters. But LXD 5.0.2 may start the
+            # source's CRIU dump only after the operation failed (seen when
+            # the target died early in the move): watch a little longer
+            # for such a late dump, which would leave the tasks frozen.
+            if quiet_since is None:
+                quiet_since = now
+            if (released or not init_pid or
+                    now - quiet_since >= min(LATE_DUMP_WINDOW, grace)):
+                return True
+        else:
+            quiet_since = None
+        if now > deadline:
             return bool(init_pid) and not traced
         time.sleep(0.5)
 
@@ -445,7 +461,13 @@ def _roll_back(source, target, name, op_id, live, init_pid, grace):
                          'host, end its "lxd migratedumpsuccess" helper')
     try:
         status = _status(source, name)
-        if status == _FROZEN:
+        deadline = time.monotonic() + grace
+        # LXD 5.0.2 can show "Freezing" for a moment after a cancelled
+        # dump: wait for it to settle rather than leave it frozen.
+        while status == _FREEZING and time.monotonic() < deadline:
+            time.sleep(0.5)
+            status = _status(source, name)
+        if status in (_FROZEN, _FREEZING):
             source.change_state(name, 'unfreeze')
         elif live and status == _STOPPED:
             LOG.warning('%s stopped during the failed move; starting it '

@@ -334,3 +334,60 @@ class IdmapTest(unittest.TestCase):
         self.assertIn('maps uids/gids differently', str(ctx.exception))
         record['status'] = 'Stopped'
         migrate.check_target(source, target, record, live=False)
+
+
+class ReleaseSourceTest(unittest.TestCase):
+    """_release_source and _roll_back after the source's move failed."""
+
+    def setUp(self):
+        self.clock = [0.0]
+        patches = [
+            mock.patch.object(migrate.time, 'monotonic',
+                              side_effect=lambda: self.clock[0]),
+            mock.patch.object(migrate.time, 'sleep',
+                              side_effect=self._sleep),
+        ]
+        for patch in patches:
+            patch.start()
+            self.addCleanup(patch.stop)
+        self.source = fakes.client()
+        self.source.get_operation.return_value = {'status': 'Failure'}
+
+    def _sleep(self, seconds):
+        self.clock[0] += seconds
+
+    def test_a_dump_that_starts_after_the_operation_is_released(self):
+        # Quiet at first; CRIU starts tracing the init 1 s later.
+        tracers = iter([0, 0, 4242, 4242, 0, 0, 0, 0, 0, 0, 0, 0])
+        with mock.patch.object(migrate.criu_dump, 'tracer',
+                               side_effect=lambda pid: next(tracers)), \
+                mock.patch.object(migrate, 'release_stuck_dump',
+                                  side_effect=[False, False, False, True]
+                                  + [False] * 10) as release:
+            self.assertTrue(migrate._release_source(
+                self.source, 'c1', 'op1', init_pid=77, grace=30))
+        # Without the late-dump window it returned after the first look,
+        # before the fourth call released the dump.
+        self.assertGreaterEqual(release.call_count, 4)
+
+    def test_quiet_for_the_window_is_released(self):
+        with mock.patch.object(migrate.criu_dump, 'tracer',
+                               return_value=0), \
+                mock.patch.object(migrate, 'release_stuck_dump',
+                                  return_value=False):
+            self.assertTrue(migrate._release_source(
+                self.source, 'c1', 'op1', init_pid=77, grace=30))
+        self.assertGreaterEqual(self.clock[0], migrate.LATE_DUMP_WINDOW)
+        self.assertLess(self.clock[0], migrate.LATE_DUMP_WINDOW + 1)
+
+    def test_freezing_settles_then_is_unfrozen(self):
+        target = fakes.client()
+        statuses = iter(['Freezing', 'Freezing', 'Frozen', 'Running'])
+        with mock.patch.object(migrate, '_status',
+                               side_effect=lambda client, name: next(
+                                   statuses)), \
+                mock.patch.object(migrate, 'cleanup_target'):
+            notes = migrate._roll_back(self.source, target, 'c1', 'op1',
+                                       live=False, init_pid=None, grace=30)
+        self.source.change_state.assert_called_once_with('c1', 'unfreeze')
+        self.assertEqual('the source is Running', notes[0])
