@@ -71,15 +71,26 @@ tempest_resources() {
 }
 
 # The stock guest and its flavors, for --validation (built or reused by
-# tools/build-stock-image.sh; cached between runs).
+# tools/build-stock-image.sh). The Glance image carries the tarball's
+# sha256: it is kept between runs while the recipe stays, and replaced when
+# the recipe (so the tarball) changes.
 tempest_stock_resources() {
-    if [ -z "$(resource_id image "$TEMPEST_STOCK_IMAGE")" ]; then
-        local file
-        file=$("$REPO/tools/build-stock-image.sh" | tail -n1) \
-            || die "tools/build-stock-image.sh failed"
+    local file sha current
+    file=$("$REPO/tools/build-stock-image.sh" | tail -n1) \
+        || die "tools/build-stock-image.sh failed"
+    sha=$(cut -d' ' -f1 "$file.sha256")
+    current=$(osc_quiet image list --name "$TEMPEST_STOCK_IMAGE" \
+        --property "nova_syscontainer_sha256=$sha" -f value -c ID)
+    if [ -z "$current" ]; then
+        local old
+        for old in $(osc_quiet image list --name "$TEMPEST_STOCK_IMAGE" \
+                -f value -c ID); do
+            osc_quiet image delete "$old"
+        done
         osc_quiet image create "${SYSCONTAINER_IMAGE_CREATE_ARGS[@]}" \
-            --property os_distro=debian --public --file "$file" \
-            "$TEMPEST_STOCK_IMAGE" >/dev/null
+            --property os_distro=debian \
+            --property "nova_syscontainer_sha256=$sha" --public \
+            --file "$file" "$TEMPEST_STOCK_IMAGE" >/dev/null
     fi
     if [ -z "$(resource_id flavor "$TEMPEST_STOCK_FLAVOR")" ]; then
         osc_quiet flavor create --vcpus 1 --ram 512 --disk 2 \
