@@ -9,6 +9,8 @@
 # repository's exclusion list, and a report under $TEMPEST_LOGS.
 
 readonly TEMPEST_VERSION=47.0.0
+# Its subunit2html writes the run's HTML report.
+readonly TEMPEST_OS_TESTR_VERSION=3.0.0
 readonly TEMPEST_VENV=${SYSCONTAINER_TEMPEST_VENV:-/opt/nova-syscontainer/tempest-venv}
 readonly TEMPEST_LOGS=${SYSCONTAINER_TEMPEST_LOGS:-/var/log/nova-syscontainer/tempest}
 # Its own workspace (stestr repository, tempest.conf): a second run at once
@@ -37,6 +39,7 @@ install_tempest() {
     local log=$CLOUD_LOGS/install.log
     if [ "$(cat "$TEMPEST_VENV/.nsc-tempest" 2>/dev/null)" = "$TEMPEST_VERSION" ]
     then
+        install_subunit2html
         return 0
     fi
     say "installing Tempest $TEMPEST_VERSION into $TEMPEST_VENV (pip; about a minute)"
@@ -46,6 +49,14 @@ install_tempest() {
     "$TEMPEST_VENV/bin/pip" install -q "tempest==$TEMPEST_VERSION" >>"$log" 2>&1 \
         || die "pip install tempest failed; see $log"
     printf '%s\n' "$TEMPEST_VERSION" >"$TEMPEST_VENV/.nsc-tempest"
+    install_subunit2html
+}
+
+install_subunit2html() {
+    [ ! -x "$TEMPEST_VENV/bin/subunit2html" ] || return 0
+    "$TEMPEST_VENV/bin/pip" install -q "os-testr==$TEMPEST_OS_TESTR_VERSION" \
+        >>"$CLOUD_LOGS/install.log" 2>&1 \
+        || die "pip install os-testr failed; see $CLOUD_LOGS/install.log"
 }
 
 # The id of an image, flavor or network by name (admin), or nothing.
@@ -194,8 +205,9 @@ write_tempest_conf() {
 
 # cmd_tempest [--validation] [REGEX]: Tempest's smoke set, or the tests
 # REGEX selects (with --validation: on the stock guest, over SSH),
-# minus the exclusion list; the counts printed, the subunit stream and the
-# text report kept in $TEMPEST_LOGS. Non-zero when a test failed.
+# minus the exclusion list; the counts printed, the subunit stream, its
+# HTML rendering and the text report kept in $TEMPEST_LOGS. Non-zero when
+# a test failed.
 cmd_tempest() {
     local validation=False
     if [ "${1:-}" = --validation ]; then
@@ -232,6 +244,8 @@ cmd_tempest() {
         --concurrency "$TEMPEST_CONCURRENCY") >>"$report.txt" 2>&1 || rc=$?
     (cd "$TEMPEST_WORKSPACE" && "$TEMPEST_VENV/bin/stestr" last --subunit) \
         >"$report.subunit" 2>/dev/null || true
+    "$TEMPEST_VENV/bin/subunit2html" "$report.subunit" "$report.html" \
+        >/dev/null 2>&1 || say "subunit2html could not write $report.html"
     local summary
     summary=$("$TEMPEST_VENV/bin/python" "$CLOUD_LIB/tempest_counts.py" \
         "$report.subunit" "$report.listed" "$TEMPEST_EXCLUDE") \
@@ -239,7 +253,7 @@ cmd_tempest() {
     printf '%s\n' "$summary" >>"$report.txt"
     # The counts line first (with the time), then the failed ids.
     say "tempest: $(head -n1 <<<"$summary") in $((SECONDS - t0))s;" \
-        "subunit $report.subunit"
+        "report $report.html, subunit $report.subunit"
     tail -n +2 <<<"$summary"
     return "$rc"
 }
