@@ -18,6 +18,8 @@ readonly TEMPEST_LOGS=${SYSCONTAINER_TEMPEST_LOGS:-/var/log/nova-syscontainer/te
 readonly TEMPEST_WORKSPACE=${SYSCONTAINER_TEMPEST_WORKSPACE:-$CLOUD_STATE/tempest}
 readonly TEMPEST_CONF=$TEMPEST_WORKSPACE/etc/tempest.conf
 readonly TEMPEST_EXCLUDE=$CLOUD_LIB/tempest-exclude.txt
+# With --validation (the stock systemd guest) this one too.
+readonly TEMPEST_EXCLUDE_STOCK=$CLOUD_LIB/tempest-exclude-stock.txt
 readonly TEMPEST_CONCURRENCY=${SYSCONTAINER_TEMPEST_CONCURRENCY:-2}
 readonly TEMPEST_IMAGE=tempest-busybox
 readonly TEMPEST_FLAVOR=tempest.nano
@@ -235,12 +237,18 @@ cmd_tempest() {
     local stamp report t0=$SECONDS rc=0
     stamp=$(date -u +%Y%m%dT%H%M%SZ)
     report=$TEMPEST_LOGS/tempest-$stamp
+    # The exclusions this run used, kept with its report.
+    local exclude=$report.exclude
+    cat "$TEMPEST_EXCLUDE" >"$exclude"
+    if [ "$validation" = True ]; then
+        cat "$TEMPEST_EXCLUDE_STOCK" >>"$exclude"
+    fi
     (cd "$TEMPEST_WORKSPACE" && "$TEMPEST_VENV/bin/tempest" run --list-tests \
         --config-file "$TEMPEST_CONF" "${select[@]}") >"$report.listed" 2>>"$report.txt" \
         || die "tempest could not list its tests; see $report.txt"
     say "Tempest ${select[*]} (concurrency $TEMPEST_CONCURRENCY), report $report.txt"
     (cd "$TEMPEST_WORKSPACE" && "$TEMPEST_VENV/bin/tempest" run \
-        --config-file "$TEMPEST_CONF" "${select[@]}" --exclude-list "$TEMPEST_EXCLUDE" \
+        --config-file "$TEMPEST_CONF" "${select[@]}" --exclude-list "$exclude" \
         --concurrency "$TEMPEST_CONCURRENCY") >>"$report.txt" 2>&1 || rc=$?
     (cd "$TEMPEST_WORKSPACE" && "$TEMPEST_VENV/bin/stestr" last --subunit) \
         >"$report.subunit" 2>/dev/null || true
@@ -248,7 +256,7 @@ cmd_tempest() {
         >/dev/null 2>&1 || say "subunit2html could not write $report.html"
     local summary
     summary=$("$TEMPEST_VENV/bin/python" "$CLOUD_LIB/tempest_counts.py" \
-        "$report.subunit" "$report.listed" "$TEMPEST_EXCLUDE") \
+        "$report.subunit" "$report.listed" "$exclude") \
         || die "could not read Tempest's results; see $report.txt"
     printf '%s\n' "$summary" >>"$report.txt"
     # The counts line first (with the time), then the failed ids.
