@@ -4,11 +4,12 @@
 # openssh-server), packed as an LXD unified tarball (metadata.yaml + rootfs, gzip).
 #
 # Idempotent: the tarball is cached under /var/cache/nova-syscontainer/images/
-# with a sha256 file; metadata.yaml carries the recipe version
+# with a sha256 file, its name and metadata.yaml carrying the recipe version
 # (nova_syscontainer_image_version). A second run only checks the cache and
 # prints the path; a rebuild happens only when RECIPE_VERSION below changes (or
-# the cache is missing or corrupt). Concurrent callers wait on a lock, so one
-# build serves them all.
+# the cache is missing or corrupt). Each recipe has its own file, so checkouts
+# of two recipes on one host (worktrees, a CI clone) never rebuild over each
+# other. Concurrent callers wait on a lock, so one build serves them all.
 #
 # Last line of stdout on success: the absolute path of the tarball.
 set -Eeuo pipefail
@@ -24,17 +25,17 @@ and the Debian mirror, default http://deb.debian.org/debian or $STOCK_IMAGE_MIRR
   -h, --help    show this help
 
 Last line on success: the tarball path
-(/var/cache/nova-syscontainer/images/debian-12-stock.tar.gz).
+(/var/cache/nova-syscontainer/images/debian-12-stock-r<recipe>.tar.gz).
 Build log: /var/log/nova-syscontainer/build-stock-image.log.
 EOF
 }
 
 readonly CACHE_DIR=/var/cache/nova-syscontainer
 readonly IMAGE_DIR=$CACHE_DIR/images
-readonly IMAGE=$IMAGE_DIR/debian-12-stock.tar.gz
 readonly DEB_CACHE=$CACHE_DIR/debootstrap-bookworm
 readonly LOG_DIR=/var/log/nova-syscontainer
 readonly LOG=$LOG_DIR/build-stock-image.log
+# One lock for every recipe: builds share the debootstrap cache.
 readonly LOCK_FILE=$IMAGE_DIR/.debian-12-stock.lock
 # A build takes about 6 min on 2 busy cores; a waiter gives up after this.
 readonly LOCK_TIMEOUT=1800
@@ -42,7 +43,8 @@ readonly SUITE=bookworm
 readonly MIRROR=${STOCK_IMAGE_MIRROR:-http://deb.debian.org/debian}
 # Bump when anything below that ends up in the image changes: a cached tarball of
 # another version is rebuilt.
-readonly RECIPE_VERSION=2
+readonly RECIPE_VERSION=3
+readonly IMAGE=$IMAGE_DIR/debian-12-stock-r$RECIPE_VERSION.tar.gz
 # python3-cffi-backend must be named: debootstrap resolves only Depends, and
 # without it python3-cryptography (cloud-init -> python3-jwt/oauthlib) stays
 # unconfigured and the whole install fails. udev (not in minbase, and a
@@ -50,7 +52,12 @@ readonly RECIPE_VERSION=2
 # container, so systemd-networkd 252 expects udev and, without it, never
 # configures a link (it waits for udev to initialise it; then
 # systemd-networkd-wait-online blocks cloud-init's network stage for 2 min).
-readonly PACKAGES=systemd,systemd-sysv,udev,dbus,cloud-init,openssh-server,iproute2,procps,netbase,python3,python3-cffi-backend
+# curl, iputils-ping and sudo are what Tempest's scenario tests run in the
+# guest over SSH (tempest.scenario.test_server_basic_ops curls the metadata
+# API; the remote client pings, runs "sudo sh -c" and "sudo cat"); with sudo
+# installed, cloud-init gives its default user "debian" NOPASSWD sudo
+# (/etc/sudoers.d/90-cloud-init-users), as on Debian's cloud images.
+readonly PACKAGES=systemd,systemd-sysv,udev,dbus,cloud-init,openssh-server,iproute2,procps,netbase,python3,python3-cffi-backend,curl,iputils-ping,sudo
 
 say() { printf 'build-stock-image: %s\n' "$*" >&2; printf '=== %s %s\n' "$(date '+%F %T')" "$*" >>"$LOG"; }
 die() { printf 'build-stock-image: FAILED: %s (log: %s)\n' "$*" "$LOG" >&2; exit 1; }
@@ -107,6 +114,9 @@ EOF
 # The image has no locales package (minbase): C.UTF-8 is built into libc, and
 # cc_locale would only fail trying to generate en_US.UTF-8.
 locale: false
+# The instance's hostname in /etc/hosts: sudo looks its host up on every
+# call, and without it asks DNS, which a project network may not answer.
+manage_etc_hosts: true
 EOF
     # debootstrap leaves its .debs and apt lists; an image needs neither.
     rm -rf "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb \
@@ -154,6 +164,13 @@ EOF
     say "built $IMAGE ($(du -m "$IMAGE" | cut -f1) MB) in $((SECONDS - start)) s"
 }
 
+# Other recipes' tarballs more than a day old: a checkout still on one of
+# them builds it again when it needs it.
+prune_other_recipes() {
+    find "$IMAGE_DIR" -maxdepth 1 -name 'debian-12-stock*.tar.gz*' \
+        ! -name "$(basename "$IMAGE")*" -mtime +0 -print -delete >>"$LOG" 2>&1 || true
+}
+
 main() {
     case ${1:-} in
         -h | --help) usage; exit 0 ;;
@@ -171,6 +188,7 @@ main() {
         # Somebody else may have built it while we waited.
         image_valid || build
         image_valid || die "the freshly built $IMAGE does not validate"
+        prune_other_recipes
     fi
     echo "$IMAGE"
 }

@@ -518,9 +518,11 @@ class SysContainerDriver(driver_migration.MigrationMixin,
         With a timeout, init is asked to shut down (the daemon sends the
         container's halt signal) and given ``timeout`` seconds; after that,
         or with no timeout, the container is stopped by force. Its serial
-        console listener is closed.
+        console listener is closed; its console log is kept first (the
+        daemon starts a new one at the next start).
         """
         self.consoles.close(instance)
+        self._keep_console_log(instance)
         if timeout:
             try:
                 self._stop(instance, force=False, timeout=timeout)
@@ -530,6 +532,14 @@ class SysContainerDriver(driver_migration.MigrationMixin,
                             '(%(e)s); stopping by force',
                             {'t': timeout, 'e': e}, instance=instance)
         self._stop(instance, force=True)
+
+    def _keep_console_log(self, instance):
+        try:
+            rec = self._record(instance)
+        except nova_exception.InstanceNotFound:
+            return
+        if rec.get('status') == daemon_client.RUNNING:
+            console_log.keep(self.client, rec)
 
     def power_on(self, context, instance, network_info,
                  block_device_info=None, accel_info=None, share_info=None):
@@ -557,9 +567,12 @@ class SysContainerDriver(driver_migration.MigrationMixin,
 
         A soft reboot that does not finish within [DEFAULT] reboot_timeout
         (or 60 s) falls back to a hard one. A stopped or frozen container
-        ends up running either way.
+        ends up running either way. The console log of the boot before is
+        kept, as a VM's console log file outlives its reboots.
         """
         name, status, _stateful = self._status(instance)
+        if status == daemon_client.RUNNING:
+            console_log.keep(self.client, self._record(instance))
         if reboot_type == 'SOFT' and status == daemon_client.RUNNING:
             try:
                 self.client.change_state(

@@ -87,6 +87,16 @@ class LifecycleTest(base.SysContainerTestCase):
             self.assertNotEqual(before, self.daemon.counter(name)[0],
                                 '%s reboot restarted init' % kind)
 
+        # The console log outlives stops and reboots, as a VM's log file
+        # does (Tempest's test_get_console_output reads it after a hard
+        # reboot): one boot line for each of the four boots.
+        def boots():
+            return self.api.post_server_action(
+                server['id'], {'os-getConsoleOutput': {}})['output'].count(
+                    BOOT_LINE)
+        self.wait_until(lambda: boots() >= 4, what='four boot lines')
+        self.assertEqual(4, boots())
+
     def test_stop_forces_after_shutdown_timeout(self):
         # busybox init needs about 2 s to halt; give it 1 s.
         self.flags(shutdown_timeout=1)

@@ -34,6 +34,7 @@ from nova_syscontainer import exception
 from nova_syscontainer.virt import checkpoint
 from nova_syscontainer.virt import client as daemon_client
 from nova_syscontainer.virt import config_drive
+from nova_syscontainer.virt import console_log
 from nova_syscontainer.virt import container
 from nova_syscontainer.virt import driver
 from nova_syscontainer.virt import image as images
@@ -360,6 +361,30 @@ class PowerTest(DriverTestCase):
             [c.args[1] for c in self.daemon.change_state.call_args_list])
         self.assertTrue(self.daemon.change_state.call_args_list[1].kwargs[
             'force'])
+
+    def test_reboot_and_power_off_keep_the_boots_console_log(self):
+        """A reboot or power off first saves the console log of the boot.
+
+        The daemon starts a new console log at each start; Tempest's
+        test_get_console_output reads the log after a hard reboot, as a
+        VM's log file outlives its reboots.
+        """
+        for reboot in ('HARD', 'SOFT', None):
+            self.daemon.reset_mock()
+            self.add()
+            calls = []
+            self.daemon.console_log.side_effect = (
+                lambda *a, **kw: calls.append('read') or b'booted\n')
+            self.daemon.change_state.side_effect = (
+                lambda name, action, **kw: calls.append(action))
+            if reboot:
+                self.driver.reboot(None, self.instance, [], reboot)
+            else:
+                self.driver.power_off(self.instance)
+            self.assertEqual('read', calls[0], reboot)
+            self.daemon.set_config.assert_called_once()
+            self.assertIn(console_log.KEY,
+                          self.daemon.set_config.call_args.args[1])
 
     def test_soft_reboot_of_a_stopped_container_starts_it(self):
         self.add(status=STOPPED)

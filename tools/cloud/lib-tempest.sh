@@ -9,6 +9,8 @@
 # repository's exclusion list, and a report under $TEMPEST_LOGS.
 
 readonly TEMPEST_VERSION=47.0.0
+# Its subunit2html writes the run's HTML report.
+readonly TEMPEST_OS_TESTR_VERSION=3.0.0
 readonly TEMPEST_VENV=${SYSCONTAINER_TEMPEST_VENV:-/opt/nova-syscontainer/tempest-venv}
 readonly TEMPEST_LOGS=${SYSCONTAINER_TEMPEST_LOGS:-/var/log/nova-syscontainer/tempest}
 # Its own workspace (stestr repository, tempest.conf): a second run at once
@@ -16,6 +18,8 @@ readonly TEMPEST_LOGS=${SYSCONTAINER_TEMPEST_LOGS:-/var/log/nova-syscontainer/te
 readonly TEMPEST_WORKSPACE=${SYSCONTAINER_TEMPEST_WORKSPACE:-$CLOUD_STATE/tempest}
 readonly TEMPEST_CONF=$TEMPEST_WORKSPACE/etc/tempest.conf
 readonly TEMPEST_EXCLUDE=$CLOUD_LIB/tempest-exclude.txt
+# With --validation (the stock systemd guest) this one too.
+readonly TEMPEST_EXCLUDE_STOCK=$CLOUD_LIB/tempest-exclude-stock.txt
 readonly TEMPEST_CONCURRENCY=${SYSCONTAINER_TEMPEST_CONCURRENCY:-2}
 readonly TEMPEST_IMAGE=tempest-busybox
 readonly TEMPEST_FLAVOR=tempest.nano
@@ -37,6 +41,7 @@ install_tempest() {
     local log=$CLOUD_LOGS/install.log
     if [ "$(cat "$TEMPEST_VENV/.nsc-tempest" 2>/dev/null)" = "$TEMPEST_VERSION" ]
     then
+        install_subunit2html
         return 0
     fi
     say "installing Tempest $TEMPEST_VERSION into $TEMPEST_VENV (pip; about a minute)"
@@ -46,6 +51,14 @@ install_tempest() {
     "$TEMPEST_VENV/bin/pip" install -q "tempest==$TEMPEST_VERSION" >>"$log" 2>&1 \
         || die "pip install tempest failed; see $log"
     printf '%s\n' "$TEMPEST_VERSION" >"$TEMPEST_VENV/.nsc-tempest"
+    install_subunit2html
+}
+
+install_subunit2html() {
+    [ ! -x "$TEMPEST_VENV/bin/subunit2html" ] || return 0
+    "$TEMPEST_VENV/bin/pip" install -q "os-testr==$TEMPEST_OS_TESTR_VERSION" \
+        >>"$CLOUD_LOGS/install.log" 2>&1 \
+        || die "pip install os-testr failed; see $CLOUD_LOGS/install.log"
 }
 
 # The id of an image, flavor or network by name (admin), or nothing.
@@ -71,15 +84,26 @@ tempest_resources() {
 }
 
 # The stock guest and its flavors, for --validation (built or reused by
-# tools/build-stock-image.sh; cached between runs).
+# tools/build-stock-image.sh). The Glance image carries the tarball's
+# sha256: it is kept between runs while the recipe stays, and replaced when
+# the recipe (so the tarball) changes.
 tempest_stock_resources() {
-    if [ -z "$(resource_id image "$TEMPEST_STOCK_IMAGE")" ]; then
-        local file
-        file=$("$REPO/tools/build-stock-image.sh" | tail -n1) \
-            || die "tools/build-stock-image.sh failed"
+    local file sha current
+    file=$("$REPO/tools/build-stock-image.sh" | tail -n1) \
+        || die "tools/build-stock-image.sh failed"
+    sha=$(cut -d' ' -f1 "$file.sha256")
+    current=$(osc_quiet image list --name "$TEMPEST_STOCK_IMAGE" \
+        --property "nova_syscontainer_sha256=$sha" -f value -c ID)
+    if [ -z "$current" ]; then
+        local old
+        for old in $(osc_quiet image list --name "$TEMPEST_STOCK_IMAGE" \
+                -f value -c ID); do
+            osc_quiet image delete "$old"
+        done
         osc_quiet image create "${SYSCONTAINER_IMAGE_CREATE_ARGS[@]}" \
-            --property os_distro=debian --public --file "$file" \
-            "$TEMPEST_STOCK_IMAGE" >/dev/null
+            --property os_distro=debian \
+            --property "nova_syscontainer_sha256=$sha" --public \
+            --file "$file" "$TEMPEST_STOCK_IMAGE" >/dev/null
     fi
     if [ -z "$(resource_id flavor "$TEMPEST_STOCK_FLAVOR")" ]; then
         osc_quiet flavor create --vcpus 1 --ram 512 --disk 2 \
@@ -183,8 +207,9 @@ write_tempest_conf() {
 
 # cmd_tempest [--validation] [REGEX]: Tempest's smoke set, or the tests
 # REGEX selects (with --validation: on the stock guest, over SSH),
-# minus the exclusion list; the counts printed, the subunit stream and the
-# text report kept in $TEMPEST_LOGS. Non-zero when a test failed.
+# minus the exclusion list; the counts printed, the subunit stream, its
+# HTML rendering and the text report kept in $TEMPEST_LOGS. Non-zero when
+# a test failed.
 cmd_tempest() {
     local validation=False
     if [ "${1:-}" = --validation ]; then
@@ -212,23 +237,31 @@ cmd_tempest() {
     local stamp report t0=$SECONDS rc=0
     stamp=$(date -u +%Y%m%dT%H%M%SZ)
     report=$TEMPEST_LOGS/tempest-$stamp
+    # The exclusions this run used, kept with its report.
+    local exclude=$report.exclude
+    cat "$TEMPEST_EXCLUDE" >"$exclude"
+    if [ "$validation" = True ]; then
+        cat "$TEMPEST_EXCLUDE_STOCK" >>"$exclude"
+    fi
     (cd "$TEMPEST_WORKSPACE" && "$TEMPEST_VENV/bin/tempest" run --list-tests \
         --config-file "$TEMPEST_CONF" "${select[@]}") >"$report.listed" 2>>"$report.txt" \
         || die "tempest could not list its tests; see $report.txt"
     say "Tempest ${select[*]} (concurrency $TEMPEST_CONCURRENCY), report $report.txt"
     (cd "$TEMPEST_WORKSPACE" && "$TEMPEST_VENV/bin/tempest" run \
-        --config-file "$TEMPEST_CONF" "${select[@]}" --exclude-list "$TEMPEST_EXCLUDE" \
+        --config-file "$TEMPEST_CONF" "${select[@]}" --exclude-list "$exclude" \
         --concurrency "$TEMPEST_CONCURRENCY") >>"$report.txt" 2>&1 || rc=$?
     (cd "$TEMPEST_WORKSPACE" && "$TEMPEST_VENV/bin/stestr" last --subunit) \
         >"$report.subunit" 2>/dev/null || true
+    "$TEMPEST_VENV/bin/subunit2html" "$report.subunit" "$report.html" \
+        >/dev/null 2>&1 || say "subunit2html could not write $report.html"
     local summary
     summary=$("$TEMPEST_VENV/bin/python" "$CLOUD_LIB/tempest_counts.py" \
-        "$report.subunit" "$report.listed" "$TEMPEST_EXCLUDE") \
+        "$report.subunit" "$report.listed" "$exclude") \
         || die "could not read Tempest's results; see $report.txt"
     printf '%s\n' "$summary" >>"$report.txt"
     # The counts line first (with the time), then the failed ids.
     say "tempest: $(head -n1 <<<"$summary") in $((SECONDS - t0))s;" \
-        "subunit $report.subunit"
+        "report $report.html, subunit $report.subunit"
     tail -n +2 <<<"$summary"
     return "$rc"
 }

@@ -16,7 +16,9 @@ EXCLUDE``. SUBUNIT is the run's subunit v2 stream, LISTED the test ids
 the selection listed before the exclusions, EXCLUDE the exclusion list
 (one regex a line, "# reason" after it, as stestr reads it). Prints one
 line: passed, skipped, failed and excluded counts, then every failed
-test id. A class whose set-up failed counts as one failure.
+test id. A class whose set-up failed counts as one failure. SUBUNIT may be
+the stream of a run still going (stestr's temporary file in its
+repository): tests not finished yet are not counted.
 """
 
 import re
@@ -30,12 +32,17 @@ def outcomes(path):
     results = {}
 
     def record(test):
-        if test['status'] in ('exists', None):
+        # 'inprogress': a test a stopped run never finished (the stream
+        # of a run still going, or cut off): neither passed nor failed.
+        if test['status'] in ('exists', 'inprogress', None):
             return
         results[test['id']] = test['status']
 
     with open(path, 'rb') as f:
-        stream = subunit.ByteStreamToStreamResult(f)
+        # A stream cut off mid-packet (a run still going, or stopped) ends
+        # in bytes that are no packet: read as attached text, not an error.
+        stream = subunit.ByteStreamToStreamResult(
+            f, non_subunit_name='stdout')
         result = testtools.StreamToDict(record)
         result.startTestRun()
         try:
