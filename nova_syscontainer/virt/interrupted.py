@@ -108,14 +108,9 @@ def _roll_back_move(driver, context, instance):
             LOG.warning('Deleted the copy an interrupted live migration '
                         'left on %s', migration.dest_compute,
                         instance=instance)
-        status = (source.find_instance(name) or {}).get('status')
-        if status == 'Frozen':
-            source.change_state(name, 'unfreeze')
-        elif status == 'Stopped':
-            LOG.warning('The interrupted live migration had stopped the '
-                        'container here: starting it again (its process '
-                        'state is lost)', instance=instance)
-            source.change_state(name, 'start')
+        status = migrate.restore_source(source, name, ROLLBACK_WAIT)
+        LOG.info('After the interrupted live migration the container here '
+                 'is %s', status, instance=instance)
     except Exception:
         LOG.exception('Could not undo the interrupted live migration',
                       instance=instance)

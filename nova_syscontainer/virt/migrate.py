@@ -102,8 +102,7 @@ RELEASE_GRACE = 30
 _RUNNING = daemon_client.RUNNING
 _STOPPED = daemon_client.STOPPED
 _FROZEN = daemon_client.FROZEN
-#: LXD's transient status between running and frozen.
-_FREEZING = 'Freezing'
+_FREEZING = 'Freezing'  # LXD's transient status before Frozen
 #: Seconds the source is watched for a CRIU dump that starts after its
 #: migration operation failed (see _release_source).
 LATE_DUMP_WINDOW = 3
@@ -399,11 +398,9 @@ def _release_source(source, name, op_id, init_pid, grace):
         traced = bool(init_pid) and criu_dump.tracer(init_pid) != 0
         now = time.monotonic()
         if not traced and (not running or released):
-            # LXD may keep the dead operation around once the tasks are
-            # free: it no longer matters. But LXD 5.0.2 may start the
-            # source's CRIU dump only after the operation failed (seen when
-            # the target died early in the move): watch a little longer
-            # for such a late dump, which would leave the tasks frozen.
+            # A dead operation LXD keeps no longer matters; but LXD 5.0.2
+            # may start the dump only after the operation failed (the
+            # target died early): watch LATE_DUMP_WINDOW for that.
             if quiet_since is None:
                 quiet_since = now
             if (released or not init_pid or
@@ -442,6 +439,29 @@ def _delete_moved(source, name, timeout=SOURCE_DONE_TIMEOUT):
         time.sleep(SETTLE_INTERVAL)
 
 
+def restore_source(source, name, grace, start_stopped=True):
+    """Bring the source of a failed move back to Running; its status.
+
+    LXD 5.0.2 may show "Freezing" for a while after a cut dump: waited out
+    (``grace`` seconds), then a frozen source is unfrozen and, with
+    ``start_stopped``, a stopped one started (its process state lost).
+    """
+    status = _status(source, name)
+    deadline = time.monotonic() + grace
+    while status == _FREEZING and time.monotonic() < deadline:
+        time.sleep(0.5)
+        status = _status(source, name)
+    if status in (_FROZEN, _FREEZING):
+        source.change_state(name, 'unfreeze')
+    elif start_stopped and status == _STOPPED:
+        LOG.warning('%s stopped during the failed move; starting it again '
+                    '(its process state is lost)', name)
+        source.change_state(name, 'start')
+    else:
+        return status
+    return _status(source, name)
+
+
 def _roll_back(source, target, name, op_id, live, init_pid, grace):
     """Undo a failed move as far as possible; notes for the error."""
     notes = []
@@ -460,20 +480,7 @@ def _roll_back(source, target, name, op_id, live, init_pid, grace):
             notes.append('the source operation did not end: on the source '
                          'host, end its "lxd migratedumpsuccess" helper')
     try:
-        status = _status(source, name)
-        deadline = time.monotonic() + grace
-        # LXD 5.0.2 can show "Freezing" for a moment after a cancelled
-        # dump: wait for it to settle rather than leave it frozen.
-        while status == _FREEZING and time.monotonic() < deadline:
-            time.sleep(0.5)
-            status = _status(source, name)
-        if status in (_FROZEN, _FREEZING):
-            source.change_state(name, 'unfreeze')
-        elif live and status == _STOPPED:
-            LOG.warning('%s stopped during the failed move; starting it '
-                        'again (its process state is lost)', name)
-            source.change_state(name, 'start')
-        status = _status(source, name)
+        status = restore_source(source, name, grace, start_stopped=live)
     except (exception.DaemonError, exception.DaemonUnavailable) as e:
         status = 'unknown (%s)' % e
     notes.insert(0, 'the source is %s' % status)
