@@ -22,11 +22,8 @@ data. Figures (ACTIVE after, per server) are printed, never asserted.
 """
 
 import base64
-import gzip
-import io
 import os
 import subprocess
-import tarfile
 import time
 import uuid
 
@@ -35,6 +32,7 @@ from oslo_config import cfg
 from nova_syscontainer.virt import template
 from tests.functional import base
 from tests.functional import test_guest
+from tests.functional import test_images
 from tests import rawlxd
 
 CONF = cfg.CONF
@@ -54,22 +52,6 @@ def subvolume(path):
             fields[key.strip()] = value.strip()
     parent = fields.get('Parent UUID')
     return fields['UUID'], None if parent in (None, '-') else parent
-
-
-def unique_image(data):
-    """The busybox test image with one more file: a fingerprint of its own."""
-    src = tarfile.open(fileobj=io.BytesIO(data), mode='r:gz')
-    buf = io.BytesIO()
-    with gzip.GzipFile(fileobj=buf, mode='wb', mtime=0) as gz, \
-            tarfile.open(fileobj=gz, mode='w') as dst:
-        for member in src.getmembers():
-            dst.addfile(member, src.extractfile(member)
-                        if member.isfile() else None)
-        marker = uuid.uuid4().hex.encode()
-        info = tarfile.TarInfo('rootfs/etc/nsc-image-marker')
-        info.size = len(marker)
-        dst.addfile(info, io.BytesIO(marker))
-    return buf.getvalue()
 
 
 def referenced_limit(name):
@@ -160,7 +142,7 @@ class ImageTemplateTest(base.SysContainerTestCase):
         # An image of its own (one more file): no other container on the
         # daemon (another test's, an all-in-one server's) shares its
         # fingerprint, so the driver imported it and may delete it.
-        image_id = self.add_image(unique_image(self.image_data))
+        image_id = self.add_image(test_images.variant(self.image_data))
         server, _name, fingerprint, _t = self.boot_on_template(
             'cached', image_id=image_id)
         tmpl = self.remove_template_later(fingerprint)
