@@ -115,7 +115,11 @@ class RunningOperationsTest(unittest.TestCase):
 class RollBackMoveTest(unittest.TestCase):
 
     def roll_back(self, *statuses):
-        """_roll_back_move with the source's statuses in turn; its client."""
+        """_roll_back_move with the source's statuses in turn.
+
+        Returns the source's client and the fakes of target_client,
+        cleanup_target and release_stuck_dump.
+        """
         driver = mock.Mock()
         source = driver.client
         source.endpoint = '/var/lib/lxd/unix.socket'
@@ -130,44 +134,29 @@ class RollBackMoveTest(unittest.TestCase):
             mock.Mock(dest_compute='node2'))
         with mock.patch.object(interrupted, 'objects', objects), \
                 mock.patch.object(interrupted.live_migration,
-                                  'target_client'), \
-                mock.patch.object(interrupted.migrate, 'cleanup_target'), \
-                mock.patch.object(interrupted.migrate, 'release_stuck_dump'), \
-                mock.patch.object(interrupted.migrate.time, 'sleep'), \
-                mock.patch.object(interrupted.container, 'name',
-                                  return_value='c-m'):
-            interrupted._roll_back_move(driver, mock.Mock(), instance)
-        return source
-
-    def test_a_freezing_source_settles_and_is_unfrozen(self):
-        source = self.roll_back('Freezing', 'Freezing', 'Frozen', 'Running')
-        source.change_state.assert_called_once_with('c-m', 'unfreeze')
-
-    def test_cut_move_cancelled_target_cleared_source_started(self):
-        driver = mock.Mock()
-        source = driver.client
-        source.endpoint = '/var/lib/lxd/unix.socket'
-        source.running_operations.return_value = [{'id': 'op1'}]
-        source.get_operation.return_value = None
-        source.get_state.return_value = {'pid': -1}
-        source.find_instance.return_value = {'status': 'Stopped'}
-        instance = inst('m', vm_state=vm_states.ACTIVE,
-                        task_state=task_states.MIGRATING)
-        self.assertTrue(interrupted.moving_from(instance, 'node1'))
-        self.assertFalse(interrupted.moving_from(instance, 'node2'))
-        objects = mock.Mock()
-        objects.Migration.get_by_instance_and_status.return_value = (
-            mock.Mock(dest_compute='node2'))
-        with mock.patch.object(interrupted, 'objects', objects), \
-                mock.patch.object(interrupted.live_migration,
                                   'target_client') as target, \
                 mock.patch.object(interrupted.migrate,
                                   'cleanup_target') as cleanup, \
                 mock.patch.object(interrupted.migrate,
                                   'release_stuck_dump') as release, \
+                mock.patch.object(interrupted.migrate.time, 'sleep'), \
                 mock.patch.object(interrupted.container, 'name',
                                   return_value='c-m'):
             interrupted._roll_back_move(driver, mock.Mock(), instance)
+        return source, target, cleanup, release
+
+    def test_a_freezing_source_settles_and_is_unfrozen(self):
+        source, _t, _c, _r = self.roll_back(
+            'Freezing', 'Freezing', 'Frozen', 'Running')
+        source.change_state.assert_called_once_with('c-m', 'unfreeze')
+
+    def test_cut_move_cancelled_target_cleared_source_started(self):
+        instance = inst('m', vm_state=vm_states.ACTIVE,
+                        task_state=task_states.MIGRATING)
+        self.assertTrue(interrupted.moving_from(instance, 'node1'))
+        self.assertFalse(interrupted.moving_from(instance, 'node2'))
+        source, target, cleanup, release = self.roll_back(
+            'Stopped', 'Running')
         source.cancel_operation.assert_called_once_with('op1')
         target.assert_called_once_with(mock.ANY, 'node2')
         cleanup.assert_called_once_with(target.return_value, 'c-m')
