@@ -33,7 +33,7 @@ have four workers write Neutron's ports at once (``port_writes.py``) and
 two clients use the APIs at once as Tempest's workers do
 (``api_clients.py``): every request must get its answer. One kills the
 cloud's nova-compute with SIGKILL in the middle of a member's build and
-starts it again (``compute_kill.py``). Nothing is left
+starts it again (``test_compute_kill.py``). Nothing is left
 behind: servers, networks, flavors, images, the project and its user are
 deleted, and a cloud the tests had to start is stopped again (and then
 every process the cloud recorded must be gone).
@@ -54,9 +54,9 @@ import testtools
 
 from tests import cgroups
 from tests import paths
-from tests.smoke import compute_kill
 from tests.smoke import secrets_checks
 from tests.smoke import stock_guest
+from tests.smoke import test_compute_kill
 from tests.smoke import test_horizon_browser
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -137,7 +137,7 @@ def allocations(consumer):
             for rp, alloc in got['allocations'].items()}
 
 
-class CloudSmokeTest(compute_kill.ComputeKillChecks,
+class CloudSmokeTest(test_compute_kill.ComputeKillChecks,
                      stock_guest.StockGuestChecks,
                      secrets_checks.SecretsChecks,
                      test_horizon_browser.HorizonBrowserChecks,
