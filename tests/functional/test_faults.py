@@ -415,6 +415,10 @@ class ComputeDeathNICsTest(test_network_migration.NICMigrationTestCase):
         self.assertEqual('host1', server['OS-EXT-SRV-ATTR:host'])
         self.assertEqual('Running', self.daemon.state(name)['status'])
         self.assertNotIn(name, self.second.names())
+        # Neutron's bindings of the ports to host2 (the conductor made them
+        # for the move) went at host1's restart, as in Nova's own rollback.
+        for port in ports:
+            self.assertNotIn('host2', self.neutron._port_bindings[port['id']])
 
         # host2's periodic pass while host1's container uses the ports.
         host2 = self.computes['host2']
