@@ -415,6 +415,7 @@ class ComputeDeathNICsTest(test_network_migration.NICMigrationTestCase):
         self.assertEqual('host1', server['OS-EXT-SRV-ATTR:host'])
         self.assertEqual('Running', self.daemon.state(name)['status'])
         self.assertNotIn(name, self.second.names())
+        migration = self.migration_status(server)
         # Neutron's bindings of the ports to host2 (the conductor made them
         # for the move) went at host1's restart, as in Nova's own rollback.
         for port in ports:
@@ -446,5 +447,5 @@ class ComputeDeathNICsTest(test_network_migration.NICMigrationTestCase):
         print('FAULTS test_compute_killed_mid_live_migration_ports_unplugged'
               '_on_host2: injected 1, servers {%r: 1}, migration %s, left on '
               'host2 after its pass: none of %d ports, %.1f s' % (
-                  'ACTIVE', self.migration_status(server), len(ports),
+                  'ACTIVE', migration, len(ports),
                   time.monotonic() - started))
