@@ -30,7 +30,6 @@ from nova_syscontainer import privsep
 from nova_syscontainer.privsep import criu_host
 from nova_syscontainer.virt import checkpoint_check
 from nova_syscontainer.virt import checkpoint_policy
-from nova_syscontainer.virt import migrate
 from nova_syscontainer.virt import restore_check
 
 LOG = logging.getLogger(__name__)
@@ -49,7 +48,7 @@ def suspendable(client, record):
     if not CONF.syscontainer.enable_checkpoint:
         raise exception.CheckpointRefused(name=name, reason=_(
             'checkpointing is disabled ([syscontainer] enable_checkpoint)'))
-    missing = migrate.missing_checkpoint_config(
+    missing = checkpoint_check.missing_checkpoint_config(
         record, checkpoint_policy.raw_lxc())
     if missing:
         raise exception.CheckpointRefused(name=name, reason=_(

@@ -39,16 +39,18 @@ from nova_syscontainer.virt import console_log
 from nova_syscontainer.virt import container
 from nova_syscontainer.virt import daemon_kind
 from nova_syscontainer.virt import diagnostics
-from nova_syscontainer.virt import driver_migration
+from nova_syscontainer.virt import driver_live_migration
+from nova_syscontainer.virt import driver_resize
 from nova_syscontainer.virt import flavor_limits
 from nova_syscontainer.virt import guest
 from nova_syscontainer.virt import host as hostinfo
 from nova_syscontainer.virt import image as images
 from nova_syscontainer.virt import interrupted
 from nova_syscontainer.virt import inventory
-from nova_syscontainer.virt import live_migration
+from nova_syscontainer.virt import leftovers
 from nova_syscontainer.virt import nics
 from nova_syscontainer.virt import orphans
+from nova_syscontainer.virt import peers
 from nova_syscontainer.virt import rescue as rescues
 from nova_syscontainer.virt import serial_console
 from nova_syscontainer.virt import snapshot as snapshots
@@ -58,7 +60,8 @@ LOG = logging.getLogger(__name__)
 CONF = nova_conf.CONF
 
 
-class SysContainerDriver(driver_migration.MigrationMixin,
+class SysContainerDriver(driver_resize.ResizeMixin,
+                         driver_live_migration.LiveMigrationMixin,
                          driver.ComputeDriver):
     """``nova.virt.driver.ComputeDriver`` for LXD/Incus system containers."""
 
@@ -138,7 +141,7 @@ class SysContainerDriver(driver_migration.MigrationMixin,
         self._templates = templates.for_pool(
             self.client, CONF.syscontainer.storage_pool, pool.get('driver'),
             CONF.syscontainer.image_templates)
-        self._pending_cleanups = live_migration.PendingCleanups(host)
+        self._pending_cleanups = leftovers.PendingCleanups(host)
         self._retry_pending_cleanups()
         interrupted.clean_up(self, host)
 
@@ -182,8 +185,8 @@ class SysContainerDriver(driver_migration.MigrationMixin,
         # daemon listens and the certificate it presents.
         if self._migration_endpoint:
             resources['stats'] = {
-                live_migration.ENDPOINT_STAT: self._migration_endpoint,
-                live_migration.CERT_STAT: self._server_info.get(
+                peers.ENDPOINT_STAT: self._migration_endpoint,
+                peers.CERT_STAT: self._server_info.get(
                     'environment', {}).get('certificate', ''),
                 daemon_kind.STAT: self.client.daemon.stat,
             }
