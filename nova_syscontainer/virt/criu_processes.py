@@ -14,11 +14,12 @@
 Everything nova-compute does to a CRIU process on its own host goes
 through here and, for what needs privileges, through the entry points of
 :mod:`nova_syscontainer.privsep.criu_host`: running ``criu check`` (the
-live-migration pre-checks) and ending the helper of a ``criu dump`` LXD
-left stuck (the roll-back of a failed move, and of one a dead
-nova-compute cut). Finding those processes in ``/proc`` is
+live-migration pre-checks), reading the tasks under a container's init
+(the pre-check of a checkpoint, :mod:`checkpoint`) and ending the helper
+of a ``criu dump`` LXD left stuck (the roll-back of a failed move, and of
+one a dead nova-compute cut). Finding those processes in ``/proc`` is
 :mod:`criu_dump`'s; judging a container's tasks is
-:mod:`checkpoint_check`'s.
+:mod:`checkpoint_check`'s and :mod:`restore_check`'s.
 """
 
 from nova.i18n import _
@@ -71,6 +72,18 @@ def criu_problem(path):
         return _('CRIU cannot be run as %(path)s ([syscontainer] '
                  'criu_path): %(error)s') % {'path': path, 'error': e}
     return criu_verdict(path, returncode, output)
+
+
+def container_tasks(init_pid):
+    """The tasks under a container's init, as CRIU would dump them.
+
+    Read in the ``proc_admin`` privsep daemon
+    (:func:`nova_syscontainer.privsep.criu_host.container_tasks`, the list
+    of :func:`criu_dump.tasks`). Raises ValueError when ``init_pid`` is no
+    container init (any more), OSError when ``/proc`` cannot be read.
+    """
+    privsep.ready(privsep.proc_admin)
+    return criu_host.container_tasks(init_pid)
 
 
 def release_stuck_dump(init_pid):
