@@ -129,18 +129,21 @@ class ResizeMixin(object):
         node's own policy (destination_policy.py: nothing of the source's
         config is kept) and this node's marker, and is started.
         """
-        limits = self._apply_flavor(instance, image_meta)
-        nics.plug_all(instance, network_info, limits.nic)
+        plan = self._apply_flavor(instance, network_info, image_meta)
+        nics.plug_all(instance, plan.nics)
         if power_on:
             self._bring_up(instance)
 
-    def _apply_flavor(self, instance, image_meta=None):
+    def _apply_flavor(self, instance, network_info=None, image_meta=None):
         """Replace every flavor-derived key with instance.flavor's.
 
-        Returns the limits applied (the ports' shaping needs them too).
+        Returns the operation's plan (operation_plan): the limits applied,
+        and the plans of the ports in ``network_info``, whose shaping needs
+        them too.
         """
         name = self._record(instance)['name']
-        limits = self._limits(instance, image_meta=image_meta)
+        plan = self._plan(instance, network_info, image_meta=image_meta)
+        limits = plan.limits
         writable = self.client.get_writable(name)
         body = destination_policy.reapply(
             writable, instance, self._nodename, limits,
@@ -150,7 +153,7 @@ class ResizeMixin(object):
         LOG.info('Applied this node\'s policy; changed: %s',
                  ', '.join(destination_policy.changes(writable, body)) or
                  'nothing', instance=instance)
-        return limits
+        return plan
 
     def confirm_migration(self, context, migration, instance, network_info):
         """ComputeDriver.confirm_migration (on the source).
@@ -173,7 +176,7 @@ class ResizeMixin(object):
         on any container that was ever restored from a CRIU checkpoint.)
         """
         self._stop(instance, force=True)
-        limits = self._apply_flavor(instance)
-        nics.plug_all(instance, network_info, limits.nic)
+        plan = self._apply_flavor(instance, network_info)
+        nics.plug_all(instance, plan.nics)
         if power_on:
             self._bring_up(instance)
