@@ -58,6 +58,7 @@ REQUIRED_API_EXTENSIONS = ('instances', 'resources', 'projects')
 RUNNING = 'Running'
 STOPPED = 'Stopped'
 FROZEN = 'Frozen'
+FREEZING = 'Freezing'  # LXD 5.0.2's transient status before Frozen
 ERROR = 'Error'
 
 _BUSY_MARKERS = ('busy running', 'already running a', 'operation in progress',

@@ -84,7 +84,7 @@ RELEASE_GRACE = 30
 _RUNNING = daemon_client.RUNNING
 _STOPPED = daemon_client.STOPPED
 _FROZEN = daemon_client.FROZEN
-_FREEZING = 'Freezing'  # LXD's transient status before Frozen
+_FREEZING = daemon_client.FREEZING
 #: Seconds the source is watched for a CRIU dump that starts after its
 #: migration operation failed (see _release_source).
 LATE_DUMP_WINDOW = 3

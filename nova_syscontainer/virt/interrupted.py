@@ -37,6 +37,7 @@ from nova import exception as nova_exception
 from nova import objects
 from oslo_log import log as logging
 
+from nova_syscontainer.virt import client as daemon_client
 from nova_syscontainer.virt import container
 from nova_syscontainer.virt import criu_processes
 from nova_syscontainer.virt import daemon_move
@@ -119,7 +120,8 @@ def _roll_back_move(driver, context, instance):
 def _running(client, ops):
     for op in ops:
         record = client.get_operation(op['id'])
-        if record is not None and record.get('status') == 'Running':
+        if (record is not None and
+                record.get('status') == daemon_client.RUNNING):
             return True
     return False
 
