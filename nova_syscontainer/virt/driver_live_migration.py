@@ -13,8 +13,9 @@
 
 A mixin of :class:`nova_syscontainer.virt.driver.SysContainerDriver`,
 apart only to keep each module readable: it uses the driver's client,
-records and power helpers. The checks and the move are
-:mod:`live_migration`'s, what a failed move leaves :mod:`leftovers`'.
+records and power helpers. The checks and the move are in
+:mod:`live_migration`; what a failed move leaves behind, in
+:mod:`leftovers`.
 """
 
 from nova import exception as nova_exception
