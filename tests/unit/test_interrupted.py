@@ -133,13 +133,13 @@ class RollBackMoveTest(unittest.TestCase):
         objects.Migration.get_by_instance_and_status.return_value = (
             mock.Mock(dest_compute='node2'))
         with mock.patch.object(interrupted, 'objects', objects), \
-                mock.patch.object(interrupted.live_migration,
+                mock.patch.object(interrupted.peers,
                                   'target_client') as target, \
-                mock.patch.object(interrupted.migrate,
+                mock.patch.object(interrupted.daemon_move,
                                   'cleanup_target') as cleanup, \
-                mock.patch.object(interrupted.migrate,
+                mock.patch.object(interrupted.criu_processes,
                                   'release_stuck_dump') as release, \
-                mock.patch.object(interrupted.migrate.time, 'sleep'), \
+                mock.patch.object(interrupted.daemon_move.time, 'sleep'), \
                 mock.patch.object(interrupted.container, 'name',
                                   return_value='c-m'):
             interrupted._roll_back_move(driver, mock.Mock(), instance)
