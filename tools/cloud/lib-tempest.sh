@@ -205,6 +205,13 @@ write_tempest_conf() {
                 # test_subnet_details ("DHCP client is not available")
                 # instead of failing on "cat /var/run/udhcpc.eth0.pid".
                 printf '%s\n' scenario dhcp_client ''
+                # The shelve and snapshot scenarios write a timestamp
+                # before and read it after the server boots again, in
+                # /tmp by default; Debian empties /tmp at every boot
+                # (tmpfiles.d/tmp.conf "D /tmp", systemd-tmpfiles
+                # --remove --boot), as on a virtual machine. /var/tmp
+                # survives a boot.
+                printf '%s\n' scenario target_dir /var/tmp
             fi
             # One node, no migration endpoint: no migrations; nova-compute
             # runs as root, so NICs can be hot-plugged.
