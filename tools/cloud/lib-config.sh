@@ -104,6 +104,13 @@ EOT
 # the connection: the clients' "Remote end closed connection without
 # response" (12 times in a Tempest run with two workers; measured again
 # on a service registration while the machine was busy).
+# Passwords are hashed with 4 bcrypt rounds, as DevStack does
+# (KEYSTONE_PASSWORD_HASH_ROUNDS). Keystone's default, 12, cost 0.74 s
+# per password check here at load 9 (bcrypt.checkpw; 1 ms at 4 rounds),
+# and every password token pays it: Tempest's dynamic credentials and
+# every service's own token. Tokens took 3-5 s in a Tempest run under
+# load. register.py sets the service passwords again at every start,
+# so they are rehashed with the new cost.
 write_keystone_conf() {
     local dir=$CLOUD_CONF/keystone
     mkdir -p "$dir" "$CLOUD_STATE/keystone"
@@ -123,6 +130,9 @@ $CLOUD_STATE/keystone/fernet-keys
 credential
 key_repository
 $CLOUD_STATE/keystone/credential-keys
+identity
+password_hash_rounds
+4
 EOT
 }
 
