@@ -359,12 +359,16 @@ write_nova_conf() {
     # one, Nova's RPC version check tries the API database and logs
     # "No DB access allowed in nova-compute"), and the driver's settings
     # from the one writer that DevStack uses too. The cloud's btrfs pool
-    # (lib-services.sh, ensure_storage_pool) enforces root disk sizes.
+    # (lib-services.sh, ensure_storage_pool) enforces root disk sizes; on
+    # it a server is a copy-on-write copy of its image's shifted template
+    # (image_templates: a stock guest ACTIVE in about 3 s instead of 13 s,
+    # doc/source/scale.rst), which reset_all removes with the servers.
     nova_common_triples | ini "$dir/nova-cpu.conf"
     SYSCONTAINER_ENDPOINT=$CLOUD_DAEMON_DIR/unix.socket \
     SYSCONTAINER_STORAGE_POOL=$CLOUD_POOL \
         syscontainer_write_compute_conf "$dir/nova-cpu.conf" \
-        ovs_datapath_type=netdev daemon_kind="$CLOUD_DAEMON_KIND"
+        ovs_datapath_type=netdev daemon_kind="$CLOUD_DAEMON_KIND" \
+        image_templates=true
 }
 
 write_clouds_yaml() {

@@ -618,6 +618,14 @@ reset_all() {
                 $1 == "parent:" && $2 ~ /^qbr/ {print $2}')
             "$CLOUD_CLI" delete --force "$name"
             unplug_port_links "${bridges[@]}"
+        elif [[ $name == nova-template-* ]] && [ "$("$CLOUD_CLI" query \
+                "/1.0/instances/$name" 2>/dev/null | "$(venv_bin python)" -c \
+                'import json, sys; print(json.load(sys.stdin)["expanded_devices"]["root"]["pool"])' \
+                2>/dev/null)" = "$CLOUD_POOL" ]; then
+            # The driver's image templates (nova_syscontainer/virt/template.py)
+            # in this cloud's pool: no host key, nothing plugged.
+            say "deleting image template $name (in pool $CLOUD_POOL)"
+            "$CLOUD_CLI" delete --force "$name"
         fi
     done
     reset_integration_bridge
