@@ -7,6 +7,10 @@
 #                           server "demo" with the openstack CLI and show it,
 #                           and print Horizon's URL and the demo user's login
 #   tools/cloud.sh start    install what is missing, configure, start
+#   tools/cloud.sh install  install what is missing only (Debian packages,
+#                           the services', Horizon's and Tempest's
+#                           virtualenvs): tools/run-tests.sh runs it beside
+#                           the functional tests on a fresh machine
 #   tools/cloud.sh demo     image, flavor, network, server create --wait,
 #                           and show (its NIC and port too)
 #   tools/cloud.sh tempest [--validation] [REGEX]
@@ -88,6 +92,18 @@ take_lock() {
     flock 9
 }
 
+# What the cloud and its Tempest need on the machine; a no-op when present.
+cmd_install() {
+    local t0=$SECONDS
+    mkdir -p "$CLOUD_LOGS" "$CLOUD_STATE" "$CLOUD_CONF"
+    install_apt_packages
+    install_venv
+    install_horizon
+    install_tempest
+    link_openstack_cli
+    say "installed in $((SECONDS - t0))s"
+}
+
 cmd_start() {
     local t0=$SECONDS
     mkdir -p "$CLOUD_LOGS" "$CLOUD_STATE" "$CLOUD_CONF"
@@ -129,6 +145,7 @@ main() {
         up) take_lock; cmd_start; demo; horizon_info ;;
         start) take_lock; cmd_start ;;
         start-nova) take_lock; start_nova ;;
+        install) take_lock; cmd_install ;;
         demo) take_lock; load_secrets; demo ;;
         tempest) shift; cmd_tempest "$@" ;;
         rally) cmd_rally ;;

@@ -613,37 +613,57 @@ ensure_daemon() { # NAME DIR
 # ---------------------------------------------------------------------------
 # 4. Daemon configuration: https address, pools, default profile (no NIC)
 # ---------------------------------------------------------------------------
-ensure_config() { # NAME DIR ADDR
-    local name=$1 dir=$2 addr=$3
-    local pools have_default=0 have_quota=0 cur_addr
-    pools=$(at "$dir" lxc query /1.0/storage-pools) || die "$name: cannot list storage pools"
+# LXD and Incus take the same preseed (their pools, profile and address);
+# only the command and its environment differ. KIND is lxd or incus.
+daemon_cli() { # KIND DIR ARGS...
+    local kind=$1 dir=$2
+    shift 2
+    case $kind in
+        lxd) at "$dir" lxc "$@" ;;
+        incus) INCUS_DIR=$dir timeout 120 incus "$@" ;;
+    esac
+}
+
+daemon_init_preseed() { # KIND DIR < YAML
+    case $1 in
+        lxd) LXD_DIR=$2 timeout 300 lxd init --preseed ;;
+        incus) INCUS_DIR=$2 timeout 300 incus admin init --preseed ;;
+    esac
+}
+
+ensure_config() { # NAME DIR ADDR [KIND [QUOTA_POOL_SIZE]]
+    local name=$1 dir=$2 addr=$3 kind=${4:-lxd} size=${5:-$QUOTA_POOL_SIZE}
+    local pools have_default=0 have_quota=0 cur_addr init
+    init=$([[ $kind == lxd ]] && echo 'lxd init' || echo 'incus admin init')
+    pools=$(daemon_cli "$kind" "$dir" query /1.0/storage-pools) ||
+        die "$name: cannot list storage pools"
     grep -q '"/1.0/storage-pools/default"' <<<"$pools" && have_default=1
     grep -q '"/1.0/storage-pools/quota"' <<<"$pools" && have_quota=1
 
     if ((have_default && have_quota)); then
-        cur_addr=$(at "$dir" lxc config get core.https_address)
+        cur_addr=$(daemon_cli "$kind" "$dir" config get core.https_address)
         if [[ $cur_addr != "$addr" ]]; then
             say "$name: setting core.https_address=$addr (was '$cur_addr')"
-            run at "$dir" lxc config set core.https_address "$addr"
+            run daemon_cli "$kind" "$dir" config set core.https_address "$addr"
         fi
         return 0
     fi
 
-    say "$name: preseeding (https $addr; pools default=dir, quota=btrfs $QUOTA_POOL_SIZE loop file; no network)"
+    say "$name: preseeding (https $addr; pools default=dir, quota=btrfs $size loop file; no network)"
     local preseed
     preseed=$(
         printf 'config:\n  core.https_address: "%s"\n' "$addr"
         printf 'networks: []\n'
         printf 'storage_pools:\n'
         ((have_default)) || printf -- '- name: default\n  driver: dir\n'
-        ((have_quota)) || printf -- '- name: quota\n  driver: btrfs\n  config:\n    size: %s\n' "$QUOTA_POOL_SIZE"
+        ((have_quota)) || printf -- '- name: quota\n  driver: btrfs\n  config:\n    size: %s\n' "$size"
         printf 'profiles:\n- name: default\n  description: nova-syscontainer default profile (root disk only, no network)\n'
         printf '  config: {}\n  devices:\n    root:\n      path: /\n      pool: default\n      type: disk\n'
     )
     printf '%s\n' "$preseed" >>"$LOG"
-    if ! LXD_DIR=$dir timeout 300 lxd init --preseed <<<"$preseed" >>"$LOG" 2>&1; then
+    if ! daemon_init_preseed "$kind" "$dir" <<<"$preseed" >>"$LOG" 2>&1; then
         tail -n 15 "$LOG" | sed 's/^/  | /' >&2
-        die "$name: 'lxd init --preseed' failed"
+        die "$name: '$init --preseed' failed"
     fi
 }
 

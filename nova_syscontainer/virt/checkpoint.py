@@ -14,7 +14,7 @@
 Before a suspend or a live migration the container's tasks are read from
 this host's ``/proc`` (:func:`nova_syscontainer.virt.criu_dump.tasks`,
 from the init pid the daemon reports, run in the ``proc_admin`` privsep
-daemon: :func:`nova_syscontainer.privsep.criu_host.container_tasks`) and
+daemon: :func:`criu_processes.container_tasks`) and
 judged, here in nova-compute, by :mod:`checkpoint_check`: a task CRIU would
 refuse is named before the daemon freezes anything. The tasks can be read
 only when the daemon runs on this host (a unix-socket endpoint); with a
@@ -26,11 +26,9 @@ from oslo_log import log as logging
 
 from nova_syscontainer import conf as sc_conf
 from nova_syscontainer import exception
-from nova_syscontainer import privsep
-from nova_syscontainer.privsep import criu_host
 from nova_syscontainer.virt import checkpoint_check
 from nova_syscontainer.virt import checkpoint_policy
-from nova_syscontainer.virt import migrate
+from nova_syscontainer.virt import criu_processes
 from nova_syscontainer.virt import restore_check
 
 LOG = logging.getLogger(__name__)
@@ -49,7 +47,7 @@ def suspendable(client, record):
     if not CONF.syscontainer.enable_checkpoint:
         raise exception.CheckpointRefused(name=name, reason=_(
             'checkpointing is disabled ([syscontainer] enable_checkpoint)'))
-    missing = migrate.missing_checkpoint_config(
+    missing = checkpoint_check.missing_checkpoint_config(
         record, checkpoint_policy.raw_lxc())
     if missing:
         raise exception.CheckpointRefused(name=name, reason=_(
@@ -74,9 +72,8 @@ def precheck(client, name):
     pid = (client.get_state(name) or {}).get('pid')
     if not pid or pid <= 0:
         return
-    privsep.ready(privsep.proc_admin)
     try:
-        tasks = criu_host.container_tasks(pid)
+        tasks = criu_processes.container_tasks(pid)
     except (ValueError, OSError) as e:
         # The container stopped since its state was read (its pid is no
         # container init any more), or /proc could not be read.

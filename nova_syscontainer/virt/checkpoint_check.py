@@ -184,3 +184,20 @@ def check(name, tasks):
     if mounts:
         raise exception.CheckpointRefused(name=name,
                                           reason=describe_mounts(mounts))
+
+
+def _raw_lxc_lines(record):
+    raw = record.get('config', {}).get('raw.lxc', '')
+    return {' '.join(line.split()) for line in raw.splitlines()
+            if line.strip()}
+
+
+def missing_checkpoint_config(record, required_lines):
+    """The required raw.lxc lines the container's config lacks.
+
+    Lines are compared with white space folded, so ``a=1`` and ``a = 1``
+    are different but ``a  = 1`` and ``a = 1`` are not.
+    """
+    have = _raw_lxc_lines(record)
+    return [line for line in required_lines
+            if ' '.join(line.split()) not in have]

@@ -58,6 +58,7 @@ REQUIRED_API_EXTENSIONS = ('instances', 'resources', 'projects')
 RUNNING = 'Running'
 STOPPED = 'Stopped'
 FROZEN = 'Frozen'
+FREEZING = 'Freezing'  # LXD 5.0.2's transient status before Frozen
 ERROR = 'Error'
 
 _BUSY_MARKERS = ('busy running', 'already running a', 'operation in progress',
@@ -535,7 +536,7 @@ class DaemonClient(client_images.ImageCalls, client_guest.GuestCalls,
         """Create an instance pulled from another daemon; do not wait.
 
         ``body`` is a full ``POST /1.0/instances`` request whose source is
-        of type migration (see migrate.target_request). Returns the
+        of type migration (see daemon_move.target_request). Returns the
         operation; a synchronous refusal raises DaemonError.
         """
         return self.call('receive instance %s' % body['name'], 'post',

@@ -15,8 +15,8 @@ While LXD checkpoints a running container, the ``criu dump`` process
 ptrace()s the container's init: it is the init's ``TracerPid``. Two parts
 of a live move look for it there, on the source host only (the source
 daemon reached through its unix socket, the driver running as root):
-:func:`nova_syscontainer.virt.migrate.release_stuck_dump` ends the helper
-that holds a dump stuck, and
+:func:`nova_syscontainer.virt.criu_processes.release_stuck_dump` ends the
+helper that holds a dump stuck, and
 :mod:`nova_syscontainer.virt.migration_progress` measures the checkpoint
 as it is written; the driver's pre-check of a checkpoint
 (:mod:`nova_syscontainer.virt.checkpoint_check`) reads the container's

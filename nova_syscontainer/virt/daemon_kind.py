@@ -58,7 +58,7 @@ bookworm-backports, both on liblxc 5.0.2), through pylxd 2.4.2:
 * after a live move the source settles for about a second before it can
   be deleted: LXD 5.0.2 says "busy running a stop operation", Incus 6.0.4
   first "Instance is running" (its record says Running again while its
-  stop hook runs), then busy; :func:`migrate.move` retries that DELETE
+  stop hook runs), then busy; :func:`daemon_move.move` retries that DELETE
   every 0.1 s;
 * image files: both import the same unified tarball (metadata.yaml +
   rootfs) and the split (metadata + squashfs) form.

@@ -12,7 +12,8 @@
 """Nova compute driver that runs instances as LXD system containers.
 
 This module only orchestrates: translation lives in :mod:`flavor_limits`
-and :mod:`container` (pure), images in :mod:`image`, host figures in
+and :mod:`container` (pure), gathered once per operation into an
+:mod:`operation_plan`; images in :mod:`image`, host figures in
 :mod:`host`, and every daemon call in :mod:`client`.
 """
 
@@ -39,16 +40,19 @@ from nova_syscontainer.virt import console_log
 from nova_syscontainer.virt import container
 from nova_syscontainer.virt import daemon_kind
 from nova_syscontainer.virt import diagnostics
-from nova_syscontainer.virt import driver_migration
+from nova_syscontainer.virt import driver_live_migration
+from nova_syscontainer.virt import driver_resize
 from nova_syscontainer.virt import flavor_limits
 from nova_syscontainer.virt import guest
 from nova_syscontainer.virt import host as hostinfo
 from nova_syscontainer.virt import image as images
 from nova_syscontainer.virt import interrupted
 from nova_syscontainer.virt import inventory
-from nova_syscontainer.virt import live_migration
+from nova_syscontainer.virt import leftovers
 from nova_syscontainer.virt import nics
+from nova_syscontainer.virt import operation_plan
 from nova_syscontainer.virt import orphans
+from nova_syscontainer.virt import peers
 from nova_syscontainer.virt import rescue as rescues
 from nova_syscontainer.virt import serial_console
 from nova_syscontainer.virt import snapshot as snapshots
@@ -58,7 +62,8 @@ LOG = logging.getLogger(__name__)
 CONF = nova_conf.CONF
 
 
-class SysContainerDriver(driver_migration.MigrationMixin,
+class SysContainerDriver(driver_resize.ResizeMixin,
+                         driver_live_migration.LiveMigrationMixin,
                          driver.ComputeDriver):
     """``nova.virt.driver.ComputeDriver`` for LXD/Incus system containers."""
 
@@ -138,7 +143,7 @@ class SysContainerDriver(driver_migration.MigrationMixin,
         self._templates = templates.for_pool(
             self.client, CONF.syscontainer.storage_pool, pool.get('driver'),
             CONF.syscontainer.image_templates)
-        self._pending_cleanups = live_migration.PendingCleanups(host)
+        self._pending_cleanups = leftovers.PendingCleanups(host)
         self._retry_pending_cleanups()
         interrupted.clean_up(self, host)
 
@@ -182,8 +187,8 @@ class SysContainerDriver(driver_migration.MigrationMixin,
         # daemon listens and the certificate it presents.
         if self._migration_endpoint:
             resources['stats'] = {
-                live_migration.ENDPOINT_STAT: self._migration_endpoint,
-                live_migration.CERT_STAT: self._server_info.get(
+                peers.ENDPOINT_STAT: self._migration_endpoint,
+                peers.CERT_STAT: self._server_info.get(
                     'environment', {}).get('certificate', ''),
                 daemon_kind.STAT: self.client.daemon.stat,
             }
@@ -277,9 +282,14 @@ class SysContainerDriver(driver_migration.MigrationMixin,
         before it first starts (see config_drive.py).
         """
         self._refuse_unsupported_build(instance, block_device_info)
-        limits = self._limits(instance, image_meta=image_meta)
-        # A port this driver cannot plug is refused before anything exists.
-        nics.plans(instance, network_info, limits.nic)
+        # One plan for the whole spawn (limits, ports, create body): what
+        # cannot be honoured, a port this driver cannot plug too, is
+        # refused before anything exists.
+        plan = operation_plan.for_spawn(
+            instance, network_info,
+            self._limits(instance, image_meta=image_meta), self._nodename,
+            CONF.syscontainer.profiles, raw_lxc=self._checkpoint_lines(),
+            checkpoint_config=checkpoint_policy.create_config())
         name = container.name(instance)
         if self.client.instance_exists(name):
             raise nova_exception.InstanceExists(name=name)
@@ -294,9 +304,9 @@ class SysContainerDriver(driver_migration.MigrationMixin,
             with self.virtapi.wait_for_instance_event(
                     instance, events, timeout=timeout,
                     error_callback=_neutron_failed_callback):
-                nics.plug_all(instance, network_info, limits.nic)
+                nics.plug_all(instance, plan.nics)
                 self._create_and_start(
-                    context, instance, name, limits, network_info, power_on,
+                    context, instance, name, plan, network_info, power_on,
                     (injected_files, admin_password))
         except nova_exception.InstanceEventTimeout:
             if CONF.vif_plugging_is_fatal:
@@ -313,21 +323,15 @@ class SysContainerDriver(driver_migration.MigrationMixin,
         LOG.info('Container %s created%s', name,
                  ' and started' if power_on else '', instance=instance)
 
-    def _create_and_start(self, context, instance, name, limits,
+    def _create_and_start(self, context, instance, name, plan,
                           network_info, power_on, injection=(None, None)):
         image_id = instance.image_ref
         with images.image_lock(image_id):
             fingerprint, _new = self.images.ensure(
                 context, image_id, instance.trusted_certs,
                 root_gb=instance.flavor.root_gb)
-            body = container.create_body(
-                instance, self._nodename, fingerprint, limits,
-                CONF.syscontainer.profiles, raw_lxc=self._checkpoint_lines(),
-                checkpoint_config=checkpoint_policy.create_config())
-            body['devices'].update(nics.devices(
-                instance, network_info, limits.nic,
-                existing=body['devices']))
-            body = self._from_template(fingerprint, body)
+            body = self._from_template(
+                fingerprint, operation_plan.create_body(plan, fingerprint))
             try:
                 self.client.create_instance(body)
                 if config_drive.required(instance):
@@ -363,6 +367,12 @@ class SysContainerDriver(driver_migration.MigrationMixin,
     def _checkpoint_lines():
         """raw.lxc lines CRIU needs, when checkpointing is enabled."""
         return checkpoint_policy.create_raw_lxc()
+
+    def _plan(self, instance, network_info, flavor=None, image_meta=None):
+        """The operation's plan: limits and port plans, computed once."""
+        return operation_plan.build(
+            instance, network_info,
+            self._limits(instance, flavor=flavor, image_meta=image_meta))
 
     def _limits(self, instance, flavor=None, image_meta=None):
         if image_meta is None:
@@ -454,8 +464,7 @@ class SysContainerDriver(driver_migration.MigrationMixin,
             and goes on, instead of nova-compute failing to start.
         """
         try:
-            nic_limits = self._limits(instance).nic
-            nics.plug_all(instance, network_info, nic_limits)
+            nics.plug_all(instance, self._plan(instance, network_info).nics)
         except nova_exception.VirtualInterfacePlugException:
             raise
         except nova_exception.NovaException as e:

@@ -38,9 +38,11 @@ from nova.network import neutron
 from nova import objects
 from oslo_log import log as logging
 
+from nova_syscontainer.virt import client as daemon_client
 from nova_syscontainer.virt import container
-from nova_syscontainer.virt import live_migration
-from nova_syscontainer.virt import migrate
+from nova_syscontainer.virt import criu_processes
+from nova_syscontainer.virt import daemon_move
+from nova_syscontainer.virt import peers
 
 #: Seconds the source daemon's cancelled move may take to end.
 ROLLBACK_WAIT = 60
@@ -96,8 +98,7 @@ def _roll_back_move(driver, context, instance):
             source.cancel_operation(op['id'])
         migration = objects.Migration.get_by_instance_and_status(
             context, instance.uuid, 'running')
-        target = live_migration.target_client(context,
-                                              migration.dest_compute)
+        target = peers.target_client(context, migration.dest_compute)
         # The target's receive ends once the source's operation does; a
         # dump LXD 5.0.2 leaves stuck ends only once its helper is ended.
         pid = (source.get_state(name) or {}).get('pid')
@@ -105,15 +106,15 @@ def _roll_back_move(driver, context, instance):
         deadline = time.monotonic() + ROLLBACK_WAIT
         while time.monotonic() < deadline:
             if local:
-                migrate.release_stuck_dump(pid)
+                criu_processes.release_stuck_dump(pid)
             if not _running(source, ops):
                 break
             time.sleep(0.5)
-        if migrate.cleanup_target(target, name):
+        if daemon_move.cleanup_target(target, name):
             LOG.warning('Deleted the copy an interrupted live migration '
                         'left on %s', migration.dest_compute,
                         instance=instance)
-        status = migrate.restore_source(source, name, ROLLBACK_WAIT)
+        status = daemon_move.restore_source(source, name, ROLLBACK_WAIT)
         LOG.info('After the interrupted live migration the container here '
                  'is %s', status, instance=instance)
         # As Nova's own rollback does: Neutron's bindings of the ports to
@@ -129,7 +130,8 @@ def _roll_back_move(driver, context, instance):
 def _running(client, ops):
     for op in ops:
         record = client.get_operation(op['id'])
-        if record is not None and record.get('status') == 'Running':
+        if (record is not None and
+                record.get('status') == daemon_client.RUNNING):
             return True
     return False
 

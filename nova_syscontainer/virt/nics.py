@@ -13,8 +13,9 @@
 
 The driver calls these from spawn, destroy, plug_vifs/unplug_vifs,
 attach/detach_interface, suspend/resume and the migrations; the pure
-mapping lives in :mod:`vif`, host I/O in :mod:`network`, daemon I/O in
-:mod:`client`.
+mapping lives in :mod:`vif` (the ports' plans come made, once per
+operation, in an :class:`operation_plan.Plan`), host I/O in
+:mod:`network`, daemon I/O in :mod:`client`.
 """
 
 from nova import exception as nova_exception
@@ -27,17 +28,15 @@ from nova_syscontainer.virt import vif as vif_mod
 LOG = logging.getLogger(__name__)
 
 
-def plans(instance, network_info, nic_limits=None):
-    """HostPlans of every VIF; refuses the whole list on one bad VIF."""
-    return [(vif, vif_mod.plan(vif, nic_limits, instance.uuid))
-            for vif in network_info or []]
+def plug_all(instance, nic_plans):
+    """Plug every planned port on the host (idempotent); undo all on failure.
 
-
-def plug_all(instance, network_info, nic_limits=None):
-    """Plug every port on the host (idempotent); undo all on failure."""
+    :param nic_plans: the ``(vif, HostPlan)`` pairs of the operation's
+        plan (:attr:`operation_plan.Plan.nics`), made once.
+    """
     done = []
     try:
-        for vif, host_plan in plans(instance, network_info, nic_limits):
+        for vif, host_plan in nic_plans:
             network.plug(instance, vif, host_plan)
             done.append((vif, host_plan))
     except Exception:
@@ -75,12 +74,6 @@ def unplug_all(instance, network_info, only_unused=False):
     remove_stale(instance, network_info)
 
 
-def devices(instance, network_info, nic_limits=None, existing=None):
-    """Daemon devices for the instance's VIFs (see vif.nic_devices)."""
-    return vif_mod.nic_devices(network_info, nic_limits, instance.uuid,
-                               existing=existing)
-
-
 def remove_stale(instance, network_info):
     """Remove the container ends a CRIU checkpoint left on the host."""
     return network.remove_stale_container_ends(
@@ -112,8 +105,8 @@ def attach(client, name, instance, vif, nic_limits=None):
     network.plug(instance, vif, host_plan)
     try:
         writable = client.get_writable(name)
-        new = devices(instance, [vif], nic_limits,
-                      existing=writable['devices'])
+        new = vif_mod.nic_devices_of([(vif, host_plan)], nic_limits,
+                                     existing=writable['devices'])
         if new:
             body = dict(writable,
                         devices=dict(writable['devices'], **new))

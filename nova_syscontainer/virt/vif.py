@@ -217,10 +217,16 @@ def nic_devices(network_info, nic_limits=None, instance_uuid=None,
     Container interfaces are eth0, eth1... in network_info's order,
     after any NIC already in ``existing``.
     """
+    return nic_devices_of(
+        [(vif, plan(vif, nic_limits, instance_uuid))
+         for vif in network_info or []], nic_limits, existing=existing)
+
+
+def nic_devices_of(nic_plans, nic_limits=None, existing=None):
+    """:func:`nic_devices` from ``(vif, HostPlan)`` pairs already made."""
     devices = dict(existing or {})
     result = {}
-    for vif in network_info or []:
-        host_plan = plan(vif, nic_limits, instance_uuid)
+    for _vif, host_plan in nic_plans:
         name = device_name(host_plan.port_id)
         if name in devices:
             continue

@@ -70,7 +70,7 @@ import pylxd
 from pylxd import exceptions as lxd_exceptions
 import testtools
 
-from nova_syscontainer.virt import migrate
+from nova_syscontainer.virt import daemon_move
 from tests.functional import base
 from tests.functional import daemon
 from tests import paths
@@ -272,7 +272,7 @@ class MigrationBench(base.TwoHostsTestCase):
         op = src.api.instances[name].post(json={
             'name': name, 'migration': True, 'live': True,
             'instance_only': True}).json()['metadata']
-        body = migrate.target_request(
+        body = daemon_move.target_request(
             record, '%s/1.0/operations/%s' % (daemon.HTTPS_ENDPOINT,
                                               op['id']),
             certificate, op['metadata'], True)

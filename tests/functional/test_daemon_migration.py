@@ -39,7 +39,9 @@ from nova_syscontainer import conf as sc_conf
 from nova_syscontainer import exception
 from nova_syscontainer.virt import checkpoint_policy
 from nova_syscontainer.virt import client as daemon_client
-from nova_syscontainer.virt import migrate
+from nova_syscontainer.virt import criu_processes
+from nova_syscontainer.virt import daemon_move
+from nova_syscontainer.virt import move_checks
 from tests.functional import daemon
 from tests import rawlxd
 
@@ -179,7 +181,7 @@ class DaemonMigrationTest(testtools.TestCase):
         self.addCleanup(watch.stop)
         time.sleep(1.5)
 
-        figures = migrate.move(self.source, self.target, name, SOURCE_URL)
+        figures = daemon_move.move(self.source, self.target, name, SOURCE_URL)
 
         self.assertTrue(figures['source_removed'])
         self.assertNotIn(name, self.a.names())
@@ -202,8 +204,8 @@ class DaemonMigrationTest(testtools.TestCase):
     def test_cold_move_of_stopped_container(self):
         name = self.create(start=False)
 
-        figures = migrate.move(self.source, self.target, name, SOURCE_URL,
-                               live=False)
+        figures = daemon_move.move(self.source, self.target, name, SOURCE_URL,
+                                   live=False)
 
         self.report('cold move A->B', figures)
         self.assertNotIn(name, self.a.names())
@@ -215,9 +217,9 @@ class DaemonMigrationTest(testtools.TestCase):
 
     def test_live_move_of_stopped_container_refused(self):
         name = self.create(start=False)
-        self.assertRaises(exception.MigrationTargetUnsuitable, migrate.move,
-                          self.source, self.target, name, SOURCE_URL,
-                          check=False)
+        self.assertRaises(exception.MigrationTargetUnsuitable,
+                          daemon_move.move, self.source, self.target, name,
+                          SOURCE_URL, check=False)
         self.assertEqual('Stopped', self.a.instance(name)['status'])
 
     # -- (c) refused ---------------------------------------------------------
@@ -241,9 +243,9 @@ class DaemonMigrationTest(testtools.TestCase):
         token, pid, count = self.a.counter(name)
 
         with testtools.ExpectedException(exception.MigrationTargetUnsuitable):
-            migrate.check_target(self.source, self.target,
-                                 self.source.get_instance(name))
-        ctx = self.assertRaises(exception.MigrationFailed, migrate.move,
+            move_checks.check_target(self.source, self.target,
+                                     self.source.get_instance(name))
+        ctx = self.assertRaises(exception.MigrationFailed, daemon_move.move,
                                 self.source, self.target, name, SOURCE_URL)
 
         self.assertIsInstance(ctx, exception.MigrationTargetUnsuitable)
@@ -256,7 +258,7 @@ class DaemonMigrationTest(testtools.TestCase):
         name, profile = self.with_profile_missing_on_b()
         token, pid, count = self.a.counter(name)
 
-        ctx = self.assertRaises(exception.MigrationFailed, migrate.move,
+        ctx = self.assertRaises(exception.MigrationFailed, daemon_move.move,
                                 self.source, self.target, name, SOURCE_URL,
                                 check=False)
 
@@ -275,14 +277,14 @@ class DaemonMigrationTest(testtools.TestCase):
         record['status'] = 'Running'
         record['expanded_devices']['root']['pool'] = 'nsc-ft-no-such-pool'
         ctx = self.assertRaises(
-            exception.MigrationTargetUnsuitable, migrate.check_target,
+            exception.MigrationTargetUnsuitable, move_checks.check_target,
             self.source, self.target, record)
         for words in ('checkpoint lines', 'security.idmap.isolated',
                       'storage pool nsc-ft-no-such-pool'):
             self.assertIn(words, str(ctx))
         # The same daemon on both sides.
         ctx = self.assertRaises(
-            exception.MigrationTargetUnsuitable, migrate.check_target,
+            exception.MigrationTargetUnsuitable, move_checks.check_target,
             self.source, self.source, self.source.get_instance(name))
         self.assertIn('same daemon', str(ctx))
         self.assertIn('already has an instance', str(ctx))
@@ -294,11 +296,11 @@ class DaemonMigrationTest(testtools.TestCase):
         self.addCleanup(lambda: rawlxd.remove(self.b.lxd, other))
         self.b.create_raw(other, self.b.import_image(), start=False)
         record = self.source.get_instance(name)
-        b_map = migrate.daemon_idmap(self.target.list_instances())
+        b_map = move_checks.daemon_idmap(self.target.list_instances())
         self.assertIsNotNone(b_map)
         # Both daemons use the host's one subuid range: the same map.
-        self.assertEqual(migrate._idmap(record['expanded_config']), b_map)
-        migrate.check_target(self.source, self.target, record)
+        self.assertEqual(move_checks._idmap(record['expanded_config']), b_map)
+        move_checks.check_target(self.source, self.target, record)
 
         # A container whose map B would not give: refused before moving.
         shifted = record['expanded_config']['volatile.idmap.current'].replace(
@@ -307,7 +309,7 @@ class DaemonMigrationTest(testtools.TestCase):
             shifted, record['expanded_config']['volatile.idmap.current'])
         record['expanded_config']['volatile.idmap.current'] = shifted
         ctx = self.assertRaises(exception.MigrationTargetUnsuitable,
-                                migrate.check_target, self.source,
+                                move_checks.check_target, self.source,
                                 self.target, record)
         self.assertIn('maps uids/gids differently', str(ctx))
 
@@ -328,18 +330,18 @@ class DaemonMigrationTest(testtools.TestCase):
         killer = threading.Timer(2.0, self.b.kill)
         self.addCleanup(killer.cancel)
         released = []
-        real_release = migrate.release_stuck_dump
+        real_release = criu_processes.release_stuck_dump
 
         def spy(init_pid):
             pids = real_release(init_pid)
             released.extend(pids)
             return pids
 
-        self.patch(migrate, 'release_stuck_dump', spy)
+        self.patch(criu_processes, 'release_stuck_dump', spy)
         start = time.monotonic()
         killer.start()
 
-        ctx = self.assertRaises(exception.MigrationFailed, migrate.move,
+        ctx = self.assertRaises(exception.MigrationFailed, daemon_move.move,
                                 self.source, self.target, name, SOURCE_URL)
 
         failed_after = time.monotonic() - start
@@ -359,6 +361,7 @@ class DaemonMigrationTest(testtools.TestCase):
         self.b.ensure_running()
         leftover = name in self.b.names()
         self.addDetail('leftover-on-b', content.text_content(str(leftover)))
-        self.assertEqual(leftover, migrate.cleanup_target(self.target, name))
+        self.assertEqual(leftover,
+                         daemon_move.cleanup_target(self.target, name))
         self.assertNotIn(name, self.b.names())
         self.assertIn(name, self.a.names())

@@ -109,3 +109,31 @@ class UnrestorableMountsTest(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+REQUIRED = ['lxc.pty.max = 1', 'lxc.apparmor.profile =']
+
+
+class CheckpointConfigTest(unittest.TestCase):
+
+    def test_all_present(self):
+        rec = {'config': {'raw.lxc': 'lxc.pty.max = 1\n'
+                                     'lxc.apparmor.profile =\nother = 2'}}
+        self.assertEqual([], checkpoint_check.missing_checkpoint_config(
+            rec, REQUIRED))
+
+    def test_whitespace_folded(self):
+        rec = {'config': {'raw.lxc': '  lxc.pty.max   =  1 \n'
+                                     'lxc.apparmor.profile  ='}}
+        self.assertEqual([], checkpoint_check.missing_checkpoint_config(
+            rec, REQUIRED))
+
+    def test_missing_lines_reported(self):
+        rec = {'config': {'raw.lxc': 'lxc.pty.max = 1'}}
+        self.assertEqual(['lxc.apparmor.profile ='],
+                         checkpoint_check.missing_checkpoint_config(
+                             rec, REQUIRED))
+        self.assertEqual(REQUIRED, checkpoint_check.missing_checkpoint_config(
+            {'config': {}}, REQUIRED))
+        self.assertEqual(REQUIRED, checkpoint_check.missing_checkpoint_config(
+            {}, REQUIRED))

@@ -36,7 +36,7 @@ from nova_syscontainer.virt import checkpoint_policy
 from nova_syscontainer.virt import container
 from nova_syscontainer.virt import flavor_limits
 from nova_syscontainer.virt import live_migration
-from nova_syscontainer.virt import migrate
+from nova_syscontainer.virt import move_checks
 
 EMPTY = 'lxc.apparmor.profile ='
 
@@ -163,7 +163,7 @@ class PolicyTest(testtools.TestCase):
         # the suspend and live-migration checks of that host.
         self._host(apparmor=True)
         rec = self._record('\n'.join(checkpoint_policy.create_raw_lxc()))
-        self.assertEqual([], migrate.record_problems(
+        self.assertEqual([], move_checks.record_problems(
             rec, True, checkpoint_policy.raw_lxc()))
         client = mock.Mock(endpoint='https://remote:8443')
         checkpoint.suspendable(client, rec)

@@ -20,7 +20,7 @@ import testtools
 from nova_syscontainer import conf as sc_conf
 from nova_syscontainer import exception
 from nova_syscontainer.virt import client
-from nova_syscontainer.virt import live_migration
+from nova_syscontainer.virt import peers
 
 ENDPOINT = 'https://127.0.0.1:8443'
 
@@ -72,12 +72,12 @@ class PeerPinningTest(testtools.TestCase):
 
     def test_peer_is_verified_even_where_own_daemon_is_insecure(self):
         node = mock.Mock(stats={
-            live_migration.ENDPOINT_STAT: 'https://127.0.0.2:8443',
-            live_migration.CERT_STAT: 'PEM'})
+            peers.ENDPOINT_STAT: 'https://127.0.0.2:8443',
+            peers.CERT_STAT: 'PEM'})
         with mock.patch('nova.objects.ComputeNode.'
                         'get_first_node_by_host_for_old_compat',
                         return_value=node):
-            peer = live_migration.target_client(mock.sentinel.ctx, 'host2')
+            peer = peers.target_client(mock.sentinel.ctx, 'host2')
         session = peer._session()
         self.assertTrue(os.path.isfile(session.verify))
         with open(session.verify) as f:

@@ -19,7 +19,7 @@ from nova import exception as nova_exception
 from nova_syscontainer import exception
 from nova_syscontainer.virt import client
 from nova_syscontainer.virt import daemon_kind
-from nova_syscontainer.virt import driver_migration
+from nova_syscontainer.virt import driver_live_migration
 
 # The parts of GET /1.0 that tell the daemons apart, as measured.
 INCUS_INFO = {'auth': 'trusted',
@@ -132,7 +132,7 @@ class PreCheckTest(unittest.TestCase):
             daemon=daemon_kind.identify(info)))
 
     def check(self, info, peer_stats):
-        driver_migration.MigrationMixin._check_same_kind(
+        driver_live_migration.LiveMigrationMixin._check_same_kind(
             self.node(info), {'stats': peer_stats})
 
     def test_refused_between_kinds(self):

@@ -83,12 +83,10 @@ class DriverTestCase(testtools.TestCase):
                                                   instance=True)
         self.driver.images.ensure.return_value = ('fp', False)
         self.nics = {}
-        for fn in ('plans', 'plug_all', 'unplug_all', 'devices',
-                   'neutron_events', 'remove_stale_for', 'attach',
-                   'detach'):
+        for fn in ('plug_all', 'unplug_all', 'neutron_events',
+                   'remove_stale_for', 'attach', 'detach'):
             self.nics[fn] = self.useFixture(fixtures.MockPatchObject(
                 nics, fn, autospec=True)).mock
-        self.nics['devices'].return_value = {}
         self.nics['neutron_events'].return_value = []
         # create_instance makes the container, stopped, as the daemon does.
         self.daemon.create_instance.side_effect = self._created

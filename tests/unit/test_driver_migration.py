@@ -11,9 +11,9 @@
 # under the License.
 """The driver's migration calls on their error paths, without a daemon.
 
-The transfers themselves (live_migration.move, copy_stopped) are
-autospecced mocks: what is proved here is what the driver does around
-them when they fail, are aborted or succeed.
+The transfers themselves (live_migration.move,
+cold_migration.copy_stopped) are autospecced mocks: what is proved here is
+what the driver does around them when they fail, are aborted or succeed.
 """
 
 from unittest import mock
@@ -25,6 +25,7 @@ from nova import objects
 
 from nova_syscontainer import exception
 from nova_syscontainer.virt import checkpoint
+from nova_syscontainer.virt import cold_migration
 from nova_syscontainer.virt import incoming_ports
 from nova_syscontainer.virt import live_migration
 from tests.unit import test_driver
@@ -44,7 +45,7 @@ class ResizeTest(test_driver.DriverTestCase):
         self.useFixture(fixtures.MockPatchObject(
             self.driver, '_migration', return_value=self.migration))
         self.copy = self.useFixture(fixtures.MockPatchObject(
-            live_migration, 'copy_stopped', autospec=True)).mock
+            cold_migration, 'copy_stopped', autospec=True)).mock
         self.copy.return_value = {'total': 1.0}
         # The destination's compute record and its daemon kind (the kind
         # check has tests of its own: tests.functional.test_incus).

@@ -135,13 +135,13 @@ class RollBackMoveTest(unittest.TestCase):
         self.context = mock.Mock()
         with mock.patch.object(interrupted, 'objects', objects), \
                 mock.patch.object(interrupted, 'neutron') as neutron, \
-                mock.patch.object(interrupted.live_migration,
+                mock.patch.object(interrupted.peers,
                                   'target_client') as target, \
-                mock.patch.object(interrupted.migrate,
+                mock.patch.object(interrupted.daemon_move,
                                   'cleanup_target') as cleanup, \
-                mock.patch.object(interrupted.migrate,
+                mock.patch.object(interrupted.criu_processes,
                                   'release_stuck_dump') as release, \
-                mock.patch.object(interrupted.migrate.time, 'sleep'), \
+                mock.patch.object(interrupted.daemon_move.time, 'sleep'), \
                 mock.patch.object(interrupted.container, 'name',
                                   return_value='c-m'):
             interrupted._roll_back_move(driver, self.context, instance)

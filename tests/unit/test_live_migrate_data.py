@@ -29,6 +29,7 @@ import testtools
 
 from nova_syscontainer import conf as sc_conf
 from nova_syscontainer.virt import live_migration
+from nova_syscontainer.virt import peers
 
 CONF = sc_conf.CONF
 objects.register_all()
@@ -56,7 +57,7 @@ class BorrowedMigrateDataTest(testtools.TestCase):
         """What check_can_live_migrate_destination hands to Nova."""
         return live_migration.check_destination(
             'https://192.0.2.2:8443',
-            {'stats': {live_migration.ENDPOINT_STAT:
+            {'stats': {peers.ENDPOINT_STAT:
                        'https://192.0.2.1:8443'}})
 
     def test_the_class_is_still_in_nova_and_registered(self):

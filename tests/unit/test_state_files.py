@@ -20,7 +20,7 @@ import fixtures
 import testtools
 
 from nova_syscontainer import conf as sc_conf
-from nova_syscontainer.virt import live_migration
+from nova_syscontainer.virt import leftovers
 from nova_syscontainer.virt import state_files
 
 
@@ -39,7 +39,7 @@ class StateFilesTest(testtools.TestCase):
         self.addCleanup(sc_conf.CONF.clear_override, 'state_path')
 
     def test_concurrent_adds_lose_nothing(self):
-        pending = live_migration.PendingCleanups('node1')
+        pending = leftovers.PendingCleanups('node1')
         # Widen the read-modify-write window: without the lock, threads
         # read the same old content and the last writer wins.
         real_load = pending._load
@@ -58,11 +58,11 @@ class StateFilesTest(testtools.TestCase):
         for t in threads:
             t.join(30)
         self.assertEqual(sorted(FakeInstance(n).uuid for n in range(20)),
-                         sorted(live_migration.PendingCleanups(
+                         sorted(leftovers.PendingCleanups(
                              'node1').uuids()))
 
     def test_a_failed_write_keeps_the_old_content_and_no_temporary(self):
-        pending = live_migration.PendingCleanups('node1')
+        pending = leftovers.PendingCleanups('node1')
         pending.add(FakeInstance(1))
         with mock.patch.object(os, 'replace', side_effect=OSError('disk')):
             self.assertRaises(OSError, pending.add, FakeInstance(2))

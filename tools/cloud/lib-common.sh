@@ -120,9 +120,17 @@ start_service() {
     printf '\n==== %s start %s\n' "$(date -u +%FT%TZ)" "$name" >>"$log"
     # The inner shell records its own PID and start time, then becomes
     # the service (exec), so the file names the service's own process.
-    # fd 9 (cloud.sh's lock) is not passed on: a service must not hold it.
+    # No descriptor but stdin, stdout and stderr is passed on: not fd 9
+    # (cloud.sh's lock), nor a lock its caller holds around it, as
+    # "flock /run/nova-syscontainer-cloud.lock tools/cloud.sh up" does
+    # (without -o flock leaves its fd open for the command): a service
+    # that inherits a lock's descriptor holds the lock as long as it runs.
     # shellcheck disable=SC2016  # expanded by the inner shell
     env "${envs[@]}" setsid bash -c '
+        for fd in /proc/$$/fd/*; do
+            fd=${fd##*/}
+            [ "$fd" -le 2 ] || eval "exec $fd>&-"
+        done
         stat=$(cat /proc/$$/stat); stat=${stat##*) }
         read -r -a f <<<"$stat"
         printf "%s %s\n" "$$" "${f[19]}" >"$0.tmp" && mv "$0.tmp" "$0"

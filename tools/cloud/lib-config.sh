@@ -104,6 +104,13 @@ EOT
 # the connection: the clients' "Remote end closed connection without
 # response" (12 times in a Tempest run with two workers; measured again
 # on a service registration while the machine was busy).
+# Passwords are hashed with 4 bcrypt rounds, as DevStack does
+# (KEYSTONE_PASSWORD_HASH_ROUNDS). Keystone's default, 12, cost 0.74 s
+# per password check here at load 9 (bcrypt.checkpw; 1 ms at 4 rounds),
+# and every password token pays it: Tempest's dynamic credentials and
+# every service's own token. Tokens took 3-5 s in a Tempest run under
+# load. register.py sets the service passwords again at every start,
+# so they are rehashed with the new cost.
 write_keystone_conf() {
     local dir=$CLOUD_CONF/keystone
     mkdir -p "$dir" "$CLOUD_STATE/keystone"
@@ -123,6 +130,9 @@ $CLOUD_STATE/keystone/fernet-keys
 credential
 key_repository
 $CLOUD_STATE/keystone/credential-keys
+identity
+password_hash_rounds
+4
 EOT
 }
 
@@ -349,12 +359,16 @@ write_nova_conf() {
     # one, Nova's RPC version check tries the API database and logs
     # "No DB access allowed in nova-compute"), and the driver's settings
     # from the one writer that DevStack uses too. The cloud's btrfs pool
-    # (lib-services.sh, ensure_storage_pool) enforces root disk sizes.
+    # (lib-services.sh, ensure_storage_pool) enforces root disk sizes; on
+    # it a server is a copy-on-write copy of its image's shifted template
+    # (image_templates: a stock guest ACTIVE in about 3 s instead of 13 s,
+    # doc/source/scale.rst), which reset_all removes with the servers.
     nova_common_triples | ini "$dir/nova-cpu.conf"
     SYSCONTAINER_ENDPOINT=$CLOUD_DAEMON_DIR/unix.socket \
     SYSCONTAINER_STORAGE_POOL=$CLOUD_POOL \
         syscontainer_write_compute_conf "$dir/nova-cpu.conf" \
-        ovs_datapath_type=netdev daemon_kind="$CLOUD_DAEMON_KIND"
+        ovs_datapath_type=netdev daemon_kind="$CLOUD_DAEMON_KIND" \
+        image_templates=true
 }
 
 write_clouds_yaml() {

@@ -106,11 +106,23 @@ EOT
 # Keystone (password hashing, tokens: CPU bound) and Nova's API get two
 # processes, every service four threads a process, a backlog of 128, and
 # 60 s instead of 4 s to read a request on a machine this busy.
+# Glance reads a chunked upload through uwsgi.chunked_read, which holds
+# a whole chunk in a buffer of at most --chunked-input-limit bytes
+# (uwsgi's default 1 MiB): glanceclient sends 1 MiB chunks (its
+# CHUNKSIZE), so with the chunk's size line and CRLF every upload of
+# more than one chunk, e.g. Nova's snapshot of the stock guest, failed
+# at once with "unable to receive chunked part" (an HTTP 500 within
+# 0.1 s). DevStack does not see it: Apache's mod_proxy_http in front of
+# Glance's uwsgi re-chunks the body (lib/apache,
+# write_local_uwsgi_http_config). 8 MiB leaves room for any client's
+# chunk; the buffer grows only as far as a chunk needs.
 start_uwsgi() {
     local name=$1 port=$2 module=$3 processes=1
+    local -a extra=()
     shift 3
     case $name in
         keystone|nova-api) processes=2 ;;
+        glance) extra=(--chunked-input-limit $((8 * 1024 * 1024))) ;;
     esac
     start_service "$name" "$@" -- "$(venv_bin uwsgi)" \
         --master --need-app --die-on-term --lazy-apps --enable-threads \
@@ -119,7 +131,7 @@ start_uwsgi() {
         --socket-timeout 60 --listen 128 \
         --buffer-size 65535 --http-auto-chunked --http-raw-body \
         --disable-logging --log-4xx --log-5xx \
-        --add-header "Connection: close" \
+        --add-header "Connection: close" "${extra[@]}" \
         --procname-prefix "nsc-cloud-$name "
 }
 
@@ -606,6 +618,14 @@ reset_all() {
                 $1 == "parent:" && $2 ~ /^qbr/ {print $2}')
             "$CLOUD_CLI" delete --force "$name"
             unplug_port_links "${bridges[@]}"
+        elif [[ $name == nova-template-* ]] && [ "$("$CLOUD_CLI" query \
+                "/1.0/instances/$name" 2>/dev/null | "$(venv_bin python)" -c \
+                'import json, sys; print(json.load(sys.stdin)["expanded_devices"]["root"]["pool"])' \
+                2>/dev/null)" = "$CLOUD_POOL" ]; then
+            # The driver's image templates (nova_syscontainer/virt/template.py)
+            # in this cloud's pool: no host key, nothing plugged.
+            say "deleting image template $name (in pool $CLOUD_POOL)"
+            "$CLOUD_CLI" delete --force "$name"
         fi
     done
     reset_integration_bridge

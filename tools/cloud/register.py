@@ -20,7 +20,8 @@ bootstrap made the admin user and the identity endpoints:
 makes the project "service", one user per service NAME with the admin and
 service roles there (password NSC_SERVICE_PASSWORD), and for each service its
 catalog entry with public and internal endpoints at URL. What exists is
-kept (passwords are set again), so a second run changes nothing. The
+kept (passwords, the admin's too, are set again, which rehashes them at
+Keystone's current cost), so a second run changes nothing else. The
 passwords come from the environment, never the command line (readable by
 any local user in /proc/<pid>/cmdline).
 """
@@ -75,6 +76,13 @@ def main(argv):
                                       interface=interface, region_id=region)
             elif endpoint.url != url:
                 ident.update_endpoint(endpoint, url=url)
+    # keystone-manage bootstrap keeps an existing admin's password hash,
+    # so set it again: Keystone rehashes it at the current
+    # [identity] password_hash_rounds (a cloud made before that was 4
+    # kept 12 rounds for admin, whose tokens make Tempest's dynamic
+    # credentials). Last, as it revokes this connection's own token.
+    ident.update_user(ident.find_user('admin', domain_id='default'),
+                      password=admin_password)
     return 0
 
 

@@ -182,38 +182,6 @@ ensure_incus_daemon() { # NAME DIR
     incus_server_pid "$dir" >"$pidfile" || true
 }
 
-ensure_incus_config() { # NAME DIR ADDR
-    local name=$1 dir=$2 addr=$3 pools have_default=0 have_quota=0 cur_addr
-    pools=$(iat "$dir" incus query /1.0/storage-pools) || die "$name: cannot list storage pools"
-    grep -q '"/1.0/storage-pools/default"' <<<"$pools" && have_default=1
-    grep -q '"/1.0/storage-pools/quota"' <<<"$pools" && have_quota=1
-    if ((have_default && have_quota)); then
-        cur_addr=$(iat "$dir" incus config get core.https_address)
-        if [[ $cur_addr != "$addr" ]]; then
-            say "$name: setting core.https_address=$addr (was '$cur_addr')"
-            run iat "$dir" incus config set core.https_address "$addr"
-        fi
-        return 0
-    fi
-    say "$name: preseeding (https $addr; pools default=dir, quota=btrfs $INCUS_QUOTA_POOL_SIZE; no network)"
-    local preseed
-    preseed=$(
-        printf 'config:\n  core.https_address: "%s"\n' "$addr"
-        printf 'networks: []\n'
-        printf 'storage_pools:\n'
-        ((have_default)) || printf -- '- name: default\n  driver: dir\n'
-        ((have_quota)) ||
-            printf -- '- name: quota\n  driver: btrfs\n  config:\n    size: %s\n' "$INCUS_QUOTA_POOL_SIZE"
-        printf 'profiles:\n- name: default\n  description: nova-syscontainer default profile (root disk only, no network)\n'
-        printf '  config: {}\n  devices:\n    root:\n      path: /\n      pool: default\n      type: disk\n'
-    )
-    printf '%s\n' "$preseed" >>"$LOG"
-    if ! INCUS_DIR=$dir timeout 300 incus admin init --preseed <<<"$preseed" >>"$LOG" 2>&1; then
-        tail -n 15 "$LOG" | sed 's/^/  | /' >&2
-        die "$name: 'incus admin init --preseed' failed"
-    fi
-}
-
 ensure_incus_trusted() { # NAME DIR CERT_FILE CERT_NAME
     local name=$1 dir=$2 cert=$3 cert_name=$4 fp
     fp=$(cert_fingerprint "$cert")
@@ -253,7 +221,7 @@ incus_setup() {
     for entry in "${daemons[@]}"; do
         IFS='|' read -r name dir addr <<<"$entry"
         ensure_incus_daemon "$name" "$dir"
-        ensure_incus_config "$name" "$dir" "$addr"
+        ensure_config "$name" "$dir" "$addr" incus "$INCUS_QUOTA_POOL_SIZE"
         ensure_incus_trusted "$name" "$dir" "$CLIENT_CRT" "$CLIENT_CERT_NAME"
         export_server_cert "$dir" "$CONF_DIR/$name-server.crt"
         ensure_incus_image "$name" "$dir"

@@ -15,34 +15,11 @@ import unittest
 from unittest import mock
 
 from nova_syscontainer import exception
-from nova_syscontainer.virt import migrate
+from nova_syscontainer.virt import daemon_move
+from nova_syscontainer.virt import move_checks
 from tests.unit import fakes
 
 REQUIRED = ['lxc.pty.max = 1', 'lxc.apparmor.profile =']
-
-
-class CheckpointConfigTest(unittest.TestCase):
-
-    def test_all_present(self):
-        rec = {'config': {'raw.lxc': 'lxc.pty.max = 1\n'
-                                     'lxc.apparmor.profile =\nother = 2'}}
-        self.assertEqual([], migrate.missing_checkpoint_config(rec,
-                                                               REQUIRED))
-
-    def test_whitespace_folded(self):
-        rec = {'config': {'raw.lxc': '  lxc.pty.max   =  1 \n'
-                                     'lxc.apparmor.profile  ='}}
-        self.assertEqual([], migrate.missing_checkpoint_config(rec,
-                                                               REQUIRED))
-
-    def test_missing_lines_reported(self):
-        rec = {'config': {'raw.lxc': 'lxc.pty.max = 1'}}
-        self.assertEqual(['lxc.apparmor.profile ='],
-                         migrate.missing_checkpoint_config(rec, REQUIRED))
-        self.assertEqual(REQUIRED, migrate.missing_checkpoint_config(
-            {'config': {}}, REQUIRED))
-        self.assertEqual(REQUIRED, migrate.missing_checkpoint_config(
-            {}, REQUIRED))
 
 
 RECORD = {
@@ -67,23 +44,23 @@ def _record(**changes):
     return rec
 
 
-class PureTest(unittest.TestCase):
+class TargetRequestTest(unittest.TestCase):
 
     def test_migratable_config_drops_local_keys_only(self):
         self.assertEqual(
             {'limits.memory': '128MiB', 'raw.lxc': '\n'.join(REQUIRED),
              'volatile.uuid': 'u', 'volatile.eth0.hwaddr': 'h'},
-            migrate.migratable_config(RECORD['config']))
-        self.assertEqual({}, migrate.migratable_config(None))
+            daemon_move.migratable_config(RECORD['config']))
+        self.assertEqual({}, daemon_move.migratable_config(None))
 
     def test_target_request(self):
-        body = migrate.target_request(
+        body = daemon_move.target_request(
             RECORD, 'https://a:8443/1.0/operations/x', 'PEM',
             {'control': 'c', 'fs': 'f', 'criu': 'r'}, True)
         self.assertEqual('c1', body['name'])
         self.assertEqual('container', body['type'])
         self.assertEqual(['default', 'p2'], body['profiles'])
-        self.assertEqual(migrate.migratable_config(RECORD['config']),
+        self.assertEqual(daemon_move.migratable_config(RECORD['config']),
                          body['config'])
         self.assertFalse(body['ephemeral'])
         self.assertEqual({'type': 'migration', 'mode': 'pull',
@@ -95,40 +72,6 @@ class PureTest(unittest.TestCase):
                          body['source'])
         # The source record is left as it was.
         self.assertIn('volatile.idmap.next', RECORD['config'])
-
-    def test_root_pools(self):
-        root = {'type': 'disk', 'path': '/', 'pool': 'p'}
-        self.assertEqual('p', migrate.root_disk_pool({'r': root}))
-        self.assertIsNone(migrate.root_disk_pool(
-            {'d': {'type': 'disk', 'path': '/data', 'pool': 'q'}}))
-        self.assertIsNone(migrate.root_disk_pool(None))
-        profiles = [{'devices': {'root': dict(root, pool='one')}},
-                    {'devices': {}},
-                    {'devices': {'root': dict(root, pool='two')}}]
-        self.assertEqual('two', migrate.expanded_root_pool({}, profiles))
-        self.assertEqual('own', migrate.expanded_root_pool(
-            {'x': dict(root, pool='own')}, profiles))
-        self.assertIsNone(migrate.expanded_root_pool({}, []))
-
-    def test_state_problems(self):
-        self.assertEqual([], migrate.state_problems(_record(), True))
-        self.assertIn('cold move needs it Stopped',
-                      migrate.state_problems(_record(), False)[0])
-        self.assertIn('live move needs it Running', migrate.state_problems(
-            _record(status='Frozen'), True)[0])
-
-    def test_record_problems_live(self):
-        self.assertEqual([], migrate.record_problems(_record(), True,
-                                                     REQUIRED))
-        rec = _record()
-        rec['expanded_config']['raw.lxc'] = 'lxc.pty.max = 1'
-        rec['expanded_config']['security.idmap.isolated'] = 'True'
-        problems = ' '.join(migrate.record_problems(rec, True, REQUIRED))
-        self.assertIn("'lxc.apparmor.profile ='", problems)
-        self.assertIn('security.idmap.isolated', problems)
-        # A cold move shifts the filesystem: neither matters.
-        self.assertEqual([], migrate.record_problems(
-            dict(rec, status='Stopped'), False, REQUIRED))
 
 
 def FakeDaemon(endpoint, fingerprint, **state):
@@ -185,12 +128,12 @@ class CheckAndMoveTest(unittest.TestCase):
                 raise refusals.pop(0)
             return delete(name)
         self.source.delete_instance = settling
-        with mock.patch.object(migrate.time, 'sleep') as sleep:
-            figures = migrate.move(self.source, self.target, 'c1',
-                                   'https://a:8443/', check=True)
+        with mock.patch.object(daemon_move.time, 'sleep') as sleep:
+            figures = daemon_move.move(self.source, self.target, 'c1',
+                                       'https://a:8443/', check=True)
         self.assertTrue(figures['source_removed'])
         self.assertEqual([False, False, False], calls)
-        sleep.assert_called_with(migrate.SETTLE_INTERVAL)
+        sleep.assert_called_with(daemon_move.SETTLE_INTERVAL)
         self.assertNotIn('c1', self.source.instances)
 
     def test_other_refusals_of_the_source_delete_are_not_retried(self):
@@ -198,20 +141,20 @@ class CheckAndMoveTest(unittest.TestCase):
             raise exception.DaemonError(endpoint='a', action='delete',
                                         reason='Permission denied')
         self.source.delete_instance = refuse
-        with mock.patch.object(migrate.time, 'sleep') as sleep:
-            figures = migrate.move(self.source, self.target, 'c1',
-                                   'https://a:8443/', check=True)
+        with mock.patch.object(daemon_move.time, 'sleep') as sleep:
+            figures = daemon_move.move(self.source, self.target, 'c1',
+                                       'https://a:8443/', check=True)
         self.assertFalse(figures['source_removed'])
         sleep.assert_not_called()
 
     def test_check_passes(self):
-        migrate.check_target(self.source, self.target, _record())
+        move_checks.check_target(self.source, self.target, _record())
 
     def test_check_lists_every_problem(self):
         del self.target.profiles['p2']
         self.target.instances['c1'] = _record()
         with self.assertRaises(exception.MigrationTargetUnsuitable) as ctx:
-            migrate.check_target(self.source, self.target, _record())
+            move_checks.check_target(self.source, self.target, _record())
         self.assertIn('lacks the profile(s) p2', str(ctx.exception))
         self.assertIn('already has an instance', str(ctx.exception))
         self.assertIsInstance(ctx.exception, exception.MigrationFailed)
@@ -219,25 +162,25 @@ class CheckAndMoveTest(unittest.TestCase):
     def test_check_missing_pool_and_landing_pool(self):
         self.target.pools = ()
         with self.assertRaises(exception.MigrationTargetUnsuitable) as ctx:
-            migrate.check_target(self.source, self.target, _record())
+            move_checks.check_target(self.source, self.target, _record())
         self.assertIn('storage pool default', str(ctx.exception))
         # The pool exists, but the target's default profile would put the
         # root disk elsewhere.
         self.target.pools = ('default', 'other')
         self.target.profiles['default']['devices']['root']['pool'] = 'other'
         with self.assertRaises(exception.MigrationTargetUnsuitable) as ctx:
-            migrate.check_target(self.source, self.target, _record())
+            move_checks.check_target(self.source, self.target, _record())
         self.assertIn('would land on pool other', str(ctx.exception))
 
     def test_check_same_daemon(self):
         self.target.fingerprint = 'fa'
         with self.assertRaises(exception.MigrationTargetUnsuitable) as ctx:
-            migrate.check_target(self.source, self.target, _record())
+            move_checks.check_target(self.source, self.target, _record())
         self.assertIn('same daemon', str(ctx.exception))
 
     def test_move_success(self):
-        figures = migrate.move(self.source, self.target, 'c1',
-                               'https://a:8443/', check=True)
+        figures = daemon_move.move(self.source, self.target, 'c1',
+                                   'https://a:8443/', check=True)
         self.assertTrue(figures['source_removed'])
         self.assertGreaterEqual(figures['total'], figures['target_done'])
         body = [c for c in self.target.calls if c[0] == 'receive'][0][1]
@@ -250,8 +193,8 @@ class CheckAndMoveTest(unittest.TestCase):
     def test_move_refused_by_target_rolls_back(self):
         self.target.refuse = 'Requested profile "p2" doesn\'t exist'
         with self.assertRaises(exception.MigrationFailed) as ctx:
-            migrate.move(self.source, self.target, 'c1', 'https://a:8443',
-                         check=False, release_grace=0)
+            daemon_move.move(self.source, self.target, 'c1', 'https://a:8443',
+                             check=False, release_grace=0)
         self.assertNotIsInstance(ctx.exception,
                                  exception.MigrationTargetUnsuitable)
         self.assertIn('p2', str(ctx.exception))
@@ -263,77 +206,18 @@ class CheckAndMoveTest(unittest.TestCase):
     def test_move_never_deletes_a_preexisting_target_instance(self):
         self.target.instances['c1'] = _record(status='Stopped')
         with self.assertRaises(exception.MigrationTargetUnsuitable):
-            migrate.move(self.source, self.target, 'c1', 'https://a:8443',
-                         check=False)
+            daemon_move.move(self.source, self.target, 'c1', 'https://a:8443',
+                             check=False)
         self.assertEqual([], self.source.calls)
         self.assertEqual([], self.target.calls)
         self.assertIn('c1', self.target.instances)
 
     def test_cleanup_target(self):
-        self.assertFalse(migrate.cleanup_target(self.target, 'c1'))
+        self.assertFalse(daemon_move.cleanup_target(self.target, 'c1'))
         self.target.instances['c1'] = _record(status='Running')
-        self.assertTrue(migrate.cleanup_target(self.target, 'c1'))
+        self.assertTrue(daemon_move.cleanup_target(self.target, 'c1'))
         self.assertEqual([('stop', 'c1'), ('delete', 'c1')],
                          self.target.calls)
-
-
-MAP_A = ('[{"Isuid":true,"Isgid":false,"Hostid":100000,"Nsid":0,'
-         '"Maprange":65536},{"Isuid":false,"Isgid":true,"Hostid":100000,'
-         '"Nsid":0,"Maprange":65536}]')
-MAP_B = MAP_A.replace('100000', '200000')
-
-
-class IdmapTest(unittest.TestCase):
-
-    def rec(self, current=None, isolated=False, nxt=None):
-        config = {}
-        if current is not None:
-            config['volatile.idmap.current'] = current
-        if nxt is not None:
-            config['volatile.idmap.next'] = nxt
-        if isolated:
-            config['security.idmap.isolated'] = 'true'
-        return {'config': config, 'expanded_config': config}
-
-    def test_same_or_unknown_is_fine(self):
-        self.assertIsNone(migrate.idmap_problem(self.rec(MAP_A),
-                                                [self.rec(MAP_A)]))
-        # The same entries in another order and JSON spelling.
-        flipped = ('[{"Nsid":0,"Isgid":true,"Isuid":false,"Hostid":100000,'
-                   '"Maprange":65536},' + MAP_A[1:].split('},')[0] + '}]')
-        self.assertIsNone(migrate.idmap_problem(self.rec(MAP_A),
-                                                [self.rec(flipped)]))
-        self.assertIsNone(migrate.idmap_problem(self.rec(MAP_A), []))
-        self.assertIsNone(migrate.idmap_problem(self.rec(), [self.rec(MAP_B)]))
-        self.assertIsNone(migrate.idmap_problem(self.rec('garbage'),
-                                                [self.rec(MAP_B)]))
-
-    def test_different_map_refused(self):
-        problem = migrate.idmap_problem(self.rec(MAP_A), [self.rec(MAP_B)])
-        self.assertIn('maps uids/gids differently', problem)
-        self.assertIn('uid 0->200000+65536', problem)
-        self.assertIn('here uid 0->100000+65536', problem)
-
-    def test_isolated_containers_do_not_tell_the_daemon_map(self):
-        target = [self.rec(MAP_B, isolated=True), self.rec(nxt=MAP_A)]
-        self.assertEqual(migrate._idmap({'volatile.idmap.current': MAP_A}),
-                         migrate.daemon_idmap(target))
-        self.assertIsNone(migrate.idmap_problem(self.rec(MAP_A), target))
-
-    def test_check_target_refuses_a_live_move_only(self):
-        source = FakeDaemon('https://a:8443', 'fa')
-        other = {'volatile.idmap.current': MAP_B}
-        target = FakeDaemon('https://b:8443', 'fb', instances={
-            'other': _record(name='other', config=other,
-                             expanded_config=other)})
-        source.profiles['p2'] = target.profiles['p2'] = {'devices': {}}
-        record = _record()
-        record['expanded_config']['volatile.idmap.current'] = MAP_A
-        with self.assertRaises(exception.MigrationTargetUnsuitable) as ctx:
-            migrate.check_target(source, target, record)
-        self.assertIn('maps uids/gids differently', str(ctx.exception))
-        record['status'] = 'Stopped'
-        migrate.check_target(source, target, record, live=False)
 
 
 class ReleaseSourceTest(unittest.TestCase):
@@ -342,9 +226,9 @@ class ReleaseSourceTest(unittest.TestCase):
     def setUp(self):
         self.clock = [0.0]
         patches = [
-            mock.patch.object(migrate.time, 'monotonic',
+            mock.patch.object(daemon_move.time, 'monotonic',
                               side_effect=lambda: self.clock[0]),
-            mock.patch.object(migrate.time, 'sleep',
+            mock.patch.object(daemon_move.time, 'sleep',
                               side_effect=self._sleep),
         ]
         for patch in patches:
@@ -359,35 +243,37 @@ class ReleaseSourceTest(unittest.TestCase):
     def test_a_dump_that_starts_after_the_operation_is_released(self):
         # Quiet at first; CRIU starts tracing the init 1 s later.
         tracers = iter([0, 0, 4242, 4242, 0, 0, 0, 0, 0, 0, 0, 0])
-        with mock.patch.object(migrate.criu_dump, 'tracer',
+        with mock.patch.object(daemon_move.criu_dump, 'tracer',
                                side_effect=lambda pid: next(tracers)), \
-                mock.patch.object(migrate, 'release_stuck_dump',
+                mock.patch.object(daemon_move.criu_processes,
+                                  'release_stuck_dump',
                                   side_effect=[False, False, False, True]
                                   + [False] * 10) as release:
-            self.assertTrue(migrate._release_source(
+            self.assertTrue(daemon_move._release_source(
                 self.source, 'c1', 'op1', init_pid=77, grace=30))
         # Without the late-dump window it returned after the first look,
         # before the fourth call released the dump.
         self.assertGreaterEqual(release.call_count, 4)
 
     def test_quiet_for_the_window_is_released(self):
-        with mock.patch.object(migrate.criu_dump, 'tracer',
+        with mock.patch.object(daemon_move.criu_dump, 'tracer',
                                return_value=0), \
-                mock.patch.object(migrate, 'release_stuck_dump',
+                mock.patch.object(daemon_move.criu_processes,
+                                  'release_stuck_dump',
                                   return_value=False):
-            self.assertTrue(migrate._release_source(
+            self.assertTrue(daemon_move._release_source(
                 self.source, 'c1', 'op1', init_pid=77, grace=30))
-        self.assertGreaterEqual(self.clock[0], migrate.LATE_DUMP_WINDOW)
-        self.assertLess(self.clock[0], migrate.LATE_DUMP_WINDOW + 1)
+        self.assertGreaterEqual(self.clock[0], daemon_move.LATE_DUMP_WINDOW)
+        self.assertLess(self.clock[0], daemon_move.LATE_DUMP_WINDOW + 1)
 
     def test_freezing_settles_then_is_unfrozen(self):
         target = fakes.client()
         statuses = iter(['Freezing', 'Freezing', 'Frozen', 'Running'])
-        with mock.patch.object(migrate, '_status',
+        with mock.patch.object(daemon_move, '_status',
                                side_effect=lambda client, name: next(
                                    statuses)), \
-                mock.patch.object(migrate, 'cleanup_target'):
-            notes = migrate._roll_back(self.source, target, 'c1', 'op1',
-                                       live=False, init_pid=None, grace=30)
+                mock.patch.object(daemon_move, 'cleanup_target'):
+            notes = daemon_move._roll_back(self.source, target, 'c1', 'op1',
+                                           live=False, init_pid=None, grace=30)
         self.source.change_state.assert_called_once_with('c1', 'unfreeze')
         self.assertEqual('the source is Running', notes[0])

@@ -17,10 +17,11 @@ need the container to have been created with the raw.lxc lines of
 :func:`checkpoint_policy.raw_lxc` (``[syscontainer] checkpoint_raw_lxc``
 and, on a host without AppArmor, an empty AppArmor profile).
 
-The pure functions (config filtering, the target's request, the checks of
-a record) do no I/O; :func:`check_target` and :func:`move` talk to two
-daemons, each through its own
-:class:`~nova_syscontainer.virt.client.DaemonClient`.
+What a move requires is checked first (:mod:`move_checks`); the target's
+request (:func:`target_request`) is pure; :func:`move` and its roll-back
+talk to two daemons, each through its own
+:class:`~nova_syscontainer.virt.client.DaemonClient`, and end a stuck CRIU
+dump on this host through :mod:`criu_processes`.
 
 Pull mode, as LXD 5.0.2 implements it:
 
@@ -54,38 +55,19 @@ Failures that matter, and what rolling back does about them:
   reached, :func:`cleanup_target` must be called once it is back.
 """
 
-import json
 import time
 
 from oslo_log import log as logging
 
 from nova_syscontainer import conf as sc_conf
 from nova_syscontainer import exception
-from nova_syscontainer import privsep
-from nova_syscontainer.privsep import criu_host
-from nova_syscontainer.virt import checkpoint_policy
 from nova_syscontainer.virt import client as daemon_client
 from nova_syscontainer.virt import criu_dump
+from nova_syscontainer.virt import criu_processes
+from nova_syscontainer.virt import move_checks
 
 LOG = logging.getLogger(__name__)
 CONF = sc_conf.CONF
-
-
-def _raw_lxc_lines(record):
-    raw = record.get('config', {}).get('raw.lxc', '')
-    return {' '.join(line.split()) for line in raw.splitlines()
-            if line.strip()}
-
-
-def missing_checkpoint_config(record, required_lines):
-    """The required raw.lxc lines the container's config lacks.
-
-    Lines are compared with white space folded, so ``a=1`` and ``a = 1``
-    are different but ``a  = 1`` and ``a = 1`` are not.
-    """
-    have = _raw_lxc_lines(record)
-    return [line for line in required_lines
-            if ' '.join(line.split()) not in have]
 
 
 #: Config keys of the source never sent to the target: the target daemon
@@ -102,7 +84,7 @@ RELEASE_GRACE = 30
 _RUNNING = daemon_client.RUNNING
 _STOPPED = daemon_client.STOPPED
 _FROZEN = daemon_client.FROZEN
-_FREEZING = 'Freezing'  # LXD's transient status before Frozen
+_FREEZING = daemon_client.FREEZING
 #: Seconds the source is watched for a CRIU dump that starts after its
 #: migration operation failed (see _release_source).
 LATE_DUMP_WINDOW = 3
@@ -112,32 +94,6 @@ def migratable_config(config):
     """The source config without the keys the target must compute."""
     return {key: value for key, value in (config or {}).items()
             if not key.startswith(DROP_CONFIG_PREFIXES)}
-
-
-def root_disk_pool(devices):
-    """The pool of the root disk (a disk at path ``/``), or None."""
-    for device in (devices or {}).values():
-        if device.get('type') == 'disk' and device.get('path') == '/':
-            return device.get('pool')
-    return None
-
-
-def expanded_root_pool(devices, profiles):
-    """The pool a daemon puts an instance's root disk on.
-
-    :param devices: the instance's own devices, which win.
-    :param profiles: the records (with ``devices``) of its profiles in
-        order; a later profile overrides an earlier one.
-    LXD silently uses this pool even when the instance asked for one the
-    daemon lacks, which is why the pre-check computes it.
-    """
-    own = root_disk_pool(devices)
-    if own is not None:
-        return own
-    pool = None
-    for profile in profiles:
-        pool = root_disk_pool(profile.get('devices')) or pool
-    return pool
 
 
 def target_request(record, operation_url, certificate, secrets, live):
@@ -165,190 +121,6 @@ def target_request(record, operation_url, certificate, secrets, live):
                    'live': live,
                    'instance_only': True},
     }
-
-
-def _effective_config(record):
-    return record.get('expanded_config') or record.get('config') or {}
-
-
-def state_problems(record, live):
-    """Why the container's power state does not fit the move (pure)."""
-    status = record.get('status')
-    if live and status != _RUNNING:
-        return ['a live move needs it Running, it is %s' % status]
-    if not live and status != _STOPPED:
-        return ['a cold move needs it Stopped, it is %s' % status]
-    return []
-
-
-def record_problems(record, live, required_raw_lxc):
-    """Why the container itself cannot be moved this way (pure)."""
-    problems = state_problems(record, live)
-    config = _effective_config(record)
-    if live:
-        missing = missing_checkpoint_config({'config': config},
-                                            required_raw_lxc)
-        if missing:
-            problems.append('its raw.lxc lacks the checkpoint lines %s' %
-                            ', '.join(repr(line) for line in missing))
-        if config.get('security.idmap.isolated', '').lower() == 'true':
-            problems.append('security.idmap.isolated gives it a uid range '
-                            'of its own, which CRIU cannot restore on '
-                            'another daemon')
-    return problems
-
-
-def _idmap(config):
-    """The uid/gid map in a container's config, comparable; None if none."""
-    for key in ('volatile.idmap.current', 'volatile.idmap.next'):
-        try:
-            entries = json.loads(config.get(key) or '[]')
-        except ValueError:
-            continue
-        if entries:
-            return frozenset(tuple(sorted(entry.items()))
-                             for entry in entries)
-    return None
-
-
-def daemon_idmap(records):
-    """The map a daemon gives containers without an isolated idmap.
-
-    LXD 5.0.2 does not publish it; the containers it already runs show it.
-    None when none of ``records`` (the daemon's instances) tells.
-    """
-    for record in records:
-        config = _effective_config(record)
-        if config.get('security.idmap.isolated', '').lower() == 'true':
-            continue
-        found = _idmap(config)
-        if found is not None:
-            return found
-    return None
-
-
-def idmap_problem(record, target_records):
-    """Why the target would map the container's uids otherwise, or None.
-
-    CRIU restores the processes with the uids they have; a target daemon
-    whose map differs would leave them with the source's host uids.
-    Unknown on either side (a target without containers) is no problem.
-    """
-    ours = _idmap(_effective_config(record))
-    theirs = daemon_idmap(target_records)
-    if ours is None or theirs is None or ours == theirs:
-        return None
-    return ('the target daemon maps uids/gids differently (%s, here %s): '
-            'the restored processes would keep the source\'s host uids; '
-            'give both daemons the same /etc/subuid and /etc/subgid range' %
-            (_describe_idmap(theirs), _describe_idmap(ours)))
-
-
-def _describe_idmap(entries):
-    parts = []
-    for entry in sorted(entries):
-        e = dict(entry)
-        kind = '/'.join(k for k, flag in (('uid', e.get('Isuid')),
-                                          ('gid', e.get('Isgid'))) if flag)
-        parts.append('%s %s->%s+%s' % (
-            kind, e.get('Nsid'), e.get('Hostid'), e.get('Maprange')))
-    return ', '.join(parts)
-
-
-def _unsuitable(name, target, reasons):
-    raise exception.MigrationTargetUnsuitable(
-        name=name, target=target.endpoint, reason='; '.join(reasons))
-
-
-def check_target(source, target, record, live=None):
-    """Raise MigrationTargetUnsuitable unless ``record`` can move there.
-
-    Only reads, on both daemons; nothing is sent before it passes:
-
-    * source and target are different daemons;
-    * the container is Running for a live move (the default when it is
-      Running), Stopped for a cold one; a live move also needs the
-      ``checkpoint_raw_lxc`` lines and no ``security.idmap.isolated``;
-    * the target knows the architecture, every profile, and the root disk
-      would land on a pool of the same name (LXD would silently use the
-      profile's pool otherwise), and has no instance of that name;
-    * for a live move, the target's containers show the same uid/gid map
-      as the container's own (unknown when the target runs none).
-    """
-    name = record['name']
-    if live is None:
-        live = record.get('status') == _RUNNING
-    problems = record_problems(record, live, checkpoint_policy.raw_lxc())
-    env = target.server_info().get('environment') or {}
-    src_env = source.server_info().get('environment') or {}
-    fingerprint = env.get('certificate_fingerprint')
-    if fingerprint and fingerprint == src_env.get('certificate_fingerprint'):
-        problems.append('it is the same daemon as the source')
-    arch = record.get('architecture')
-    if env.get('architectures') and arch not in env['architectures']:
-        problems.append('the target does not run %s' % arch)
-    profiles, missing = [], []
-    for profile in record.get('profiles') or []:
-        rec = target.get_profile(profile)
-        if rec is None:
-            missing.append(profile)
-        else:
-            profiles.append(rec)
-    if missing:
-        problems.append('the target lacks the profile(s) %s' %
-                        ', '.join(missing))
-    wanted = root_disk_pool(record.get('expanded_devices') or
-                            record.get('devices'))
-    if wanted is None:
-        problems.append('it has no root disk')
-    elif not target.pool_exists(wanted):
-        problems.append('the target lacks the storage pool %s' % wanted)
-    elif not missing:
-        landing = expanded_root_pool(record.get('devices'), profiles)
-        if landing != wanted:
-            problems.append('its root disk would land on pool %s of the '
-                            'target, not %s' % (landing, wanted))
-    if target.instance_exists(name):
-        problems.append('the target already has an instance of that name')
-    if live:
-        idmap = idmap_problem(record, target.list_instances())
-        if idmap:
-            problems.append(idmap)
-    if problems:
-        _unsuitable(name, target, problems)
-
-
-# -- the source host's processes (local source only) --------------------
-
-def release_stuck_dump(init_pid):
-    """End the ``lxd migratedumpsuccess`` helpers holding a CRIU dump.
-
-    Local to the source host. ``init_pid`` is the host pid of the
-    container's init; its tracer is the ``criu dump`` process, whose
-    action script runs the helper(s). Ending them with SIGTERM makes CRIU
-    abort the dump and resume the tasks with their state intact. The
-    helpers are found here (``/proc``'s cmdline and stat are world
-    readable) and signalled by the ``proc_admin`` privsep daemon, which
-    checks each pid is such a helper again
-    (:func:`nova_syscontainer.privsep.criu_host.end_dump_helper`). Returns
-    the pids signalled (none when no dump is tracing the container).
-    """
-    dump = criu_dump.dumping(init_pid)
-    if dump is None:
-        return []
-    criu = dump[0]
-    released = []
-    for pid in criu_dump.all_pids():
-        argv = criu_dump.argv(pid)
-        if (len(argv) > 1 and argv[1] == 'migratedumpsuccess' and
-                criu_dump.descends_from(pid, criu)):
-            privsep.ready(privsep.proc_admin)
-            try:
-                if criu_host.end_dump_helper(pid):
-                    released.append(pid)
-            except (OSError, ValueError) as e:
-                LOG.warning('Could not end CRIU helper %d: %s', pid, e)
-    return released
 
 
 # -- the move -------------------------------------------------------------
@@ -389,7 +161,7 @@ def _release_source(source, name, op_id, init_pid, grace):
     released = False
     quiet_since = None
     while True:
-        if init_pid and release_stuck_dump(init_pid):
+        if init_pid and criu_processes.release_stuck_dump(init_pid):
             LOG.warning('Released the stuck CRIU dump of %s', name)
             released = True
         op = source.get_operation(op_id)
@@ -501,8 +273,9 @@ def move(source, target, name, source_url, live=True, timeout=None,
         state); False moves a Stopped one (filesystem only).
     :param timeout: seconds for the transfer (operation_timeout of the
         target client by default).
-    :param check: run :func:`check_target` first. Without it only the
-        container's state and the free name on the target are checked.
+    :param check: run :func:`move_checks.check_target` first. Without it
+        only the container's state and the free name on the target are
+        checked.
     :param keep_source: leave the source instance in place (a copy; only
         for a Stopped container, whose files then exist twice).
     :param on_started: called with the source operation's id once the
@@ -525,14 +298,14 @@ def move(source, target, name, source_url, live=True, timeout=None,
     start = time.monotonic()
     record = source.get_instance(name)
     if check:
-        check_target(source, target, record, live=live)
+        move_checks.check_target(source, target, record, live=live)
     else:
-        problems = state_problems(record, live)
+        problems = move_checks.state_problems(record, live)
         if target.instance_exists(name):
             problems.append('the target already has an instance of that '
                             'name')
         if problems:
-            _unsuitable(name, target, problems)
+            move_checks.unsuitable(name, target, problems)
     local = source.endpoint.startswith('/')
     init_pid = source.get_state(name).get('pid') if live and local else None
     certificate = source.server_info()['environment']['certificate']
