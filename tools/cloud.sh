@@ -27,6 +27,10 @@
 #                           (boot_and_delete_server, boot_and_list_server,
 #                           SLA no failure); reports in
 #                           /var/log/nova-syscontainer/rally/.
+#   tools/cloud.sh start-nova
+#                           start those of Nova's services that are not
+#                           running (a nova-compute that died, say) with the
+#                           cloud's configuration, and wait until they serve
 #   tools/cloud.sh stop     stop exactly the processes start started
 #   tools/cloud.sh status   which services run
 #   tools/cloud.sh reset    stop, delete this cloud's containers, state and
@@ -140,6 +144,7 @@ main() {
     case $cmd in
         up) take_lock; cmd_start; demo; horizon_info ;;
         start) take_lock; cmd_start ;;
+        start-nova) take_lock; start_nova ;;
         install) take_lock; cmd_install ;;
         demo) take_lock; load_secrets; demo ;;
         tempest) shift; cmd_tempest "$@" ;;

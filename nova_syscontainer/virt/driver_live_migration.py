@@ -26,6 +26,7 @@ from nova_syscontainer.virt import checkpoint
 from nova_syscontainer.virt import console_log
 from nova_syscontainer.virt import daemon_kind
 from nova_syscontainer.virt import destination_policy
+from nova_syscontainer.virt import incoming_ports
 from nova_syscontainer.virt import leftovers
 from nova_syscontainer.virt import live_migration
 from nova_syscontainer.virt import nics
@@ -102,7 +103,9 @@ class LiveMigrationMixin(object):
         if self._pending_cleanups is not None:
             self._pending_cleanups.discard(instance.uuid)
         # The container's NICs hang on its ports' bridges: they must exist
-        # here before it arrives.
+        # here before it arrives. Remembered first, in case the source dies
+        # and nobody rolls this side back (incoming_ports.py).
+        self._incoming_ports().add(instance, network_info)
         self.plug_vifs(instance, network_info)
         return migrate_data
 
@@ -193,7 +196,9 @@ class LiveMigrationMixin(object):
         replaces the source's config (destination_policy.py; the raw.lxc
         lines take effect at its next start). Should the daemon refuse that
         update, the container is still adopted and the error logged.
+        The ports plugged for the move are the instance's own now.
         """
+        self._incoming_ports().discard(instance.uuid)
         try:
             self._apply_flavor(instance)
         except exception.DaemonError as e:
@@ -220,8 +225,17 @@ class LiveMigrationMixin(object):
         """
         self._pending_cleanups.clear_or_remember(self.client, instance)
         nics.unplug_all(instance, network_info, only_unused=True)
+        self._incoming_ports().discard(instance.uuid)
+
+    def _incoming_ports(self):
+        return incoming_ports.IncomingPorts(self._nodename)
 
     def _retry_pending_cleanups(self):
-        """Remove leftovers of failed live migrations to this node."""
+        """Remove leftovers of failed live migrations to this node.
+
+        Also the ports of moves whose source died before it could roll
+        this side back (incoming_ports.py).
+        """
         if self._pending_cleanups is not None:
             self._pending_cleanups.retry_and_unplug(self.client)
+            self._incoming_ports().sweep_safely()

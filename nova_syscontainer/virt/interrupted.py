@@ -34,6 +34,7 @@ from nova.compute import utils as compute_utils
 from nova.compute import vm_states
 from nova import context as nova_context
 from nova import exception as nova_exception
+from nova.network import neutron
 from nova import objects
 from oslo_log import log as logging
 
@@ -83,7 +84,11 @@ def _roll_back_move(driver, context, instance):
     copy deleted, a CRIU dump left stuck released, and the source
     unfrozen, or started if the move had already stopped it (its process
     state is then lost: the target's copy, which had it, cannot stay
-    where Nova does not place the instance).
+    where Nova does not place the instance). Last, Neutron's port bindings
+    to the destination are deleted, as ``_rollback_live_migration`` does:
+    left there, Neutron would refuse the next binding of those ports to
+    that host (PortBindingAlreadyExists), failing every later move there
+    at its pre-check.
     """
     source = driver.client
     name = container.name(instance)
@@ -112,6 +117,11 @@ def _roll_back_move(driver, context, instance):
         status = daemon_move.restore_source(source, name, ROLLBACK_WAIT)
         LOG.info('After the interrupted live migration the container here '
                  'is %s', status, instance=instance)
+        # As Nova's own rollback does: Neutron's bindings of the ports to
+        # the destination go (and "migrating_to"); the destination unplugs
+        # its side itself (incoming_ports.py).
+        neutron.API().setup_networks_on_host(
+            context, instance, migration.dest_compute, teardown=True)
     except Exception:
         LOG.exception('Could not undo the interrupted live migration',
                       instance=instance)

@@ -36,7 +36,10 @@ from nova_syscontainer.virt import snapshot as snapshots
 from tests.functional import base
 from tests.functional import daemon
 from tests.functional import faults
+from tests.functional.ports import bridge_members
+from tests.functional.ports import run
 from tests.functional import test_live_migration
+from tests.functional import test_network_migration
 
 CONF = conf.CONF
 LONG = os.environ.get('SYSCONTAINER_FAULTS_LONG') == '1'
@@ -375,3 +378,74 @@ class ComputeDeathMigrationTest(test_live_migration.MigrationTestCase):
                   injected, server['status'], left, host_only,
                   time.monotonic() - started))
         self.assertEqual({}, left)
+
+
+class ComputeDeathNICsTest(test_network_migration.NICMigrationTestCase):
+    """The same death with ports: the destination unplugs its own.
+
+    host2's pre_live_migration plugged the ports (bridge, veth pair, OVS
+    port, egress qdisc); host1 dies and never rolls host2 back. host1 and
+    host2 share this machine's kernel, so the ports' interfaces are the
+    ones host1's container uses: host2 must keep them while it does, and
+    remove them once nothing on the host uses them -- which is what it
+    finds at once on two machines.
+    """
+
+    def test_compute_killed_mid_live_migration_ports_unplugged_on_host2(self):
+        started = time.monotonic()
+        shaped = self.make_flavor('c1.shaped', extra_specs={
+            'quota:vif_outbound_average': '500'})  # kB/s -> 4 Mbit/s out
+        ports = [self.hybrid, self.plain]
+        server = self.boot_with(ports, flavor_id=shaped, host='host1')
+        name = self.container_name(server)
+        self.assert_only_nic_on_bridges(server, self.daemon, ports)
+        qvbs = [self.port_links(port['id'])[1] for port in ports]
+        self.assertEqual(qvbs, [dev for dev in qvbs
+                                if 'htb' in run('tc', 'qdisc', 'show', 'dev',
+                                                dev)])
+        died = threading.Event()
+        cls = daemon_client.DaemonClient
+        original = faults.die_after(cls, 'start_migration_target', died)
+        self.addCleanup(setattr, cls, 'start_migration_target', original)
+        self.live_migrate(server)
+        self.assertTrue(died.wait(120), 'the move never started')
+        cls.start_migration_target = original
+        self.compute = self.restart_host1()
+        server = self.wait_for(server, 'ACTIVE', timeout=240)
+        self.assertEqual('host1', server['OS-EXT-SRV-ATTR:host'])
+        self.assertEqual('Running', self.daemon.state(name)['status'])
+        self.assertNotIn(name, self.second.names())
+        migration = self.migration_status(server)
+        # Neutron's bindings of the ports to host2 (the conductor made them
+        # for the move) went at host1's restart, as in Nova's own rollback.
+        for port in ports:
+            self.assertNotIn('host2', self.neutron._port_bindings[port['id']])
+
+        # host2's periodic pass while host1's container uses the ports.
+        host2 = self.computes['host2']
+        host2.manager.update_available_resource(self.ctxt)
+        peers = self.assert_only_nic_on_bridges(server, self.daemon, ports)
+        # Stopped, host1's container has no NIC on the bridges: as on two
+        # machines, nothing on host2's side uses its ports any more.
+        server = self.action(server, {'os-stop': None}, 'SHUTOFF')
+        for port in ports:
+            qbr, qvb, _qvo = self.port_links(port['id'])
+            self.assertEqual({qvb}, bridge_members(qbr))
+        host2.manager.update_available_resource(self.ctxt)
+        for port in ports:
+            self.assert_unplugged(port['id'])
+        self.assertEqual([], self.stale_links())
+        qdiscs = run('tc', 'qdisc', 'show')
+        left = [dev for dev in qvbs + peers if dev in qdiscs]
+        self.assertEqual([], left)
+        self.assertEqual([], host2.driver._incoming_ports().uuids())
+
+        # host1 plugs them again when it starts the instance.
+        server = self.action(server, {'os-start': None}, 'ACTIVE')
+        peers = self.assert_only_nic_on_bridges(server, self.daemon, ports)
+        self.delete_and_check(server, peers, ports)
+        print('FAULTS test_compute_killed_mid_live_migration_ports_unplugged'
+              '_on_host2: injected 1, servers {%r: 1}, migration %s, left on '
+              'host2 after its pass: none of %d ports, %.1f s' % (
+                  'ACTIVE', migration, len(ports),
+                  time.monotonic() - started))

@@ -31,7 +31,9 @@ waits for network-vif-plugged) and the L3 agent's router and floating IP,
 to its deletion (which leaves no host interface of the port). Other tests
 have four workers write Neutron's ports at once (``port_writes.py``) and
 two clients use the APIs at once as Tempest's workers do
-(``api_clients.py``): every request must get its answer. Nothing is left
+(``api_clients.py``): every request must get its answer. One kills the
+cloud's nova-compute with SIGKILL in the middle of a member's build and
+starts it again (``test_compute_kill.py``). Nothing is left
 behind: servers, networks, flavors, images, the project and its user are
 deleted, and a cloud the tests had to start is stopped again (and then
 every process the cloud recorded must be gone).
@@ -54,6 +56,7 @@ from tests import cgroups
 from tests import paths
 from tests.smoke import secrets_checks
 from tests.smoke import stock_guest
+from tests.smoke import test_compute_kill
 from tests.smoke import test_horizon_browser
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -134,7 +137,8 @@ def allocations(consumer):
             for rp, alloc in got['allocations'].items()}
 
 
-class CloudSmokeTest(stock_guest.StockGuestChecks,
+class CloudSmokeTest(test_compute_kill.ComputeKillChecks,
+                     stock_guest.StockGuestChecks,
                      secrets_checks.SecretsChecks,
                      test_horizon_browser.HorizonBrowserChecks,
                      testtools.TestCase):

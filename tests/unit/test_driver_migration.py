@@ -20,13 +20,16 @@ from unittest import mock
 
 import fixtures
 from nova import exception as nova_exception
+from nova.network import model
 from nova import objects
 
 from nova_syscontainer import exception
 from nova_syscontainer.virt import checkpoint
 from nova_syscontainer.virt import cold_migration
+from nova_syscontainer.virt import incoming_ports
 from nova_syscontainer.virt import live_migration
 from tests.unit import test_driver
+from tests.unit.test_vif import make_vif
 
 RUNNING = test_driver.RUNNING
 STOPPED = test_driver.STOPPED
@@ -183,3 +186,38 @@ class LiveMigrationTest(test_driver.DriverTestCase):
                           self.driver.check_can_live_migrate_source, None,
                           self.instance, self.data)
         self.assertEqual([], self.daemon.calls)
+
+
+class DestinationPortsTest(test_driver.DriverTestCase):
+    """The destination remembers the ports it plugs for a live move."""
+
+    def setUp(self):
+        super().setUp()
+        tmp = self.useFixture(fixtures.TempDir()).path
+        self.flags(state_path=tmp)
+        self.driver._nodename = 'host2'
+        self.incoming = incoming_ports.IncomingPorts('host2')
+        self.network_info = model.NetworkInfo([make_vif()])
+
+    def test_remembered_before_plugging(self):
+        seen = []
+        self.nics['plug_all'].side_effect = (
+            lambda *args: seen.extend(self.incoming.uuids()))
+        self.driver.pre_live_migration(None, self.instance, None,
+                                       self.network_info, None, None)
+        self.assertEqual([self.instance.uuid], seen)
+        self.assertEqual([self.instance.uuid], self.incoming.uuids())
+
+    def test_forgotten_when_nova_ends_the_move_either_way(self):
+        for end in (
+                lambda: self.driver.post_live_migration_at_destination(
+                    None, self.instance, self.network_info),
+                lambda: self.driver.rollback_live_migration_at_destination(
+                    None, self.instance, self.network_info, {})):
+            self.driver.pre_live_migration(None, self.instance, None,
+                                           self.network_info, None, None)
+            self.driver._pending_cleanups = mock.Mock()
+            self.useFixture(fixtures.MockPatchObject(
+                self.driver, '_apply_flavor'))
+            end()
+            self.assertEqual([], self.incoming.uuids())

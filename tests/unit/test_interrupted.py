@@ -132,7 +132,9 @@ class RollBackMoveTest(unittest.TestCase):
         objects = mock.Mock()
         objects.Migration.get_by_instance_and_status.return_value = (
             mock.Mock(dest_compute='node2'))
+        self.context = mock.Mock()
         with mock.patch.object(interrupted, 'objects', objects), \
+                mock.patch.object(interrupted, 'neutron') as neutron, \
                 mock.patch.object(interrupted.peers,
                                   'target_client') as target, \
                 mock.patch.object(interrupted.daemon_move,
@@ -142,7 +144,8 @@ class RollBackMoveTest(unittest.TestCase):
                 mock.patch.object(interrupted.daemon_move.time, 'sleep'), \
                 mock.patch.object(interrupted.container, 'name',
                                   return_value='c-m'):
-            interrupted._roll_back_move(driver, mock.Mock(), instance)
+            interrupted._roll_back_move(driver, self.context, instance)
+        self.instance, self.neutron = instance, neutron.API.return_value
         return source, target, cleanup, release
 
     def test_a_freezing_source_settles_and_is_unfrozen(self):
@@ -162,3 +165,6 @@ class RollBackMoveTest(unittest.TestCase):
         cleanup.assert_called_once_with(target.return_value, 'c-m')
         release.assert_not_called()  # no init pid: it is stopped
         source.change_state.assert_called_once_with('c-m', 'start')
+        # Neutron's bindings to the destination go, as in Nova's rollback.
+        self.neutron.setup_networks_on_host.assert_called_once_with(
+            self.context, self.instance, 'node2', teardown=True)
