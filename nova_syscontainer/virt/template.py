@@ -62,6 +62,14 @@ SHIFT_LINE = 'lxc.init.cmd = /bin/true'
 _OWN_ID_MAP_KEYS = ('security.privileged', 'security.idmap.isolated')
 _OWN_ID_MAP_PREFIXES = ('raw.idmap', 'security.idmap.base',
                         'security.idmap.size')
+#: A template starts only when the driver starts it, as every container
+#: of the driver (container.create_body). Without it, LXD 5.0.2, which
+#: leaves ``volatile.last_state.power`` RUNNING when a container's init
+#: exits on its own (the shifting start), starts the template when the
+#: daemon starts again: seen on 2026-12-08 after a daemon crash, when the
+#: template booted its guest, which writes a machine id, host keys and
+#: cloud-init state that every later copy would carry.
+AUTOSTART_KEY = 'boot.autostart'
 #: How long the shifting start may take before the template is given up.
 STOP_WAIT_SECONDS = 120
 
@@ -100,7 +108,7 @@ def creation_body(fingerprint, pool):
         'name': name(fingerprint, pool),
         'type': 'container',
         'profiles': [],
-        'config': {'raw.lxc': SHIFT_LINE},
+        'config': {'raw.lxc': SHIFT_LINE, AUTOSTART_KEY: 'false'},
         'devices': {'root': {'type': 'disk', 'path': '/', 'pool': pool}},
         'description': 'nova-syscontainer template of image %s' % fingerprint,
         'source': {'type': 'image', 'fingerprint': fingerprint},
@@ -122,12 +130,14 @@ def copy_of(body, template):
 def ready(record, fingerprint):
     """Whether a template's record is a usable one of ``fingerprint``.
 
-    Stopped, of that image, the shift line removed, and shifted to the map
-    it will start with (an empty last map: never started).
+    Stopped, never started by the daemon itself, of that image, the shift
+    line removed, and shifted to the map it will start with (an empty last
+    map: never started).
     """
     config = record.get('config') or {}
     last = config.get('volatile.last_state.idmap')
     return (record.get('status') == daemon_client.STOPPED and
+            config.get(AUTOSTART_KEY) == 'false' and
             config.get('volatile.base_image') == fingerprint and
             'raw.lxc' not in config and
             last not in (None, '', '[]') and

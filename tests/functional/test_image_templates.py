@@ -121,6 +121,9 @@ class ImageTemplateTest(base.SysContainerTestCase):
             # The copy got the flavor's root disk size, in the kernel.
             self.assertEqual(str(1024 ** 3), referenced_limit(name))
         self.assertEqual('Stopped', record['status'])
+        # A daemon that starts again does not boot the template (LXD 5.0.2
+        # leaves volatile.last_state.power RUNNING after the shifting start).
+        self.assertEqual('false', record['config']['boot.autostart'])
         for server in (one, two):
             self._delete_server(server)
 

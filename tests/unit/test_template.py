@@ -25,6 +25,7 @@ MAP = '[{"Isuid":true,"Hostid":100000,"Nsid":0,"Maprange":65536}]'
 
 def shifted(fingerprint=FP, status=daemon_client.STOPPED, **config):
     base = {'volatile.base_image': fingerprint,
+            'boot.autostart': 'false',
             'volatile.last_state.idmap': MAP, 'volatile.idmap.next': MAP}
     base.update(config)
     return {'name': template.name(fingerprint, 'quota'), 'status': status,
@@ -61,8 +62,8 @@ class PlanTest(testtools.TestCase):
 
     def test_creation_body_runs_no_guest_program(self):
         body = template.creation_body(FP, 'quota')
-        self.assertEqual({'raw.lxc': 'lxc.init.cmd = /bin/true'},
-                         body['config'])
+        self.assertEqual({'raw.lxc': 'lxc.init.cmd = /bin/true',
+                          'boot.autostart': 'false'}, body['config'])
         self.assertEqual([], body['profiles'])
         self.assertEqual({'type': 'image', 'fingerprint': FP},
                          body['source'])
@@ -83,6 +84,10 @@ class PlanTest(testtools.TestCase):
         self.assertFalse(template.ready(shifted(), 'b' * 64))
         self.assertFalse(template.ready(
             shifted(status=daemon_client.RUNNING), FP))
+        # One the daemon would start again by itself (made before the
+        # driver set boot.autostart on templates).
+        self.assertFalse(template.ready(
+            shifted(**{'boot.autostart': None}), FP))
         self.assertFalse(template.ready(
             shifted(**{'raw.lxc': template.SHIFT_LINE}), FP))
         self.assertFalse(template.ready(
