@@ -86,11 +86,7 @@ class IncomingPorts(object):
                                  'incoming-ports-%s.json' % nodename)
 
     def _load(self):
-        try:
-            with open(self.path) as f:
-                return jsonutils.loads(f.read())
-        except (OSError, ValueError):
-            return {}
+        return state_files.read_json(self.path)
 
     def add(self, instance, network_info):
         """Remember the ports about to be plugged for ``instance``."""

@@ -75,11 +75,7 @@ class PendingCleanups(object):
         self.nodename = nodename
 
     def _load(self):
-        try:
-            with open(self.path) as f:
-                return jsonutils.loads(f.read())
-        except (OSError, ValueError):
-            return {}
+        return state_files.read_json(self.path)
 
     def _store(self, pending):
         state_files.write_atomic(self.path, jsonutils.dumps(pending))

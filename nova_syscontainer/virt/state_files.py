@@ -23,6 +23,7 @@ import os
 import tempfile
 
 from oslo_concurrency import lockutils
+from oslo_serialization import jsonutils
 
 
 def lock(path):
@@ -30,6 +31,15 @@ def lock(path):
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     return lockutils.lock(os.path.basename(path), external=True,
                           lock_path=os.path.dirname(path))
+
+
+def read_json(path):
+    """The JSON object in ``path``; empty when it is missing or unreadable."""
+    try:
+        with open(path) as f:
+            return jsonutils.loads(f.read())
+    except (OSError, ValueError):
+        return {}
 
 
 def write_atomic(path, text, mode=0o600):
