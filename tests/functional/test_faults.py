@@ -315,6 +315,23 @@ class DaemonFaults(base.TwoHostsTestCase):
         self.assertEqual({}, left)
 
 
+def cut_live_move(test, server):
+    """Live-move ``server`` from host1 and kill host1's compute mid-move.
+
+    The compute dies once the daemons' transfer has begun (the target is
+    asked for its migration operation); host1 is then started again.
+    Returns the restarted compute service.
+    """
+    died = threading.Event()
+    cls = daemon_client.DaemonClient
+    original = faults.die_after(cls, 'start_migration_target', died)
+    test.addCleanup(setattr, cls, 'start_migration_target', original)
+    test.live_migrate(server)
+    test.assertTrue(died.wait(120), 'the move never started')
+    cls.start_migration_target = original
+    return test.restart_host1()
+
+
 class ComputeDeathMigrationTest(test_live_migration.MigrationTestCase):
     """host1's nova-compute dies while the daemons move a server live."""
 
@@ -335,15 +352,8 @@ class ComputeDeathMigrationTest(test_live_migration.MigrationTestCase):
         self.wait_until(lambda: self.daemon.counter(name)[2] >= 2,
                         what='the counter to run')
         token, pid, _count = self.daemon.counter(name)
-        died = threading.Event()
-        cls = daemon_client.DaemonClient
-        original = faults.die_after(cls, 'start_migration_target', died)
-        self.addCleanup(setattr, cls, 'start_migration_target', original)
-        self.live_migrate(server)
-        self.assertTrue(died.wait(120), 'the move never started')
-        cls.start_migration_target = original
         injected = 1
-        self.compute = self.restart_host1()
+        self.compute = cut_live_move(self, server)
         server = self.wait_for(server, 'ACTIVE', timeout=240)
         host = server['OS-EXT-SRV-ATTR:host']
         where = {'host1': self.daemon, 'host2': self.second}
@@ -403,14 +413,7 @@ class ComputeDeathNICsTest(test_network_migration.NICMigrationTestCase):
         self.assertEqual(qvbs, [dev for dev in qvbs
                                 if 'htb' in run('tc', 'qdisc', 'show', 'dev',
                                                 dev)])
-        died = threading.Event()
-        cls = daemon_client.DaemonClient
-        original = faults.die_after(cls, 'start_migration_target', died)
-        self.addCleanup(setattr, cls, 'start_migration_target', original)
-        self.live_migrate(server)
-        self.assertTrue(died.wait(120), 'the move never started')
-        cls.start_migration_target = original
-        self.compute = self.restart_host1()
+        self.compute = cut_live_move(self, server)
         server = self.wait_for(server, 'ACTIVE', timeout=240)
         self.assertEqual('host1', server['OS-EXT-SRV-ATTR:host'])
         self.assertEqual('Running', self.daemon.state(name)['status'])
