@@ -66,7 +66,7 @@ _OWN_ID_MAP_PREFIXES = ('raw.idmap', 'security.idmap.base',
 #: of the driver (container.create_body). Without it, LXD 5.0.2, which
 #: leaves ``volatile.last_state.power`` RUNNING when a container's init
 #: exits on its own (the shifting start), starts the template when the
-#: daemon starts again: seen on 2026-12-08 after a daemon crash, when the
+#: daemon starts again: seen on 2026-12-08 after a daemon kill, when the
 #: template booted its guest, which writes a machine id, host keys and
 #: cloud-init state that every later copy would carry.
 AUTOSTART_KEY = 'boot.autostart'
