@@ -86,7 +86,7 @@ _STOPPED = daemon_client.STOPPED
 _FROZEN = daemon_client.FROZEN
 _FREEZING = daemon_client.FREEZING
 #: Seconds the source is watched for a CRIU dump that starts after its
-#: migration operation failed (see _release_source).
+#: migration operation failed (see release_source).
 LATE_DUMP_WINDOW = 3
 
 
@@ -150,12 +150,27 @@ def cleanup_target(target, name):
     return True
 
 
-def _release_source(source, name, op_id, init_pid, grace):
+def release_source(source, name, op_ids, init_pid, grace):
     """Wait until the source gave up the move; end a stuck dump if local.
 
-    Returns True when the source operation ended, or (local source) a
-    stuck dump was released, and no CRIU dump holds the container any
-    more as far as can be seen from here.
+    ``op_ids``: the source's migration operations, already cancelled.
+    Cancelling one marks it ended at once, but LXD 5.0.2's source goes on
+    until its next read or write on the closed websockets fails, and may
+    start or finish the final CRIU dump meanwhile. If it fails after the
+    dump ended (sending the checkpoint, or waiting for the target's word),
+    its "Live-migrating instance" operation waits forever for a restore
+    result nobody sends (fixed in LXD 5.0.3, commit 965bf4489a "Clean up
+    operation on failure"); so does the ``lxd migratedumpsuccess`` helper
+    that waits on it, and ``criu dump``, which keeps the container's tasks
+    stopped under ptrace: every later stop or delete waits on them. So the
+    watch goes on while a CRIU dump traces the container, whatever the
+    operations say, and ends each such helper (CRIU then resumes the
+    tasks, their state intact). That operation itself stays listed as
+    Running until the daemon restarts; it holds nothing.
+
+    Returns True when the operations ended, or (local source) a stuck
+    dump was released, and no CRIU dump holds the container any more as
+    far as can be seen from here.
     """
     deadline = time.monotonic() + grace
     released = False
@@ -164,9 +179,7 @@ def _release_source(source, name, op_id, init_pid, grace):
         if init_pid and criu_processes.release_stuck_dump(init_pid):
             LOG.warning('Released the stuck CRIU dump of %s', name)
             released = True
-        op = source.get_operation(op_id)
-        running = op is not None and op.get('status') in ('Pending',
-                                                          _RUNNING)
+        running = any(_op_running(source, op_id) for op_id in op_ids)
         traced = bool(init_pid) and criu_dump.tracer(init_pid) != 0
         now = time.monotonic()
         if not traced and (not running or released):
@@ -183,6 +196,11 @@ def _release_source(source, name, op_id, init_pid, grace):
         if now > deadline:
             return bool(init_pid) and not traced
         time.sleep(0.5)
+
+
+def _op_running(client, op_id):
+    op = client.get_operation(op_id)
+    return op is not None and op.get('status') in ('Pending', _RUNNING)
 
 
 #: Refusals of a DELETE while the source settles after a move.
@@ -234,6 +252,32 @@ def restore_source(source, name, grace, start_stopped=True):
     return _status(source, name)
 
 
+def abandon_move(source, target, name, grace):
+    """Undo a live move of ``name`` its client no longer drives.
+
+    For a move whose nova-compute died after asking the target: the
+    daemons go on without it. The source's operations on ``name`` are
+    cancelled, a CRIU dump they leave stuck is released
+    (:func:`release_source`, only when the source is local), the target's
+    copy deleted and the source brought back to Running
+    (:func:`restore_source`; started again, its process state lost, if
+    the move had already stopped it). Returns the source's status.
+    """
+    ops = source.running_operations(name)
+    for op in ops:
+        source.cancel_operation(op['id'])
+    pid = (source.get_state(name) or {}).get('pid')
+    local = source.endpoint.startswith('/') and (pid or 0) > 0
+    if not release_source(source, name, [op['id'] for op in ops],
+                          pid if local else None, grace):
+        LOG.warning('The source daemon may still hold %s in a CRIU dump of '
+                    'the abandoned move', name)
+    if cleanup_target(target, name):
+        LOG.warning('Deleted the copy of %s the abandoned move left on %s',
+                    name, target.endpoint)
+    return restore_source(source, name, grace)
+
+
 def _roll_back(source, target, name, op_id, live, init_pid, grace):
     """Undo a failed move as far as possible; notes for the error."""
     notes = []
@@ -245,7 +289,7 @@ def _roll_back(source, target, name, op_id, live, init_pid, grace):
         notes.append('the target may keep a partial instance, to be '
                      'removed with cleanup_target once it is reachable '
                      '(%s)' % e)
-    if live and not _release_source(source, name, op_id, init_pid, grace):
+    if live and not release_source(source, name, [op_id], init_pid, grace):
         if init_pid:
             notes.append('the source may still be held by a CRIU dump')
         else:

@@ -27,8 +27,6 @@ host. :func:`clean_up` first undoes the move (:func:`_roll_back_move`), so
 that the container runs here, unfrozen, and nowhere else.
 """
 
-import time
-
 from nova.compute import task_states
 from nova.compute import utils as compute_utils
 from nova.compute import vm_states
@@ -38,9 +36,7 @@ from nova.network import neutron
 from nova import objects
 from oslo_log import log as logging
 
-from nova_syscontainer.virt import client as daemon_client
 from nova_syscontainer.virt import container
-from nova_syscontainer.virt import criu_processes
 from nova_syscontainer.virt import daemon_move
 from nova_syscontainer.virt import peers
 
@@ -79,13 +75,14 @@ def _roll_back_move(driver, context, instance):
 
     Nova's init_host then resets the instance here (``_reset_live_migration``
     sets the migration to error and clears the task state), so the
-    container must run here and nowhere else: the source daemon's migration
-    operation (found again by instance name) is cancelled, the target's
-    copy deleted, a CRIU dump left stuck released, and the source
+    container must run here and nowhere else
+    (:func:`daemon_move.abandon_move`): the source daemon's migration
+    operation (found again by instance name) is cancelled, a CRIU dump
+    left stuck released, the target's copy deleted, and the source
     unfrozen, or started if the move had already stopped it (its process
-    state is then lost: the target's copy, which had it, cannot stay
-    where Nova does not place the instance). Last, Neutron's port bindings
-    to the destination are deleted, as ``_rollback_live_migration`` does:
+    state is then lost: the target's copy, which had it, cannot stay where
+    Nova does not place the instance). Last, Neutron's port bindings to
+    the destination are deleted, as ``_rollback_live_migration`` does:
     left there, Neutron would refuse the next binding of those ports to
     that host (PortBindingAlreadyExists), failing every later move there
     at its pre-check.
@@ -93,28 +90,11 @@ def _roll_back_move(driver, context, instance):
     source = driver.client
     name = container.name(instance)
     try:
-        ops = source.running_operations(name)
-        for op in ops:
-            source.cancel_operation(op['id'])
         migration = objects.Migration.get_by_instance_and_status(
             context, instance.uuid, 'running')
         target = peers.target_client(context, migration.dest_compute)
-        # The target's receive ends once the source's operation does; a
-        # dump LXD 5.0.2 leaves stuck ends only once its helper is ended.
-        pid = (source.get_state(name) or {}).get('pid')
-        local = source.endpoint.startswith('/') and (pid or 0) > 0
-        deadline = time.monotonic() + ROLLBACK_WAIT
-        while time.monotonic() < deadline:
-            if local:
-                criu_processes.release_stuck_dump(pid)
-            if not _running(source, ops):
-                break
-            time.sleep(0.5)
-        if daemon_move.cleanup_target(target, name):
-            LOG.warning('Deleted the copy an interrupted live migration '
-                        'left on %s', migration.dest_compute,
-                        instance=instance)
-        status = daemon_move.restore_source(source, name, ROLLBACK_WAIT)
+        status = daemon_move.abandon_move(source, target, name,
+                                          ROLLBACK_WAIT)
         LOG.info('After the interrupted live migration the container here '
                  'is %s', status, instance=instance)
         # As Nova's own rollback does: Neutron's bindings of the ports to
@@ -125,15 +105,6 @@ def _roll_back_move(driver, context, instance):
     except Exception:
         LOG.exception('Could not undo the interrupted live migration',
                       instance=instance)
-
-
-def _running(client, ops):
-    for op in ops:
-        record = client.get_operation(op['id'])
-        if (record is not None and
-                record.get('status') == daemon_client.RUNNING):
-            return True
-    return False
 
 
 def clean_up(driver, host):

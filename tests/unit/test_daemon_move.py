@@ -221,7 +221,7 @@ class CheckAndMoveTest(unittest.TestCase):
 
 
 class ReleaseSourceTest(unittest.TestCase):
-    """_release_source and _roll_back after the source's move failed."""
+    """release_source and _roll_back after the source's move failed."""
 
     def setUp(self):
         self.clock = [0.0]
@@ -249,8 +249,8 @@ class ReleaseSourceTest(unittest.TestCase):
                                   'release_stuck_dump',
                                   side_effect=[False, False, False, True]
                                   + [False] * 10) as release:
-            self.assertTrue(daemon_move._release_source(
-                self.source, 'c1', 'op1', init_pid=77, grace=30))
+            self.assertTrue(daemon_move.release_source(
+                self.source, 'c1', ['op1'], init_pid=77, grace=30))
         # Without the late-dump window it returned after the first look,
         # before the fourth call released the dump.
         self.assertGreaterEqual(release.call_count, 4)
@@ -261,8 +261,8 @@ class ReleaseSourceTest(unittest.TestCase):
                 mock.patch.object(daemon_move.criu_processes,
                                   'release_stuck_dump',
                                   return_value=False):
-            self.assertTrue(daemon_move._release_source(
-                self.source, 'c1', 'op1', init_pid=77, grace=30))
+            self.assertTrue(daemon_move.release_source(
+                self.source, 'c1', ['op1'], init_pid=77, grace=30))
         self.assertGreaterEqual(self.clock[0], daemon_move.LATE_DUMP_WINDOW)
         self.assertLess(self.clock[0], daemon_move.LATE_DUMP_WINDOW + 1)
 

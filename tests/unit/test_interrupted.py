@@ -114,9 +114,11 @@ class RunningOperationsTest(unittest.TestCase):
 
 class RollBackMoveTest(unittest.TestCase):
 
-    def roll_back(self, *statuses):
+    def roll_back(self, *statuses, pid=-1, tracers=None, releases=None):
         """_roll_back_move with the source's statuses in turn.
 
+        ``pid``: the source container's init; ``tracers``, ``releases``:
+        what criu_dump.tracer and release_stuck_dump return in turn.
         Returns the source's client and the fakes of target_client,
         cleanup_target and release_stuck_dump.
         """
@@ -125,7 +127,7 @@ class RollBackMoveTest(unittest.TestCase):
         source.endpoint = '/var/lib/lxd/unix.socket'
         source.running_operations.return_value = [{'id': 'op1'}]
         source.get_operation.return_value = None
-        source.get_state.return_value = {'pid': -1}
+        source.get_state.return_value = {'pid': pid}
         source.find_instance.side_effect = [{'status': s} for s in statuses]
         instance = inst('m', vm_state=vm_states.ACTIVE,
                         task_state=task_states.MIGRATING)
@@ -139,14 +141,30 @@ class RollBackMoveTest(unittest.TestCase):
                                   'target_client') as target, \
                 mock.patch.object(interrupted.daemon_move,
                                   'cleanup_target') as cleanup, \
-                mock.patch.object(interrupted.criu_processes,
-                                  'release_stuck_dump') as release, \
+                mock.patch.object(interrupted.daemon_move.criu_processes,
+                                  'release_stuck_dump',
+                                  side_effect=releases) as release, \
+                mock.patch.object(interrupted.daemon_move.criu_dump,
+                                  'tracer', side_effect=tracers), \
                 mock.patch.object(interrupted.daemon_move.time, 'sleep'), \
                 mock.patch.object(interrupted.container, 'name',
                                   return_value='c-m'):
             interrupted._roll_back_move(driver, self.context, instance)
         self.instance, self.neutron = instance, neutron.API.return_value
         return source, target, cleanup, release
+
+    def test_a_dump_outliving_the_cancelled_operation_is_released(self):
+        # The cancelled operation reads as ended at once, but LXD 5.0.2's
+        # source finishes its CRIU dump after that, and its helper then
+        # waits forever (fixed in LXD 5.0.3). Stopping the watch when the
+        # operation looked ended left the tasks stopped under ptrace.
+        source, _t, cleanup, release = self.roll_back(
+            'Running', pid=77, tracers=[4242] * 6 + [0] * 20,
+            releases=[[]] * 5 + [[99]] + [[]] * 20)
+        self.assertGreaterEqual(release.call_count, 6)
+        release.assert_called_with(77)
+        cleanup.assert_called_once()
+        source.change_state.assert_not_called()
 
     def test_a_freezing_source_settles_and_is_unfrozen(self):
         source, _t, _c, _r = self.roll_back(
