@@ -27,7 +27,6 @@ import threading
 import time
 import uuid
 
-import testtools
 
 from nova import conf
 from nova import objects
@@ -317,23 +316,6 @@ class DaemonFaults(base.TwoHostsTestCase):
         self.assertEqual({}, left)
 
 
-#: The cut-live-move tests run only when this is set (``.ci/run`` leaves
-#: them out). In the final run of 2026-12-08 one of them hung the suite:
-#: after the compute died mid-move and the rollback deleted the target's
-#: copy, LXD 5.0.2 kept the source's "Live-migrating instance" websocket
-#: operation RUNNING (not cancelable, no connection timeout), which blocks
-#: every stop and delete of that container until the daemon restarts. It
-#: happened in 2 of about 14 runs; the driver cannot end that operation
-#: yet (its secrets died with the compute). Run them with
-#: ``SYSCONTAINER_TEST_CUT_LIVE_MOVES=1 tox -e functional --
-#: tests.functional.test_faults``.
-CUT_LIVE_MOVES = os.environ.get('SYSCONTAINER_TEST_CUT_LIVE_MOVES') == '1'
-CUT_LIVE_MOVES_SKIP = ('a cut live move can leave LXD 5.0.2 a source '
-                       'migration operation that never ends (see '
-                       'CUT_LIVE_MOVES); set SYSCONTAINER_TEST_CUT_LIVE_'
-                       'MOVES=1 to run')
-
-
 def cut_live_move(test, server):
     """Live-move ``server`` from host1 and kill host1's compute mid-move.
 
@@ -351,7 +333,6 @@ def cut_live_move(test, server):
     return test.restart_host1()
 
 
-@testtools.skipUnless(CUT_LIVE_MOVES, CUT_LIVE_MOVES_SKIP)
 class ComputeDeathMigrationTest(test_live_migration.MigrationTestCase):
     """host1's nova-compute dies while the daemons move a server live."""
 
@@ -410,7 +391,6 @@ class ComputeDeathMigrationTest(test_live_migration.MigrationTestCase):
         self.assertEqual({}, left)
 
 
-@testtools.skipUnless(CUT_LIVE_MOVES, CUT_LIVE_MOVES_SKIP)
 class ComputeDeathNICsTest(test_network_migration.NICMigrationTestCase):
     """The same death with ports: the destination unplugs its own.
 
