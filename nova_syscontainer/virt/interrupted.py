@@ -34,6 +34,7 @@ from nova import context as nova_context
 from nova import exception as nova_exception
 from nova.network import neutron
 from nova import objects
+from nova.scheduler.client import report
 from oslo_log import log as logging
 
 from nova_syscontainer.virt import container
@@ -85,7 +86,8 @@ def _roll_back_move(driver, context, instance):
     the destination are deleted, as ``_rollback_live_migration`` does:
     left there, Neutron would refuse the next binding of those ports to
     that host (PortBindingAlreadyExists), failing every later move there
-    at its pre-check.
+    at its pre-check. Then the claims of the move go
+    (:func:`_revert_move_claims`).
     """
     source = driver.client
     name = container.name(instance)
@@ -102,9 +104,32 @@ def _roll_back_move(driver, context, instance):
         # its side itself (incoming_ports.py).
         neutron.API().setup_networks_on_host(
             context, instance, migration.dest_compute, teardown=True)
+        _revert_move_claims(context, instance, migration)
     except Exception:
         LOG.exception('Could not undo the interrupted live migration',
                       instance=instance)
+
+
+def _revert_move_claims(context, instance, migration):
+    """Give the source back its Placement allocation; drop the context.
+
+    What Nova's ``_rollback_live_migration`` does and its start-up
+    ``_reset_live_migration`` (Nova 34), which runs next, does not: during
+    the move the instance's consumer holds the destination's allocation
+    and the migration's consumer the source's, and the instance keeps the
+    migration context the destination's claim made. Left so, Placement
+    counts the server on the destination, where it does not run, and not
+    here, where it does. As ``ComputeManager._revert_allocation``: the
+    migration's allocation replaces the instance's.
+    """
+    reportclient = report.report_client_singleton()
+    if reportclient.get_allocations_for_consumer(context, migration.uuid):
+        LOG.info('Giving the allocation the interrupted live migration '
+                 'held (migration %s) back to the instance', migration.uuid,
+                 instance=instance)
+        reportclient.move_allocations(context, migration.uuid,
+                                      instance.uuid)
+    instance.drop_migration_context()
 
 
 def clean_up(driver, host):

@@ -29,6 +29,7 @@ import uuid
 
 
 from nova import conf
+from nova import context as nova_context
 from nova import objects
 
 from nova_syscontainer.virt import client as daemon_client
@@ -373,6 +374,14 @@ class ComputeDeathMigrationTest(test_live_migration.MigrationTestCase):
                   'same process' if kept else 'started again',
                   name in other[host].names(),
                   self.migration_status(server)))
+        # The move's claims went with it: Placement counts the server
+        # where it runs and only there, and no migration context is left.
+        allocations = self._get_allocations_by_server_uuid(server['id'])
+        self.assertEqual({self._get_provider_uuid_by_host(host)},
+                         set(allocations))
+        self.assertIsNone(objects.Instance.get_by_uuid(
+            nova_context.get_admin_context(), server['id'],
+            expected_attrs=['migration_context']).migration_context)
         self._delete_server(server)
         left = {}
         for census in censuses:

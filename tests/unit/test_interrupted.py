@@ -114,6 +114,9 @@ class RunningOperationsTest(unittest.TestCase):
 
 class RollBackMoveTest(unittest.TestCase):
 
+    #: The source's allocation the migration holds in Placement.
+    held = {'rp-node1': {'resources': {'VCPU': 1}}}
+
     def roll_back(self, *statuses, pid=-1, tracers=None, releases=None):
         """_roll_back_move with the source's statuses in turn.
 
@@ -133,10 +136,16 @@ class RollBackMoveTest(unittest.TestCase):
                         task_state=task_states.MIGRATING)
         objects = mock.Mock()
         objects.Migration.get_by_instance_and_status.return_value = (
-            mock.Mock(dest_compute='node2'))
+            mock.Mock(dest_compute='node2', uuid='mig-1'))
         self.context = mock.Mock()
+        self.reportclient = mock.Mock()
+        self.reportclient.get_allocations_for_consumer.return_value = (
+            self.held)
         with mock.patch.object(interrupted, 'objects', objects), \
                 mock.patch.object(interrupted, 'neutron') as neutron, \
+                mock.patch.object(interrupted.report,
+                                  'report_client_singleton',
+                                  return_value=self.reportclient), \
                 mock.patch.object(interrupted.peers,
                                   'target_client') as target, \
                 mock.patch.object(interrupted.daemon_move,
@@ -186,3 +195,14 @@ class RollBackMoveTest(unittest.TestCase):
         # Neutron's bindings to the destination go, as in Nova's rollback.
         self.neutron.setup_networks_on_host.assert_called_once_with(
             self.context, self.instance, 'node2', teardown=True)
+        # So do the move's claims: the source's allocation, which the
+        # migration held, is the instance's again; the context is dropped.
+        self.reportclient.move_allocations.assert_called_once_with(
+            self.context, 'mig-1', 'm')
+        self.instance.drop_migration_context.assert_called_once_with()
+
+    def test_no_allocation_held_by_the_migration_is_left_as_it_is(self):
+        self.held = {}
+        self.roll_back('Running')
+        self.reportclient.move_allocations.assert_not_called()
+        self.instance.drop_migration_context.assert_called_once_with()
