@@ -57,7 +57,7 @@ def compute_process():
 
 
 def proc_stat(pid):
-    """(start time, session id) of a live process, or None."""
+    """(start time, process group id) of a live process, or None."""
     try:
         with open('/proc/%d/stat' % pid) as f:
             fields = f.read().rsplit(')', 1)[1].split()
@@ -65,16 +65,21 @@ def proc_stat(pid):
         return None
     if fields[0] == 'Z':
         return None
-    return fields[19], int(fields[3])
+    return fields[19], int(fields[2])
 
 
-def session_members(sid):
-    """PIDs of the live processes of session ``sid``."""
+def group_members(pgid):
+    """PIDs of the live processes of process group ``pgid``.
+
+    The cloud's supervisord makes each service the leader of a process
+    group of its own (and stops it by that group): nova-compute's privsep
+    daemons are in its group.
+    """
     found = []
     for entry in os.listdir('/proc'):
         if entry.isdigit():
             stat = proc_stat(int(entry))
-            if stat and stat[1] == sid:
+            if stat and stat[1] == pgid:
                 found.append(int(entry))
     return sorted(found)
 
@@ -178,6 +183,9 @@ class ComputeKillChecks(object):
         census = host_census()
         pid, start = compute_process()
         self.assertEqual(start, (proc_stat(pid) or ('dead',))[0])
+        # It leads its process group, so the group's emptiness after the
+        # kill says something.
+        self.assertEqual(pid, proc_stat(pid)[1])
         killer = Killer(pid, containers())
         # The cloud is shared: it gets its nova-compute back, whatever
         # happens here.
@@ -192,7 +200,7 @@ class ComputeKillChecks(object):
             killer.record, 'no container with %s appeared (others: %s)' % (
                 UUID_KEY, sorted(killer.others)))
         # The process is gone (its own privsep daemons may still be
-        # shutting down, in its session).
+        # shutting down, in its process group).
         self.wait_for('nova-compute %d to die' % pid,
                       lambda: proc_stat(pid) is None, timeout=30)
         shown = self.admin('server', 'show', server['id'])
@@ -230,7 +238,7 @@ class ComputeKillChecks(object):
         now = host_census()
         left = {kind: sorted(now[kind] - census[kind]) for kind in now}
         self.assertEqual({kind: [] for kind in now}, left)
-        self.assertEqual([], session_members(pid))
+        self.assertEqual([], group_members(pid))
         # The service is back, and serves.
         services = self.admin('compute', 'service', 'list', '--service',
                               'nova-compute')
