@@ -31,8 +31,9 @@
 #                           start those of Nova's services that are not
 #                           running (a nova-compute that died, say) with the
 #                           cloud's configuration, and wait until they serve
-#   tools/cloud.sh stop     stop exactly the processes start started
-#   tools/cloud.sh status   which services run
+#   tools/cloud.sh stop     stop exactly the processes start started, and
+#                           the cloud's supervisord
+#   tools/cloud.sh status   which services run (supervisorctl's view)
 #   tools/cloud.sh reset    stop, delete this cloud's containers, state and
 #                           configuration (the virtualenv stays)
 #
@@ -51,6 +52,8 @@
 #   config      /etc/nova-syscontainer/cloud/<service>/
 #   state, DBs  /var/lib/nova-syscontainer/cloud/
 #   logs, PIDs  /var/log/nova-syscontainer/cloud/
+#   supervisord /etc/nova-syscontainer/cloud/supervisord.conf and supervisor/,
+#               /var/lib/nova-syscontainer/cloud/supervisor/ (its socket)
 #   services    /opt/nova-syscontainer/cloud-venv (own virtualenv)
 #   CLI         /etc/openstack/clouds.yaml, cloud "syscontainer"
 set -Eeuo pipefail
@@ -82,7 +85,7 @@ readonly CLOUD_LIB=$REPO/tools/cloud
 
 usage() { sed -n '2,/^set -E/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 
-# One cloud.sh at a time: two starts would race for the same PID files.
+# One cloud.sh at a time: two starts would race for the same supervisord.
 # A session that holds the lock itself around several commands (flock on
 # the same file) sets SYSCONTAINER_CLOUD_LOCK_HELD=1 for them: they would
 # otherwise wait for it forever.
@@ -98,6 +101,7 @@ cmd_install() {
     mkdir -p "$CLOUD_LOGS" "$CLOUD_STATE" "$CLOUD_CONF"
     install_apt_packages
     install_venv
+    install_supervisor
     install_horizon
     install_tempest
     link_openstack_cli
@@ -111,6 +115,7 @@ cmd_start() {
     "$REPO/tools/setup-host.sh" "${CLOUD_SETUP_HOST_ARGS[@]}"
     install_apt_packages
     install_venv
+    install_supervisor
     install_horizon
     link_openstack_cli
     write_all_conf

@@ -216,16 +216,7 @@ stop_consoles() {
 }
 
 status_consoles() {
-    local name pid rc=0
-    for name in "${CONSOLE_SERVICES[@]}"; do
-        if pid=$(service_pid "$name"); then
-            printf '%-16s running  PID %s\n' "$name" "$pid"
-        else
-            printf '%-16s stopped\n' "$name"
-            rc=3
-        fi
-    done
-    return "$rc"
+    status_services "${CONSOLE_SERVICES[@]}"
 }
 
 # What "up" ends with: where Horizon is and how to log in (the password

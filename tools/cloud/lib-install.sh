@@ -73,6 +73,22 @@ install_venv() {
         || die "Nova cannot import the nova/virt/syscontainer shim in $CLOUD_VENV"
 }
 
+# Supervisor, the cloud's process supervisor (lib-common.sh), from PyPI
+# into $CLOUD_VENV. A step of its own, not a line of requirements.txt:
+# that would change the virtualenv's digest and so rebuild the whole
+# virtualenv (minutes) on every machine that has one.
+readonly CLOUD_SUPERVISOR_VERSION=4.3.0
+install_supervisor() {
+    if [ "$("$CLOUD_VENV/bin/supervisord" --version 2>/dev/null)" \
+            = "$CLOUD_SUPERVISOR_VERSION" ]; then
+        return 0
+    fi
+    say "installing supervisor $CLOUD_SUPERVISOR_VERSION into $CLOUD_VENV (pip)"
+    "$(venv_bin pip)" install -q "supervisor==$CLOUD_SUPERVISOR_VERSION" \
+        >>"$CLOUD_LOGS/install.log" 2>&1 \
+        || die "pip install supervisor failed; see $CLOUD_LOGS/install.log"
+}
+
 # The `openstack` command for the user: a link to the cloud's client,
 # made only where no other `openstack` command exists.
 link_openstack_cli() {

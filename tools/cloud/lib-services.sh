@@ -1,7 +1,7 @@
 #!/bin/bash
 # lib-services.sh - databases, service processes and Keystone/Nova
 # bootstrap of the all-in-one cloud. Each start_* is idempotent: a service
-# whose recorded process still runs is left alone.
+# that supervisord has running is left alone.
 
 # Run a service's command-line tool, its output into install.log.
 run_logged() {
@@ -142,47 +142,39 @@ export ERL_EPMD_ADDRESS=$CLOUD_IP
 export RABBITMQ_CTL_ERL_ARGS=$CLOUD_ERL_DIST_ARGS
 
 start_rabbitmq() {
-    local had_epmd=0
-    # Erlang's port mapper is shared by every Erlang node: stop ends it
-    # only if it was not running before.
-    if pgrep -x epmd >/dev/null; then
-        had_epmd=1
-    fi
+    # Erlang's port mapper is shared by every Erlang node: the cloud runs
+    # one of its own (a supervisord program, on loopback) only when none
+    # runs, and stop ends only that one.
     # An epmd on every address with no node registered: what an Erlang
     # CLI (rabbitmqctl) started without ERL_EPMD_ADDRESS (this script's
     # before it set it). RabbitMQ's node would register with it: end it
-    # (epmd -kill, its own request) so that the node starts one on
+    # (epmd -kill, its own request) so that the cloud starts one on
     # loopback.
-    if [ "$had_epmd" = 1 ] && ! service_pid rabbitmq >/dev/null \
+    if ! service_pid epmd >/dev/null && ! service_pid rabbitmq >/dev/null \
+        && pgrep -x epmd >/dev/null \
         && ss -Hltn 'sport = :4369' | awk '{print $4}' \
             | grep -qv '^127\.0\.0\.1:' \
         && ! epmd -names 2>/dev/null | grep -q '^name '; then
         say "ending an idle epmd that listens beyond loopback"
         epmd -kill >/dev/null 2>&1 || true
         sleep 1
-        had_epmd=0
-        pgrep -x epmd >/dev/null && had_epmd=1
     fi
-    start_service rabbitmq RABBITMQ_NODE_IP_ADDRESS="$CLOUD_IP" \
+    if service_pid epmd >/dev/null || ! pgrep -x epmd >/dev/null; then
+        start_service epmd ERL_EPMD_ADDRESS="$CLOUD_IP" -- epmd
+        wait_for epmd 30 epmd -names
+    fi
+    # The node as Debian's "rabbitmq" user, started directly: Debian's
+    # /usr/sbin/rabbitmq-server wrapper runs it through su, which puts it
+    # in a session (and process group) of its own, out of supervisord's
+    # reach.
+    start_service rabbitmq --user rabbitmq --dir /var/lib/rabbitmq \
+        HOME=/var/lib/rabbitmq USER=rabbitmq LOGNAME=rabbitmq \
+        RABBITMQ_NODE_IP_ADDRESS="$CLOUD_IP" \
         RABBITMQ_NODE_PORT="$RABBIT_PORT" ERL_EPMD_ADDRESS="$CLOUD_IP" \
         RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="$CLOUD_ERL_DIST_ARGS" \
-        RABBITMQ_LOGS=- -- rabbitmq-server
+        RABBITMQ_LOGS=- -- /usr/lib/rabbitmq/bin/rabbitmq-server
     wait_for rabbitmq 120 rabbitmqctl -q await_startup
     ensure_rabbit_user
-    # Debian's rabbitmq-server runs the node through su, which gives it a
-    # session of its own: record that session's leader too, so that stop
-    # reaches the Erlang VM even when "rabbitmqctl shutdown" cannot.
-    if ! service_pid rabbitmq-node >/dev/null; then
-        local leader
-        leader=$(rabbit_session_leader "$(service_pid rabbitmq)") \
-            && printf '%s %s\n' "$leader" "$(proc_start_time "$leader")" \
-                >"$(pid_file rabbitmq-node)"
-    fi
-    if [ "$had_epmd" = 0 ] && ! service_pid epmd >/dev/null; then
-        local pid
-        pid=$(pgrep -x -n epmd) && printf '%s %s\n' "$pid" \
-            "$(proc_start_time "$pid")" >"$(pid_file epmd)"
-    fi
 }
 
 # The cloud's RabbitMQ user, its generated password set (on stdin: never
@@ -205,25 +197,6 @@ ensure_rabbit_user() {
             END {exit !f}'; then
         run_logged "rabbitmq delete_user guest" rabbitmqctl delete_user guest
     fi
-}
-
-# The leader of a new session among the descendants of PID (su's child).
-rabbit_session_leader() {
-    local pid=$1 child sid
-    local -a queue=("$pid")
-    while [ "${#queue[@]}" -gt 0 ]; do
-        pid=${queue[0]}
-        queue=("${queue[@]:1}")
-        for child in $(ps -o pid= --ppid "$pid"); do
-            sid=$(ps -o sid= -p "$child" | tr -d ' ')
-            if [ "$sid" = "$child" ]; then
-                printf '%s\n' "$child"
-                return 0
-            fi
-            queue+=("$child")
-        done
-    done
-    return 1
 }
 
 start_keystone() {
@@ -287,7 +260,7 @@ start_neutron() {
         && ! ovs-vsctl --timeout=30 port-to-br "int-$CLOUD_EXT_BRIDGE" \
             >/dev/null 2>&1; then
         say "int-$CLOUD_EXT_BRIDGE is gone from $CLOUD_OVS_BRIDGE: restarting the OVS agent"
-        stop_service neutron-ovs-agent 5
+        stop_service neutron-ovs-agent
     fi
     start_service neutron-ovs-agent -- "$(venv_bin neutron-openvswitch-agent)" \
         --config-file "$CLOUD_CONF/neutron/neutron.conf" \
@@ -518,17 +491,7 @@ stop_all() {
         if [ "$name" = rabbitmq ] && service_pid rabbitmq >/dev/null; then
             rabbitmqctl -q shutdown >>"$CLOUD_LOGS/rabbitmq.log" 2>&1 || true
         fi
-        if [ "$name" = neutron-ovs-agent ]; then
-            # It leaves its loop within a second of TERM, then some
-            # thread keeps the process alive (measured: still there
-            # after 15 s); its state lives in OVS, so KILL loses nothing.
-            stop_service "$name" 5
-        else
-            stop_service "$name"
-        fi
-        if [ "$name" = rabbitmq ]; then
-            stop_service rabbitmq-node
-        fi
+        stop_service "$name"
         if [ "$name" = neutron-dhcp-agent ]; then
             stop_dnsmasq
         fi
@@ -537,19 +500,35 @@ stop_all() {
         fi
     done
     stop_service epmd
+    stop_supervisord
 }
 
-status_all() {
-    local name pid rc=0
-    for name in "${CLOUD_SERVICES[@]}"; do
-        if pid=$(service_pid "$name"); then
-            printf '%-16s running  PID %s\n' "$name" "$pid"
-        else
-            printf '%-16s stopped\n' "$name"
+# supervisorctl's view of each service (a service never started:
+# "STOPPED (not started)"); 3 when one of them is not running.
+status_services() {
+    local name line rc=0 up=0
+    supervisord_up && up=1
+    for name in "$@"; do
+        line=""
+        if [ "$up" = 1 ]; then
+            line=$(supervisorctl_ status "$name" 2>/dev/null) || true
+        fi
+        if [ "$up" = 0 ]; then
+            printf '%-32s STOPPED   (supervisord not running)\n' "$name"
             rc=3
+        elif [[ $line != "$name "* ]]; then
+            printf '%-32s STOPPED   (not started)\n' "$name"
+            rc=3
+        else
+            printf '%s\n' "$line"
+            [[ $line == "$name "*RUNNING* ]] || rc=3
         fi
     done
     return "$rc"
+}
+
+status_all() {
+    status_services "${CLOUD_SERVICES[@]}"
 }
 
 # The host side of a stopped cloud's ports (nova-compute would unplug
