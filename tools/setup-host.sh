@@ -105,7 +105,7 @@ readonly IMAGE_DIR=$CACHE_DIR/images
 readonly IMAGE=$IMAGE_DIR/busybox-counter.tar.gz
 readonly IMAGE_ALIAS=busybox-counter
 # Bump when the image recipe below changes: a cached tarball of another version is rebuilt.
-readonly IMAGE_VERSION=1
+readonly IMAGE_VERSION=2
 readonly BOOT_MESSAGE="nova-syscontainer test image booted"
 
 readonly RAW_LXC_CR=$'lxc.pty.max = 1\nlxc.apparmor.profile ='
@@ -752,11 +752,26 @@ build_image() {
     # and SIGKILL to all processes, then power off: a clean exit of the container.
     cat >"$root/etc/inittab" <<EOF
 ::sysinit:/bin/mount -t tmpfs -o mode=1777 tmpfs /tmp
-::sysinit:/bin/sh -c 'echo "$BOOT_MESSAGE" >/dev/console'
+::sysinit:/bin/sh /etc/boot-log.sh
 ::respawn:/bin/sh /etc/counter.sh
 ::shutdown:/bin/sh -c 'echo "nova-syscontainer test image stopping" >/dev/console'
 ::ctrlaltdel:/sbin/reboot
 EOF
+    # A short boot log on the console, as a small cloud image (CirrOS) writes
+    # one: the boot message (once a boot: tests count boots by it), the name
+    # the guest got and its NICs with their MACs, then the end of the boot.
+    cat >"$root/etc/boot-log.sh" <<EOF
+#!/bin/sh
+{
+    echo "$BOOT_MESSAGE"
+    echo "hostname: \$(hostname)"
+    for nic in /sys/class/net/*; do
+        echo "nic: \${nic##*/} \$(cat "\$nic/address" 2>/dev/null)"
+    done
+    echo "boot finished, starting the counter"
+} >/dev/console
+EOF
+    chmod 755 "$root/etc/boot-log.sh"
     cat >"$root/etc/counter.sh" <<'EOF'
 #!/bin/sh
 # Writes "<random token> <pid> <count>" to /tmp/counter every second: a process

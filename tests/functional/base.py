@@ -57,7 +57,19 @@ _REAL_HOST_IO = {
         privsep_daemon.RootwrapClientChannel,
 }
 
-TEST_IMAGE_ID = '5f0c3b9e-7d1a-4f2e-9c51-7d3e0a9b6c11'
+#: The namespace of the test image's Glance ids (uuid5 of its sha256).
+TEST_IMAGE_NAMESPACE = uuid.UUID('5f0c3b9e-7d1a-4f2e-9c51-7d3e0a9b6c11')
+
+
+def image_id_of(data):
+    """The Glance id of the test image: one per content, never reused.
+
+    A Glance image's data never changes, and the driver reuses the image a
+    daemon imported under that id; a fixed id would serve a daemon's old
+    copy after the image file was rebuilt (a new recipe version).
+    """
+    return str(uuid.uuid5(TEST_IMAGE_NAMESPACE,
+                          hashlib.sha256(data).hexdigest()))
 
 
 def image_metadata(data, image_id=None, name='busybox-counter',
@@ -117,7 +129,8 @@ class SysContainerTestCase(integrated_helpers.ProviderUsageBaseTestCase):
         with open(daemon.IMAGE_PATH, 'rb') as f:
             self.image_data = f.read()
         self.image_id = self.add_image(self.image_data,
-                                       image_id=TEST_IMAGE_ID)
+                                       image_id=image_id_of(
+                                           self.image_data))
         self.flavor_id = self.make_flavor('c1.small', vcpus=1,
                                           memory_mb=128)
         if self.START_COMPUTE:

@@ -18,6 +18,7 @@ from nova.compute import power_state
 from nova import objects
 from nova import utils
 from nova.virt import hardware
+from testtools import content
 
 from nova_syscontainer.virt import container
 from tests.functional import base
@@ -57,9 +58,25 @@ class LifecycleTest(base.SysContainerTestCase):
         token, pid, count = self.daemon.counter(name)
         self.assertGreater(count, 0)
 
-        console = self.api.post_server_action(
-            server['id'], {'os-getConsoleOutput': {}})['output']
-        self.assertIn(BOOT_LINE, console)
+        # The whole boot log through Nova's API, as Tempest's
+        # test_get_console_output_with_unlimited_size reads it (more than
+        # three lines): the boot message, the guest's host name, its NICs.
+        def console():
+            return self.api.post_server_action(
+                server['id'], {'os-getConsoleOutput': {}})['output']
+        logs = ['']
+
+        def ended():
+            logs.append(console())
+            return 'boot finished' in logs[-1]
+        self.addOnException(lambda _exc: self.addDetail(
+            'console-output', content.text_content(logs[-1])))
+        self.wait_until(ended, what='the end of the boot log')
+        lines = logs[-1].splitlines()
+        self.assertEqual(BOOT_LINE, lines[0])
+        self.assertIn('hostname: %s' % name, lines)
+        self.assertIn('nic: lo 00:00:00:00:00:00', lines)
+        self.assertGreater(len(logs[-1].split('\n')), 3)
 
         self._delete_server(server)
         self.assertNotIn(name, self.daemon.names())

@@ -21,6 +21,31 @@ osc() {
 }
 osc_quiet() { OS_CLOUD=$CLOUD_NAME "$(venv_bin openstack)" "$@"; }
 
+# glance_image NAME FILE [ARGS...]: the public image NAME holds FILE's
+# content. The image carries the tarball's sha256 (FILE.sha256, which the
+# image's builder writes) as a property: kept between runs while the file
+# stays, replaced (old ones deleted) when it changes, since a Glance image's
+# data never changes and the driver reuses what a daemon already imported
+# under its id. ARGS go to "openstack image create". Prints the image's id.
+glance_image() {
+    local name=$1 file=$2 sha current old
+    shift 2
+    [ -r "$file.sha256" ] || die "no $file.sha256 beside the image"
+    sha=$(cut -d' ' -f1 "$file.sha256")
+    current=$(osc_quiet image list --name "$name" \
+        --property "nova_syscontainer_sha256=$sha" -f value -c ID)
+    if [ -z "$current" ]; then
+        for old in $(osc_quiet image list --name "$name" -f value -c ID); do
+            osc_quiet image delete "$old"
+        done
+        current=$(osc_quiet image create \
+            "${SYSCONTAINER_IMAGE_CREATE_ARGS[@]}" "$@" \
+            --property "nova_syscontainer_sha256=$sha" --public \
+            --file "$file" "$name" -f value -c id)
+    fi
+    printf '%s\n' "$current"
+}
+
 # The host path of a running container's cgroup for one v1 controller.
 container_cgroup() {
     local pid=$1 controller=$2
@@ -56,11 +81,10 @@ demo() {
     local t0=$SECONDS
     [ -r "$DEMO_IMAGE_FILE" ] || die "no test image $DEMO_IMAGE_FILE" \
         "(tools/setup-host.sh builds it)"
-    if ! osc_quiet image show "$DEMO_IMAGE" >/dev/null 2>&1; then
-        osc image create "${SYSCONTAINER_IMAGE_CREATE_ARGS[@]}" \
-            --public --file "$DEMO_IMAGE_FILE" "$DEMO_IMAGE" \
-            -c id -c name -c disk_format -c container_format -c size -c status
-    fi
+    local image
+    image=$(glance_image "$DEMO_IMAGE" "$DEMO_IMAGE_FILE")
+    osc image show "$image" -c id -c name -c disk_format -c container_format \
+        -c size -c status
     # Limits the kernel enforces (doc/source/flavors.rst): 1 CPU, 128 MiB,
     # a 1 GiB root disk (btrfs qgroup), half a CPU's time, 100 processes.
     if ! osc_quiet flavor show "$DEMO_FLAVOR" >/dev/null 2>&1; then
@@ -82,7 +106,7 @@ demo() {
             "$DEMO_NET-subnet" -c id -c cidr -c gateway_ip -c enable_dhcp
     fi
     local t1=$SECONDS
-    osc server create --flavor "$DEMO_FLAVOR" --image "$DEMO_IMAGE" \
+    osc server create --flavor "$DEMO_FLAVOR" --image "$image" \
         --network "$DEMO_NET" --wait "$DEMO_SERVER" \
         -c id -c name -c status -c OS-EXT-SRV-ATTR:instance_name \
         -c OS-EXT-SRV-ATTR:host

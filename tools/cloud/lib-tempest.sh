@@ -67,13 +67,11 @@ resource_id() {
     osc_quiet "$1" show "$2" -f value -c id 2>/dev/null || true
 }
 
-# What Tempest needs that an admin makes: the test image (public), two
-# flavors (resize goes from one to the other). Kept between runs.
+# What Tempest needs that an admin makes: the test image (public, replaced
+# when the tarball changes), two flavors (resize goes from one to the
+# other). Kept between runs.
 tempest_resources() {
-    if [ -z "$(resource_id image "$TEMPEST_IMAGE")" ]; then
-        osc_quiet image create "${SYSCONTAINER_IMAGE_CREATE_ARGS[@]}" \
-            --public --file "$DEMO_IMAGE_FILE" "$TEMPEST_IMAGE" >/dev/null
-    fi
+    glance_image "$TEMPEST_IMAGE" "$DEMO_IMAGE_FILE" >/dev/null
     if [ -z "$(resource_id flavor "$TEMPEST_FLAVOR")" ]; then
         osc_quiet flavor create --vcpus 1 --ram 128 --disk 1 \
             "$TEMPEST_FLAVOR" >/dev/null
@@ -85,27 +83,14 @@ tempest_resources() {
 }
 
 # The stock guest and its flavors, for --validation (built or reused by
-# tools/build-stock-image.sh). The Glance image carries the tarball's
-# sha256: it is kept between runs while the recipe stays, and replaced when
-# the recipe (so the tarball) changes.
+# tools/build-stock-image.sh; glance_image replaces the image when the
+# recipe, so the tarball, changes).
 tempest_stock_resources() {
-    local file sha current
+    local file
     file=$("$REPO/tools/build-stock-image.sh" | tail -n1) \
         || die "tools/build-stock-image.sh failed"
-    sha=$(cut -d' ' -f1 "$file.sha256")
-    current=$(osc_quiet image list --name "$TEMPEST_STOCK_IMAGE" \
-        --property "nova_syscontainer_sha256=$sha" -f value -c ID)
-    if [ -z "$current" ]; then
-        local old
-        for old in $(osc_quiet image list --name "$TEMPEST_STOCK_IMAGE" \
-                -f value -c ID); do
-            osc_quiet image delete "$old"
-        done
-        osc_quiet image create "${SYSCONTAINER_IMAGE_CREATE_ARGS[@]}" \
-            --property os_distro=debian \
-            --property "nova_syscontainer_sha256=$sha" --public \
-            --file "$file" "$TEMPEST_STOCK_IMAGE" >/dev/null
-    fi
+    glance_image "$TEMPEST_STOCK_IMAGE" "$file" \
+        --property os_distro=debian >/dev/null
     if [ -z "$(resource_id flavor "$TEMPEST_STOCK_FLAVOR")" ]; then
         osc_quiet flavor create --vcpus 1 --ram 512 --disk 2 \
             "$TEMPEST_STOCK_FLAVOR" >/dev/null
